@@ -1,0 +1,19 @@
+"""netsim: a discrete-event network simulator for Byzantine fault-tolerant optimization.
+
+Python API (spec/interface.md)::
+
+    import netsim
+    sc = netsim.load_scenario("scenarios/ce_paper_fig2.toml")
+    res = netsim.run(sc.with_overrides({"seed": 3}), out="results/x")
+    res.summary, res.metrics, res.messages, res.plot("plots/x.png")
+"""
+
+__version__ = "0.1.0"
+
+from .config import Scenario, load_scenario, parse_scenario  # noqa: E402
+from .errors import ScenarioError, SimulationStalled  # noqa: E402
+from .results import RunResult  # noqa: E402
+from .run import run  # noqa: E402
+
+__all__ = ["RunResult", "Scenario", "ScenarioError", "SimulationStalled", "__version__",
+           "load_scenario", "parse_scenario", "run"]

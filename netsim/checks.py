@@ -1,0 +1,49 @@
+"""Small validators shared by configs and plug-ins; each raises a :class:`ScenarioError`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import ScenarioError
+
+
+def as_float(value: Any, key: str, *, low: float | None = None, high: float | None = None,
+             low_open: bool = False, allow_inf: bool = False) -> float:
+    """``value`` as a finite float in the given range (``low`` < or <= value <= ``high``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ScenarioError(key, "must be a number", value, _range(low, high, low_open))
+    number = float(value)
+    if math.isnan(number) or (math.isinf(number) and not allow_inf):
+        raise ScenarioError(key, "must be finite", value, _range(low, high, low_open))
+    if low is not None and (number < low or (low_open and number == low)):
+        raise ScenarioError(key, "out of range", value, _range(low, high, low_open))
+    if high is not None and number > high:
+        raise ScenarioError(key, "out of range", value, _range(low, high, low_open))
+    return number
+
+
+def as_int(value: Any, key: str, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` as an int in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(key, "must be an integer", value, _range(low, high, False))
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ScenarioError(key, "out of range", value, _range(low, high, False))
+    return int(value)
+
+
+def as_choice(value: Any, key: str, choices: list[str] | tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ScenarioError(key, "unknown choice", value, " | ".join(choices))
+    return value
+
+
+def _range(low: float | None, high: float | None, low_open: bool) -> str:
+    if low is None and high is None:
+        return "a finite number"
+    if high is None:
+        return f"> {low}" if low_open else f">= {low}"
+    if low is None:
+        return f"<= {high}"
+    return f"{'(' if low_open else '['}{low}, {high}]"

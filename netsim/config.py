@@ -1,0 +1,445 @@
+"""Scenario files: TOML -> validated, frozen dataclasses (spec/interface.md, "Scenario file").
+
+Everything is checked here, before anything runs; an error names the dotted key, the value and
+the allowed range (:class:`netsim.errors.ScenarioError`). ``Scenario.resolved`` keeps the scenario
+as a plain dict with every default filled in: it is what ``manifest.json`` records and what
+:meth:`Scenario.with_overrides` edits.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .adversaries import ADVERSARIES, Adversary
+from .checks import as_choice, as_float, as_int
+from .costs import LeastSquares
+from .delays import DELAY_MODELS, DelayModel
+from .errors import ScenarioError
+from .filters import PEER_FILTERS
+from .step_sizes import STEP_SIZES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ENGINES = ("reference",)
+PROTOCOLS = ("ce",)
+ABSENT_POLICIES = ("eliminated", "stale")
+TOP_KEYS = ("name", "seed", "engine", "trace", "network", "costs", "protocol", "adversary",
+            "variants")
+NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time")
+COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
+PROTOCOL_KEYS = ("kind", "filter", "rounds", "deadline", "absent", "x0", "step_size")
+TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """``[network]``: agents, the Byzantine set, links and compute time."""
+
+    n: int
+    f: int
+    byzantine: tuple[int, ...]
+    delay: DelayModel
+    compute_time: tuple[float, ...]  # per agent, simulated seconds per round
+    topology: str = "complete"
+
+    @property
+    def honest(self) -> tuple[int, ...]:
+        return tuple(i for i in range(self.n) if i not in self.byzantine)
+
+
+@dataclass(frozen=True, eq=False)
+class CostsConfig:
+    """``[costs]``: least-squares costs Q_i(x) = ||B_i - A_i x||^2, one per agent."""
+
+    costs: tuple[LeastSquares, ...]
+    require_redundancy: bool = False
+    kind: str = "least_squares"
+
+    @property
+    def dim(self) -> int:
+        return self.costs[0].dim
+
+
+@dataclass(frozen=True, eq=False)
+class ProtocolConfig:
+    """``[protocol]``: the algorithm run by the honest agents."""
+
+    kind: str
+    filter: str
+    rounds: int
+    deadline: float | None  # simulated s after the round starts; None: wait for every message
+    deadline_rule: str  # how the deadline was chosen (spec/ce.md, "The round deadline")
+    absent: str
+    x0: np.ndarray | None  # (n, d) initial estimates; None means [0]_{X_i} ("argmin")
+    step_size: Any  # a registered schedule: eta_t = step_size(t)
+
+
+@dataclass(frozen=True, eq=False)
+class Variant:
+    """One ``[[variants]]`` entry: a name and dotted-key overrides of the base scenario."""
+
+    name: str
+    overrides: Mapping[str, Any]
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """A validated scenario (frozen). Build with :func:`load_scenario` or :func:`parse_scenario`."""
+
+    name: str
+    seed: int
+    engine: str
+    trace: bool
+    network: NetworkConfig
+    costs: CostsConfig
+    protocol: ProtocolConfig
+    adversary: Adversary | None
+    variants: tuple[Variant, ...]
+    raw: dict[str, Any] = field(repr=False)  # as given (what overrides edit)
+    resolved: dict[str, Any] = field(repr=False)  # every default filled in (manifest.json)
+    source: Path | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.costs.dim
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
+        """A new scenario with dotted keys replaced (``{"network.delay.mean": 0.05}``),
+        validated again. Defaults that derive from other keys (the deadline, eta = 1/(n - f))
+        are derived again."""
+        raw = copy.deepcopy(self.raw)
+        for key, value in overrides.items():
+            _set(raw, key, value)
+        return parse_scenario(raw, source=self.source)
+
+    def variant(self, variant: Variant) -> Scenario:
+        """The scenario of one variant: its overrides applied, no variants of its own."""
+        raw = copy.deepcopy(self.raw)
+        raw.pop("variants", None)
+        for key, value in variant.overrides.items():
+            _set(raw, key, value)
+        return parse_scenario(raw, source=self.source)
+
+    def runs(self) -> list[tuple[str, Scenario]]:
+        """(variant name, scenario) for every run; a scenario without variants is one run."""
+        if not self.variants:
+            return [(self.name, self)]
+        return [(variant.name, self.variant(variant)) for variant in self.variants]
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario TOML file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ScenarioError("scenario", f"cannot read file: {err.strerror}", str(path)) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ScenarioError("scenario", f"not valid TOML: {err}", str(path)) from None
+    raw.setdefault("name", path.stem)
+    return parse_scenario(raw, source=path)
+
+
+def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenario:
+    """Validate a scenario given as a dict (the parsed TOML)."""
+    raw = copy.deepcopy(dict(raw))
+    _no_unknown(raw, TOP_KEYS, "")
+    name = raw.get("name", "scenario")
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
+        raise ScenarioError("name", "must be a non-empty name without spaces or slashes", name)
+    seed = as_int(raw.get("seed", 0), "seed", low=0)
+    engine = as_choice(raw.get("engine", "reference"), "engine", ENGINES)
+    network = _network(_table(raw, "network"))
+    costs = _costs(_table(raw, "costs"), network)
+    protocol = _protocol(_table(raw, "protocol"), network, costs)
+    adversary = _adversary(raw.get("adversary"), network)
+    trace = raw.get("trace", "auto")
+    if trace == "auto":
+        messages = network.n * (network.n - 1) * protocol.rounds
+        trace = messages <= TRACE_AUTO_LIMIT
+    if not isinstance(trace, bool):
+        raise ScenarioError("trace", "must be true, false or \"auto\"", trace, "true | false | auto")
+    variants = _variants(raw.get("variants", []))
+    resolved = _resolved(raw, name, seed, engine, trace, network, protocol, adversary)
+    scenario = Scenario(name=name, seed=seed, engine=engine, trace=trace, network=network,
+                        costs=costs, protocol=protocol, adversary=adversary, variants=variants,
+                        raw=raw, resolved=resolved, source=source)
+    for variant in variants:  # every variant must be valid before anything runs
+        try:
+            scenario.variant(variant)
+        except ScenarioError as err:
+            raise ScenarioError(f"variants[{variant.name}].{err.key}", err.problem, err.value,
+                                err.allowed) from None
+    return scenario
+
+
+# --- sections ----------------------------------------------------------------------------------
+
+def _network(table: dict[str, Any]) -> NetworkConfig:
+    _no_unknown(table, NETWORK_KEYS, "network")
+    n = as_int(_required(table, "n", "network"), "network.n", low=2)
+    f = as_int(table.get("f", 0), "network.f", low=0)
+    if not 2 * f < n:
+        raise ScenarioError("network.f", f"must satisfy 2f < n (n={n})", f, f"0 <= f <= {(n - 1) // 2}")
+    byzantine = table.get("byzantine", [])
+    if not isinstance(byzantine, list):
+        raise ScenarioError("network.byzantine", "must be a list of agent ids", byzantine)
+    for k, agent in enumerate(byzantine):
+        as_int(agent, f"network.byzantine[{k}]", low=0, high=n - 1)
+    if len(set(byzantine)) != len(byzantine):
+        raise ScenarioError("network.byzantine", "ids must be distinct", byzantine)
+    if len(byzantine) >= n:
+        raise ScenarioError("network.byzantine", "at least one agent must be honest", byzantine,
+                            f"at most {n - 1} ids")
+    topology = as_choice(table.get("topology", "complete"), "network.topology", ("complete",))
+    delay_table = dict(table.get("delay", {"model": "constant", "value": 0.0}))
+    model = delay_table.pop("model", None)
+    if model is None:
+        raise ScenarioError("network.delay.model", "required", None, ", ".join(DELAY_MODELS.names()))
+    DELAY_MODELS.get(model, "network.delay.model")
+    delay = DELAY_MODELS.build(model, delay_table, "network.delay")
+    compute = table.get("compute_time", 0.0)
+    if isinstance(compute, list):
+        if len(compute) != n:
+            raise ScenarioError("network.compute_time", "needs one value per agent", len(compute),
+                                f"a number or a list of {n} numbers")
+        compute_time = tuple(as_float(c, f"network.compute_time[{k}]", low=0.0)
+                             for k, c in enumerate(compute))
+    else:
+        compute_time = (as_float(compute, "network.compute_time", low=0.0),) * n
+    return NetworkConfig(n=n, f=f, byzantine=tuple(sorted(byzantine)), delay=delay,
+                         compute_time=compute_time, topology=topology)
+
+
+def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
+    _no_unknown(table, COSTS_KEYS, "costs")
+    as_choice(table.get("kind", "least_squares"), "costs.kind", ("least_squares",))
+    A = _required(table, "A", "costs")
+    B = _required(table, "B", "costs")
+    n = network.n
+    for key, value in (("costs.A", A), ("costs.B", B)):
+        if not isinstance(value, list) or len(value) != n:
+            raise ScenarioError(key, "needs one entry per agent", _shape(value), f"a list of {n}")
+    dim = None
+    costs = []
+    for i in range(n):
+        a = _matrix(A[i], f"costs.A[{i}]")
+        if dim is None:
+            dim = a.shape[1]
+        if a.shape[1] != dim:
+            raise ScenarioError(f"costs.A[{i}]", "wrong number of columns", a.shape[1],
+                                f"{dim} columns (d of costs.A[0])")
+        b = _vector(B[i], f"costs.B[{i}]")
+        if b.shape[0] != a.shape[0]:
+            raise ScenarioError(f"costs.B[{i}]", "length must equal the rows of costs.A", len(b),
+                                f"{a.shape[0]} entries")
+        costs.append(LeastSquares(a, b))
+    require = table.get("require_redundancy", False)
+    if not isinstance(require, bool):
+        raise ScenarioError("costs.require_redundancy", "must be true or false", require)
+    config = CostsConfig(costs=tuple(costs), require_redundancy=require)
+    if require:
+        from .theory import check_redundancy  # local: theory imports costs, not config
+
+        report = check_redundancy([costs[i] for i in network.honest], network.n, network.f)
+        if not report.holds:
+            raise ScenarioError("costs", f"not 2f-redundant: {report.explain()}",
+                                None, "every n - 2f honest costs share the honest minimizers")
+    return config
+
+
+def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig) -> ProtocolConfig:
+    _no_unknown(table, PROTOCOL_KEYS, "protocol")
+    kind = table.get("kind", "ce")
+    if kind == "cgc":
+        raise ScenarioError("protocol.kind", "the CGC server is not implemented yet", kind,
+                            " | ".join(PROTOCOLS))
+    kind = as_choice(kind, "protocol.kind", PROTOCOLS)
+    filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", tuple(PEER_FILTERS))
+    n, f = network.n, network.f
+    if kind == "ce" and not n - 1 - f >= 1:
+        raise ScenarioError("network.f", f"CE needs n - 1 - f >= 1 (n={n})", f, f"f <= {n - 2}")
+    rounds = as_int(table.get("rounds", 300), "protocol.rounds", low=1)
+    absent = as_choice(table.get("absent", "eliminated"), "protocol.absent", ABSENT_POLICIES)
+    compute = max(network.compute_time)
+    if "deadline" in table and table["deadline"] is not None:
+        deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
+        rule = "given"
+    elif math.isfinite(network.delay.upper_bound):
+        deadline = network.delay.upper_bound + compute
+        rule = "delay bound + compute time"
+        if deadline == 0.0:
+            deadline, rule = None, "none (zero delay)"
+    else:
+        deadline, rule = None, "none: waits for all n - 1 messages (unbounded delays)"
+    step_table = dict(table.get("step_size", {"schedule": "constant", "eta": 1.0 / (n - f)}))
+    schedule = step_table.pop("schedule", "constant")
+    step_size = STEP_SIZES.build(schedule, step_table, "protocol.step_size")
+    x0 = _initial_points(table.get("x0", "argmin"), network, costs)
+    return ProtocolConfig(kind=kind, filter=filter_name, rounds=rounds, deadline=deadline,
+                          deadline_rule=rule, absent=absent, x0=x0, step_size=step_size)
+
+
+def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> np.ndarray | None:
+    if value == "argmin":
+        return None
+    if not isinstance(value, list) or len(value) != network.n:
+        raise ScenarioError("protocol.x0", "must be \"argmin\" or one point per agent",
+                            _shape(value), f"\"argmin\" or a list of {network.n} vectors")
+    points = np.array([_vector(v, f"protocol.x0[{i}]") for i, v in enumerate(value)], dtype=object)
+    for i, point in enumerate(points):
+        if len(point) != costs.dim:
+            raise ScenarioError(f"protocol.x0[{i}]", "wrong dimension", len(point),
+                                f"{costs.dim} entries")
+    return np.vstack(list(points)).astype(np.float64)
+
+
+def _adversary(table: Any, network: NetworkConfig) -> Adversary | None:
+    if table is None:
+        table = {"kind": "random_uniform"} if network.byzantine else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ScenarioError("adversary", "must be a table", table)
+    params = dict(table)
+    kind = params.pop("kind", None)
+    if kind is None:
+        raise ScenarioError("adversary.kind", "required", None, ", ".join(ADVERSARIES.names()))
+    return ADVERSARIES.build(kind, params, "adversary")
+
+
+def _variants(entries: Any) -> tuple[Variant, ...]:
+    if not isinstance(entries, list):
+        raise ScenarioError("variants", "must be an array of tables ([[variants]])", entries)
+    variants = []
+    seen = set()
+    for k, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise ScenarioError(f"variants[{k}].name", "every variant needs a name", entry)
+        overrides = _flatten({key: value for key, value in entry.items() if key != "name"})
+        if "variants" in {key.split(".")[0] for key in overrides}:
+            raise ScenarioError(f"variants[{k}]", "a variant cannot define variants", entry)
+        if entry["name"] in seen:
+            raise ScenarioError(f"variants[{k}].name", "duplicate variant name", entry["name"])
+        seen.add(entry["name"])
+        variants.append(Variant(name=entry["name"], overrides=overrides))
+    return tuple(variants)
+
+
+def _resolved(raw: dict[str, Any], name: str, seed: int, engine: str, trace: bool,
+              network: NetworkConfig, protocol: ProtocolConfig,
+              adversary: Adversary | None) -> dict[str, Any]:
+    """The scenario as a dict with every default filled in (manifest.json, with_overrides)."""
+    import dataclasses
+
+    resolved = copy.deepcopy(raw)
+    resolved.update(name=name, seed=seed, engine=engine, trace=trace)
+    net = resolved.setdefault("network", {})
+    net.setdefault("f", network.f)
+    net.setdefault("byzantine", list(network.byzantine))
+    net.setdefault("topology", network.topology)
+    net.setdefault("delay", {"model": network.delay.name,
+                             **dataclasses.asdict(network.delay)})  # type: ignore[call-overload]
+    net.setdefault("compute_time", network.compute_time[0] if len(set(network.compute_time)) == 1
+                   else list(network.compute_time))
+    proto = resolved.setdefault("protocol", {})
+    proto.setdefault("kind", protocol.kind)
+    proto.setdefault("filter", protocol.filter)
+    proto.setdefault("rounds", protocol.rounds)
+    proto.setdefault("absent", protocol.absent)
+    proto.setdefault("x0", "argmin")
+    if protocol.deadline is not None:
+        proto.setdefault("deadline", protocol.deadline)
+    step = protocol.step_size
+    proto.setdefault("step_size", {"schedule": step.name, **dataclasses.asdict(step)})
+    resolved.setdefault("costs", {}).setdefault("kind", "least_squares")
+    if adversary is not None and "adversary" not in resolved:
+        resolved["adversary"] = {"kind": adversary.name,  # type: ignore[attr-defined]
+                                 **dataclasses.asdict(adversary)}  # type: ignore[call-overload]
+    return resolved
+
+
+# --- small parsers -----------------------------------------------------------------------------
+
+def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key)
+    if not isinstance(value, dict):
+        raise ScenarioError(key, "required table is missing" if value is None else "must be a table",
+                            value)
+    return value
+
+
+def _required(table: Mapping[str, Any], key: str, prefix: str) -> Any:
+    if key not in table:
+        raise ScenarioError(f"{prefix}.{key}", "required")
+    return table[key]
+
+
+def _no_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    for key in table:
+        if key not in allowed:
+            dotted = f"{prefix}.{key}" if prefix else key
+            shown = ", ".join(k for k in allowed if not k.startswith("_"))
+            raise ScenarioError(dotted, "unknown key", table[key], shown)
+
+
+def _matrix(value: Any, key: str) -> np.ndarray:
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        raise ScenarioError(key, "must be a non-empty matrix (a list of rows)", _shape(value))
+    widths = {len(row) for row in value}
+    if len(widths) != 1 or 0 in widths:
+        raise ScenarioError(key, "rows must all have the same, non-zero length", sorted(widths))
+    for r, row in enumerate(value):
+        for c, entry in enumerate(row):
+            as_float(entry, f"{key}[{r}][{c}]")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _vector(value: Any, key: str) -> np.ndarray:
+    if not isinstance(value, list) or not value:
+        raise ScenarioError(key, "must be a non-empty list of numbers", _shape(value))
+    for c, entry in enumerate(value):
+        as_float(entry, f"{key}[{c}]")
+    return np.asarray(value, dtype=np.float64)
+
+
+def _shape(value: Any) -> Any:
+    return f"a list of {len(value)}" if isinstance(value, list) else value
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and dotted.split(".")[-1] not in ("delay", "step_size",
+                                                                      "adversary"):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = raw
+    for k, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ScenarioError(".".join(parts[: k + 1]), "is not a table", child)
+        node = child
+    node[parts[-1]] = value

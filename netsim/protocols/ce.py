@@ -1,0 +1,201 @@
+"""Peer-to-peer Algorithm 1 with the CE filter (CE paper, Section II; spec/ce.md).
+
+Each round r of honest agent i:
+  S1  send x_i^r on every outgoing link (each message its own event, per-link delay);
+  S2  wait until the n - 1 round-r estimates have arrived or the deadline passes, then filter;
+  S3  x_i^{r+1} = [ x_i^r + eta_r sum_{j in F_i^r} (x_j^r - x_i^r) ]_{X_i}       (Eq. 7)
+and start round r + 1 after the agent's compute time. The filter and the update are pure numpy
+(:mod:`netsim.filters`, :mod:`netsim.costs`); this module only moves messages and time.
+
+Missing values (spec/ce.md): a value that has not arrived by the deadline, or that is not finite
+(NaN, +-inf), is *absent*; with ``absent = "eliminated"`` each absent sender uses up one of the f
+eliminations, with ``absent = "stale"`` the sender's most recent finite value stands in for it.
+If m > f values are absent the round proceeds with what it has and the run counts a synchrony
+violation. Should an update still come out non-finite (possible only when a filter lets values
+of order 1e308 through), the agent keeps its estimate and the run counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from ..adversaries import View
+from ..config import Scenario
+from ..costs import LeastSquares
+from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
+from ..engine.environment import ROUND_START
+from ..filters import PEER_FILTERS
+from ..rng import adversary_stream
+
+
+@dataclass
+class RunCounters:
+    """Events worth reporting that the paper's synchronous model excludes."""
+
+    absent_honest: int = 0  # honest values that missed the receiver's deadline
+    synchrony_violations: int = 0  # (agent, round) pairs with more than f values absent
+    non_finite_received: int = 0  # received values with a NaN/inf entry (treated as absent)
+    non_finite_updates: int = 0  # updates that came out non-finite and were not applied
+    deadline_rounds: int = 0  # honest (agent, round) pairs completed by the deadline
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class CERecorder:
+    """Per-round state of the honest agents: completion times and estimates."""
+
+    honest: tuple[int, ...]
+    rounds: int
+    dim: int
+    times: np.ndarray = field(init=False)
+    estimates: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        h = len(self.honest)
+        self.times = np.zeros((self.rounds + 1, h))
+        self.estimates = np.zeros((self.rounds + 1, h, self.dim))
+        self._column = {agent: k for k, agent in enumerate(self.honest)}
+
+    def record(self, agent: int, round: int, time: float, x: np.ndarray) -> None:
+        k = self._column[agent]
+        self.times[round, k] = time
+        self.estimates[round, k] = x
+
+
+class CEProtocol:
+    """Wires n agents (honest and Byzantine) onto the network as SimPy processes."""
+
+    def __init__(self, scenario: Scenario, env: OrderedEnvironment, network: Network,
+                 on_round: Callable[[], None] | None = None):
+        self.scenario = scenario
+        self.env = env
+        self.network = network
+        net, proto = scenario.network, scenario.protocol
+        self.n, self.f, self.rounds = net.n, net.f, proto.rounds
+        self.honest = net.honest
+        self.costs: tuple[LeastSquares, ...] = scenario.costs.costs
+        self.filter = PEER_FILTERS[proto.filter]
+        self.counters = RunCounters()
+        self.recorder = CERecorder(self.honest, self.rounds, scenario.dim)
+        self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
+        self.x: dict[int, np.ndarray] = {}
+        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
+        self._adversary_rngs: dict[tuple[int, int], np.random.Generator] = {}
+        self._on_round = on_round
+        self.processes: dict[int, simpy.Process] = {}
+        for i in range(self.n):
+            network.attach(i, self.inboxes[i].deliver)
+            if network.is_byzantine(i):
+                self.processes[i] = env.process(self._byzantine(i))
+            else:
+                x0 = self.costs[i].minimizer() if proto.x0 is None else self.costs[i].project(
+                    proto.x0[i])
+                self.x[i] = x0
+                self.recorder.record(i, 0, 0.0, x0)
+                self.processes[i] = env.process(self._honest(i))
+
+    # --- processes -----------------------------------------------------------------------------
+
+    def _round_start(self, agent: int, delay: float) -> simpy.Event:
+        key = (ROUND_START, int(self.network.is_byzantine(agent)), agent)
+        return self.env.trigger_after(delay, key)
+
+    def _honest(self, i: int) -> Generator[simpy.Event, object, None]:
+        compute = self.scenario.network.compute_time[i]
+        deadline = self.scenario.protocol.deadline
+        others = frozenset(j for j in range(self.n) if j != i)
+        inbox = self.inboxes[i]
+        delay = 0.0
+        for r in range(self.rounds):
+            yield self._round_start(i, delay)
+            x = self.x[i]
+            self.honest_sent.setdefault(r, {})[i] = x
+            for j in self.network.neighbours(i):
+                self.network.send(r, i, j, x)
+            reason = yield inbox.open(r, others, deadline)
+            if reason == "deadline":
+                self.counters.deadline_rounds += 1
+            self.x[i] = self._update(i, r, inbox.take(r))
+            self.recorder.record(i, r + 1, self.env.now, self.x[i])
+            if self._on_round is not None:
+                self._on_round()
+            delay = compute
+        inbox.close()
+
+    def _byzantine(self, b: int) -> Generator[simpy.Event, object, None]:
+        """Same round clock as an honest agent; the adversary picks what goes on each link.
+        A Byzantine agent waits only for honest senders (it shares state with its colluders)."""
+        compute = self.scenario.network.compute_time[b]
+        deadline = self.scenario.protocol.deadline
+        adversary = self.scenario.adversary
+        honest = frozenset(self.honest)
+        inbox = self.inboxes[b]
+        delay = 0.0
+        for r in range(self.rounds):
+            yield self._round_start(b, delay)
+            view = View(round=r, now=self.env.now, dim=self.scenario.dim,
+                        honest_sent=dict(self.honest_sent.get(r, {})))
+            for j in self.network.neighbours(b):
+                value = adversary.value(b, j, r, view, self._adversary_rng(b, j))
+                if value is not None:
+                    self.network.send(r, b, j, np.array(value, dtype=np.float64))
+            yield inbox.open(r, honest, deadline)
+            for message in inbox.take(r).values():
+                self.network.trace.decide(message.index, Decision.KEPT)
+            self.honest_sent.pop(r - 1, None)
+            delay = compute
+        inbox.close()
+
+    def _adversary_rng(self, sender: int, receiver: int) -> np.random.Generator:
+        key = (sender, receiver)
+        if key not in self._adversary_rngs:
+            self._adversary_rngs[key] = adversary_stream(self.scenario.seed, sender, receiver)
+        return self._adversary_rngs[key]
+
+    # --- the maths of one round ------------------------------------------------------------------
+
+    def _update(self, i: int, r: int, arrived: dict[int, Message]) -> np.ndarray:
+        """Filter and step (Eq. 7) for honest agent i in round r, from what arrived in time."""
+        x = self.x[i]
+        senders: list[int] = []
+        values: list[np.ndarray] = []
+        for j in sorted(arrived):
+            message = arrived[j]
+            if not np.all(np.isfinite(message.value)):
+                self.counters.non_finite_received += 1
+                self.network.trace.decide(message.index, Decision.ELIMINATED)
+                continue
+            senders.append(j)
+            values.append(message.value)
+        trace_index = [arrived[j].index for j in senders]
+        missing = [j for j in range(self.n) if j != i and j not in arrived]
+        self.counters.absent_honest += sum(1 for j in missing if j in self.x)
+        if self.scenario.protocol.absent == "stale":
+            latest = self.inboxes[i].latest
+            for j in missing:
+                if j in latest:
+                    senders.append(j)
+                    values.append(latest[j][1])
+                    trace_index.append(-1)  # not this round's message: no decision to record
+        absent = (self.n - 1) - len(senders)
+        if absent > self.f:
+            self.counters.synchrony_violations += 1
+        received = np.array(values) if values else np.empty((0, x.shape[0]))
+        kept = self.filter(x, received, max(0, self.f - absent), np.array(senders))
+        for index, keep in zip(trace_index, kept):
+            if index >= 0:
+                self.network.trace.decide(index, Decision.KEPT if keep else Decision.ELIMINATED)
+        eta = self.scenario.protocol.step_size(r)
+        with np.errstate(over="ignore", invalid="ignore"):
+            aggregate = x + eta * np.sum(received[kept] - x, axis=0)
+            new = self.costs[i].project(aggregate)
+        if not np.all(np.isfinite(new)):
+            self.counters.non_finite_updates += 1
+            return x
+        return new

@@ -1,0 +1,163 @@
+"""Run records: metrics and message columns, the trace hash, and the files of a results dir.
+
+Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json`` and, when the
+trace is on, ``messages.csv``. Plots are drawn from these files only (:mod:`netsim.plots`).
+
+**Trace hash** (spec/engine.md): SHA-256 over
+
+1. every message, sorted by (round, receiver, sender, send order), packed little-endian and
+   unaligned as ``int64 round, int64 sender, int64 receiver, float64 send_time,
+   float64 arrival_time, int8 delivered, int8 decision`` (decision codes of
+   :class:`netsim.engine.Decision`);
+2. then every round's estimates, rounds 0..R, honest agents in id order, as little-endian float64.
+
+The hash of a run with several variants is SHA-256 over ``name + "\\0" + variant_hash + "\\n"``
+for each variant in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .engine.trace import Decision
+
+MESSAGE_RECORD = np.dtype([("round", "<i8"), ("sender", "<i8"), ("receiver", "<i8"),
+                           ("send_time", "<f8"), ("arrival_time", "<f8"), ("delivered", "i1"),
+                           ("decision", "i1")])
+MESSAGE_COLUMNS = ("round", "sender", "receiver", "send_time", "arrival_time", "delivered",
+                   "byzantine", "decision")
+DECISION_NAMES = {int(d): d.name.lower() for d in Decision}
+
+
+def trace_hash(messages: dict[str, np.ndarray], estimates: np.ndarray) -> str:
+    """SHA-256 of the messages in canonical order and of the estimates (module docstring)."""
+    order = np.lexsort((np.arange(len(messages["round"])), messages["sender"],
+                        messages["receiver"], messages["round"]))
+    records = np.empty(len(order), dtype=MESSAGE_RECORD)
+    for name in MESSAGE_RECORD.names:
+        records[name] = messages[name][order]
+    digest = hashlib.sha256(records.tobytes())
+    digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def combined_hash(variant_hashes: dict[str, str]) -> str:
+    """One hash for a multi-variant run (module docstring)."""
+    digest = hashlib.sha256()
+    for name, value in variant_hashes.items():
+        digest.update(f"{name}\0{value}\n".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class VariantResult:
+    """Everything one variant's run produced (arrays, no simulation objects)."""
+
+    name: str
+    summary: dict[str, Any]
+    honest: tuple[int, ...]
+    times: np.ndarray  # (R + 1, |H|): completion time of each round, simulated s
+    estimates: np.ndarray  # (R + 1, |H|, d)
+    distances: np.ndarray  # (R + 1, |H|): distance to the honest optimum
+    messages: dict[str, np.ndarray]
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Rows (round, agent) in round-major order: ``round, time, agent, distance``."""
+        rounds, h = self.distances.shape
+        return {
+            "variant": np.full(rounds * h, self.name, dtype=object),
+            "round": np.repeat(np.arange(rounds), h),
+            "time": self.times.reshape(-1),
+            "agent": np.tile(np.asarray(self.honest), rounds),
+            "distance": self.distances.reshape(-1),
+        }
+
+
+@dataclass
+class RunResult:
+    """The result of :func:`netsim.run`: summary, metrics and message columns, and a plot."""
+
+    summary: dict[str, Any]
+    manifest: dict[str, Any]
+    variants: dict[str, VariantResult] = field(repr=False)
+    out: Path | None = None
+
+    @property
+    def metrics(self) -> dict[str, np.ndarray]:
+        """The columns of metrics.csv, every variant."""
+        return _concat([v.metrics() for v in self.variants.values()])
+
+    @property
+    def messages(self) -> dict[str, np.ndarray] | None:
+        """The columns of messages.csv (with a ``variant`` column), or None if the trace is off."""
+        if not all(v.messages for v in self.variants.values()):
+            return None
+        parts = []
+        for v in self.variants.values():
+            part = {"variant": np.full(len(v.messages["round"]), v.name, dtype=object)}
+            part.update({name: v.messages[name] for name in MESSAGE_COLUMNS})
+            parts.append(part)
+        return _concat(parts)
+
+    def plot(self, path: str | Path) -> Path:
+        """Draw the scenario's default figure to ``path``."""
+        from .plots import plot_distances
+
+        return plot_distances(self.summary, self.metrics, Path(path))
+
+    def write(self, out: str | Path) -> Path:
+        """Write summary.json, metrics.csv, manifest.json and (trace on) messages.csv."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        _write_csv(out / "metrics.csv", self.metrics,
+                   ("variant", "round", "time", "agent", "distance"))
+        messages = self.messages
+        if messages is not None:
+            messages = dict(messages)
+            messages["decision"] = np.array([DECISION_NAMES[int(d)] for d in
+                                             messages["decision"]], dtype=object)
+            _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
+        self.out = out
+        return out
+
+
+def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
+    """Read metrics.csv back into columns."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        "variant": np.array([row["variant"] for row in rows], dtype=object),
+        "round": np.array([int(row["round"]) for row in rows]),
+        "time": np.array([float(row["time"]) for row in rows]),
+        "agent": np.array([row["agent"] for row in rows], dtype=object),
+        "distance": np.array([float(row["distance"]) for row in rows]),
+    }
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names)
+        formatted = [_format(columns[name]) for name in names]
+        writer.writerows(zip(*formatted))
+
+
+def _format(column: np.ndarray) -> list[Any]:
+    if column.dtype.kind == "f":
+        return [repr(float(v)) for v in column]  # shortest repr: round-trips exactly
+    if column.dtype.kind == "b":
+        return [str(bool(v)).lower() for v in column]
+    return column.tolist()
+
+
+def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}

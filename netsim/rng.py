@@ -1,0 +1,42 @@
+"""Random streams derived from the root seed *by key* (spec/engine.md, "Messages and links").
+
+Every entity draws from its own ``numpy.random.Generator`` built from
+``SeedSequence(seed, spawn_key=(KIND, a, b))``. A stream depends only on the seed and on who
+draws, never on n or on which other entities exist: adding an agent, or turning one Byzantine,
+leaves every other stream's draws unchanged.
+
+| KIND | entity | a | b |
+|---|---|---|---|
+| 0 | directed link a -> b (delays, loss) | sender | receiver |
+| 1 | agent a (initial points, compute-time jitter) | agent | 0 |
+| 2 | the adversary of Byzantine agent a towards receiver b | sender | receiver |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LINK = 0
+AGENT = 1
+ADVERSARY = 2
+
+
+def stream(seed: int, kind: int, a: int, b: int = 0) -> np.random.Generator:
+    """The generator of entity ``(kind, a, b)`` under root ``seed``."""
+    sequence = np.random.SeedSequence(seed, spawn_key=(kind, a, b))
+    return np.random.Generator(np.random.PCG64(sequence))
+
+
+def link_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:
+    """Stream of the directed link ``sender -> receiver`` (KIND 0)."""
+    return stream(seed, LINK, sender, receiver)
+
+
+def agent_stream(seed: int, agent: int) -> np.random.Generator:
+    """Stream of ``agent`` (KIND 1, b = 0)."""
+    return stream(seed, AGENT, agent, 0)
+
+
+def adversary_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:
+    """Stream of the adversary controlling ``sender`` when it talks to ``receiver`` (KIND 2)."""
+    return stream(seed, ADVERSARY, sender, receiver)

@@ -1,0 +1,109 @@
+"""What the papers promise, computed (pure numpy): 2f-redundancy and the costs' constants.
+
+- 2f-redundancy (spec/redundancy.md): for every S subset of H with |S| = n - 2f,
+  argmin sum_{i in S} Q_i = argmin sum_{i in H} Q_i. For least squares this holds iff
+  rank(A_S) = rank(A_H) (same null space, since null(A_H) is inside null(A_S)) and a minimizer
+  x_S of S minimizes H: ||A_H x_S - B_H||^2 = min_x ||A_H x - B_H||^2.
+- Constants (spec/ce.md, spec/cgc.md): L (or mu) = max_{i in H} 2 lambda_max(A_i^T A_i), the
+  Lipschitz constant of every honest gradient; gamma (or lambda) = the smallest non-zero
+  eigenvalue of (2/|H|) sum_{i in H} A_i^T A_i, the strong convexity of the honest average.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .costs import LeastSquares
+
+MAX_SUBSETS = 10_000
+
+
+@dataclass(frozen=True)
+class RedundancyReport:
+    """Outcome of :func:`check_redundancy`."""
+
+    holds: bool
+    subset_size: int
+    subsets_checked: int
+    subsets_total: int
+    sampled: bool
+    failing_subset: tuple[int, ...] | None = None  # positions in the honest list
+    gap: float = 0.0  # excess cost of the subset's minimizer over the honest minimum
+
+    def explain(self) -> str:
+        how = (f"a random sample of {self.subsets_checked} of {self.subsets_total}" if self.sampled
+               else f"all {self.subsets_checked}")
+        if self.holds:
+            return f"2f-redundancy holds on {how} honest subsets of size {self.subset_size}"
+        return (f"the honest subset {list(self.failing_subset or ())} (size {self.subset_size}) "
+                f"has other minimizers: its minimizer costs the honest aggregate {self.gap:.3g} "
+                f"more than the optimum (checked {how} subsets)")
+
+
+def check_redundancy(honest_costs: Sequence[LeastSquares], n: int, f: int,
+                     rtol: float = 1e-9, seed: int = 0) -> RedundancyReport:
+    """Check 2f-redundancy of least-squares honest costs (spec/redundancy.md).
+
+    Every subset of ``n - 2f`` honest costs must have the honest minimizers as its own; the
+    check enumerates the subsets when there are at most 10^4 and samples 10^4 otherwise.
+    ``rtol`` scales with ||B_H||^2 + 1.
+    """
+    if not 2 * f < n:
+        raise ValueError(f"2f-redundancy needs n - 2f > 0 (n={n}, f={f})")
+    size = n - 2 * f
+    A_H = np.vstack([c.A for c in honest_costs])
+    B_H = np.concatenate([c.B for c in honest_costs])
+    x_H = np.linalg.lstsq(A_H, B_H, rcond=None)[0]
+    best = float(np.sum((A_H @ x_H - B_H) ** 2))
+    rank_H = np.linalg.matrix_rank(A_H)
+    tol = rtol * (float(B_H @ B_H) + 1.0)
+    h = len(honest_costs)
+    if size > h:
+        return RedundancyReport(False, size, 0, 0, False, tuple(range(h)), math.inf)
+    total = math.comb(h, size)
+    if total <= MAX_SUBSETS:
+        subsets = itertools.combinations(range(h), size)
+        sampled = False
+    else:
+        rng = np.random.default_rng(seed)
+        subsets = (tuple(sorted(rng.choice(h, size, replace=False))) for _ in range(MAX_SUBSETS))
+        sampled = True
+    checked = 0
+    for subset in subsets:
+        checked += 1
+        A_S = np.vstack([honest_costs[i].A for i in subset])
+        B_S = np.concatenate([honest_costs[i].B for i in subset])
+        x_S = np.linalg.lstsq(A_S, B_S, rcond=None)[0]
+        gap = float(np.sum((A_H @ x_S - B_H) ** 2)) - best
+        if np.linalg.matrix_rank(A_S) != rank_H:
+            gap = max(gap, math.inf)
+        if gap > tol:
+            return RedundancyReport(False, size, checked, total, sampled, tuple(subset), gap)
+    return RedundancyReport(True, size, checked, total, sampled)
+
+
+@dataclass(frozen=True)
+class CostConstants:
+    """L (Lipschitz of every honest gradient) and gamma (strong convexity of the honest mean)."""
+
+    lipschitz: float
+    strong_convexity: float
+
+    @property
+    def condition_number(self) -> float:
+        return self.lipschitz / self.strong_convexity if self.strong_convexity > 0 else math.inf
+
+
+def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
+    """L = max_i 2 lambda_max(A_i^T A_i); gamma = smallest non-zero eigenvalue of
+    (2/|H|) sum_i A_i^T A_i (spec/cgc.md, "For least squares")."""
+    lipschitz = max(cost.lipschitz() for cost in honest_costs)
+    hessian = 2.0 / len(honest_costs) * sum(c.A.T @ c.A for c in honest_costs)
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    nonzero = eigenvalues[eigenvalues > 1e-12 * max(eigenvalues.max(), 1.0)]
+    return CostConstants(lipschitz, float(nonzero.min()) if nonzero.size else 0.0)
