@@ -10,10 +10,18 @@ Python API (spec/interface.md)::
 
 __version__ = "0.1.0"
 
-from .config import Scenario, load_scenario, parse_scenario  # noqa: E402
-from .errors import ScenarioError, SimulationStalled  # noqa: E402
-from .results import RunResult  # noqa: E402
-from .run import run  # noqa: E402
+from .config import Scenario, load_scenario, parse_scenario
+from .errors import ScenarioError, SimulationStalled
+from .results import RunResult
+from .run import run
 
-__all__ = ["RunResult", "Scenario", "ScenarioError", "SimulationStalled", "__version__",
-           "load_scenario", "parse_scenario", "run"]
+__all__ = [
+    "RunResult",
+    "Scenario",
+    "ScenarioError",
+    "SimulationStalled",
+    "__version__",
+    "load_scenario",
+    "parse_scenario",
+    "run",
+]

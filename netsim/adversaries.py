@@ -23,16 +23,18 @@ ADVERSARIES: Registry = Registry("adversary")
 
 @dataclass(frozen=True)
 class View:
-    """What the engine shows an adversary: the honest values sent so far in this round.
+    """What the engine shows an adversary (rushing: every honest message already sent).
 
     ``honest_sent`` maps each honest sender that has already started ``round`` to the estimate
-    it broadcast (honest agents send one value to everybody). ``dim`` is the dimension d.
+    it broadcast this round (honest agents send one value to everybody); ``honest_latest`` maps
+    every honest agent to the most recent value it has sent, whatever the round. ``dim`` is d.
     """
 
     round: int
     now: float
     dim: int
     honest_sent: Mapping[int, np.ndarray]
+    honest_latest: Mapping[int, np.ndarray]
 
 
 class Adversary(Protocol):
@@ -59,8 +61,9 @@ class RandomUniform:
         as_float(self.low, "low")
         as_float(self.high, "high", low=float(self.low))
 
-    def value(self, sender: int, receiver: int, round: int, view: View,
-              rng: np.random.Generator) -> np.ndarray:
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray:
         return rng.uniform(self.low, self.high, view.dim)
 
 
@@ -82,8 +85,9 @@ class NonFinite:
     def __post_init__(self) -> None:
         as_choice(self.value_kind, "value_kind", tuple(NON_FINITE))
 
-    def value(self, sender: int, receiver: int, round: int, view: View,
-              rng: np.random.Generator) -> np.ndarray:
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray:
         return np.full(view.dim, NON_FINITE[self.value_kind])
 
 
@@ -92,8 +96,8 @@ class NonFinite:
 class Omission:
     """Behaves like a silent (crashed) agent from round ``from_round`` on.
 
-    Before ``from_round`` it sends the mean of the honest values it has seen this round (a
-    harmless value), from then on nothing. Without a round deadline an honest agent would wait
+    Before ``from_round`` it sends the mean of the latest honest values (a harmless value), from
+    then on nothing. Without a round deadline an honest agent would wait
     for it forever; netsim stops such a run with an error naming ``protocol.deadline``.
     """
 
@@ -102,8 +106,9 @@ class Omission:
     def __post_init__(self) -> None:
         as_int(self.from_round, "from_round", low=0)
 
-    def value(self, sender: int, receiver: int, round: int, view: View,
-              rng: np.random.Generator) -> np.ndarray | None:
-        if round >= self.from_round or not view.honest_sent:
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if round >= self.from_round:
             return None
-        return np.mean(list(view.honest_sent.values()), axis=0)
+        return np.mean(list(view.honest_latest.values()), axis=0)

@@ -8,8 +8,15 @@ from typing import Any
 from .errors import ScenarioError
 
 
-def as_float(value: Any, key: str, *, low: float | None = None, high: float | None = None,
-             low_open: bool = False, allow_inf: bool = False) -> float:
+def as_float(
+    value: Any,
+    key: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    allow_inf: bool = False,
+) -> float:
     """``value`` as a finite float in the given range (``low`` < or <= value <= ``high``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(key, "must be a number", value, _range(low, high, low_open))

@@ -34,8 +34,17 @@ else:  # pragma: no cover
 ENGINES = ("reference",)
 PROTOCOLS = ("ce",)
 ABSENT_POLICIES = ("eliminated", "stale")
-TOP_KEYS = ("name", "seed", "engine", "trace", "network", "costs", "protocol", "adversary",
-            "variants")
+TOP_KEYS = (
+    "name",
+    "seed",
+    "engine",
+    "trace",
+    "network",
+    "costs",
+    "protocol",
+    "adversary",
+    "variants",
+)
 NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
 PROTOCOL_KEYS = ("kind", "filter", "rounds", "deadline", "absent", "x0", "step_size")
@@ -144,11 +153,18 @@ def load_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_text()
     except OSError as err:
-        raise ScenarioError("scenario", f"cannot read file: {err.strerror}", str(path)) from None
+        raise ScenarioError(
+            "scenario",
+            f"cannot read file: {err.strerror}",
+            str(path),
+            "a readable scenario TOML file",
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError("scenario", f"not valid TOML: {err}", str(path)) from None
+        raise ScenarioError(
+            "scenario", f"not valid TOML: {err}", str(path), "a TOML file (https://toml.io)"
+        ) from None
     raw.setdefault("name", path.stem)
     return parse_scenario(raw, source=path)
 
@@ -159,7 +175,12 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
     _no_unknown(raw, TOP_KEYS, "")
     name = raw.get("name", "scenario")
     if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
-        raise ScenarioError("name", "must be a non-empty name without spaces or slashes", name)
+        raise ScenarioError(
+            "name",
+            "must be a non-empty name without spaces or slashes",
+            name,
+            'e.g. "ce_paper_fig2"',
+        )
     seed = as_int(raw.get("seed", 0), "seed", low=0)
     engine = as_choice(raw.get("engine", "reference"), "engine", ENGINES)
     network = _network(_table(raw, "network"))
@@ -171,57 +192,98 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         messages = network.n * (network.n - 1) * protocol.rounds
         trace = messages <= TRACE_AUTO_LIMIT
     if not isinstance(trace, bool):
-        raise ScenarioError("trace", "must be true, false or \"auto\"", trace, "true | false | auto")
+        raise ScenarioError("trace", 'must be true, false or "auto"', trace, "true | false | auto")
     variants = _variants(raw.get("variants", []))
     resolved = _resolved(raw, name, seed, engine, trace, network, protocol, adversary)
-    scenario = Scenario(name=name, seed=seed, engine=engine, trace=trace, network=network,
-                        costs=costs, protocol=protocol, adversary=adversary, variants=variants,
-                        raw=raw, resolved=resolved, source=source)
+    scenario = Scenario(
+        name=name,
+        seed=seed,
+        engine=engine,
+        trace=trace,
+        network=network,
+        costs=costs,
+        protocol=protocol,
+        adversary=adversary,
+        variants=variants,
+        raw=raw,
+        resolved=resolved,
+        source=source,
+    )
     for variant in variants:  # every variant must be valid before anything runs
         try:
             scenario.variant(variant)
         except ScenarioError as err:
-            raise ScenarioError(f"variants[{variant.name}].{err.key}", err.problem, err.value,
-                                err.allowed) from None
+            raise ScenarioError(
+                f"variants[{variant.name}].{err.key}", err.problem, err.value, err.allowed
+            ) from None
     return scenario
 
 
 # --- sections ----------------------------------------------------------------------------------
+
 
 def _network(table: dict[str, Any]) -> NetworkConfig:
     _no_unknown(table, NETWORK_KEYS, "network")
     n = as_int(_required(table, "n", "network"), "network.n", low=2)
     f = as_int(table.get("f", 0), "network.f", low=0)
     if not 2 * f < n:
-        raise ScenarioError("network.f", f"must satisfy 2f < n (n={n})", f, f"0 <= f <= {(n - 1) // 2}")
+        raise ScenarioError(
+            "network.f", f"must satisfy 2f < n (n={n})", f, f"0 <= f <= {(n - 1) // 2}"
+        )
     byzantine = table.get("byzantine", [])
     if not isinstance(byzantine, list):
-        raise ScenarioError("network.byzantine", "must be a list of agent ids", byzantine)
+        raise ScenarioError(
+            "network.byzantine",
+            "must be a list of agent ids",
+            byzantine,
+            f"a list of distinct ids in [0, {n - 1}]",
+        )
     for k, agent in enumerate(byzantine):
         as_int(agent, f"network.byzantine[{k}]", low=0, high=n - 1)
     if len(set(byzantine)) != len(byzantine):
-        raise ScenarioError("network.byzantine", "ids must be distinct", byzantine)
+        raise ScenarioError(
+            "network.byzantine",
+            "ids must be distinct",
+            byzantine,
+            f"a list of distinct ids in [0, {n - 1}]",
+        )
     if len(byzantine) >= n:
-        raise ScenarioError("network.byzantine", "at least one agent must be honest", byzantine,
-                            f"at most {n - 1} ids")
+        raise ScenarioError(
+            "network.byzantine",
+            "at least one agent must be honest",
+            byzantine,
+            f"at most {n - 1} ids",
+        )
     topology = as_choice(table.get("topology", "complete"), "network.topology", ("complete",))
     delay_table = dict(table.get("delay", {"model": "constant", "value": 0.0}))
     model = delay_table.pop("model", None)
     if model is None:
-        raise ScenarioError("network.delay.model", "required", None, ", ".join(DELAY_MODELS.names()))
-    DELAY_MODELS.get(model, "network.delay.model")
+        raise ScenarioError(
+            "network.delay.model", "required", None, ", ".join(DELAY_MODELS.names())
+        )
     delay = DELAY_MODELS.build(model, delay_table, "network.delay")
     compute = table.get("compute_time", 0.0)
     if isinstance(compute, list):
         if len(compute) != n:
-            raise ScenarioError("network.compute_time", "needs one value per agent", len(compute),
-                                f"a number or a list of {n} numbers")
-        compute_time = tuple(as_float(c, f"network.compute_time[{k}]", low=0.0)
-                             for k, c in enumerate(compute))
+            raise ScenarioError(
+                "network.compute_time",
+                "needs one value per agent",
+                len(compute),
+                f"a number or a list of {n} numbers",
+            )
+        compute_time = tuple(
+            as_float(c, f"network.compute_time[{k}]", low=0.0) for k, c in enumerate(compute)
+        )
     else:
         compute_time = (as_float(compute, "network.compute_time", low=0.0),) * n
-    return NetworkConfig(n=n, f=f, byzantine=tuple(sorted(byzantine)), delay=delay,
-                         compute_time=compute_time, topology=topology)
+    return NetworkConfig(
+        n=n,
+        f=f,
+        byzantine=tuple(sorted(byzantine)),
+        delay=delay,
+        compute_time=compute_time,
+        topology=topology,
+    )
 
 
 def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
@@ -240,24 +302,38 @@ def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
         if dim is None:
             dim = a.shape[1]
         if a.shape[1] != dim:
-            raise ScenarioError(f"costs.A[{i}]", "wrong number of columns", a.shape[1],
-                                f"{dim} columns (d of costs.A[0])")
+            raise ScenarioError(
+                f"costs.A[{i}]",
+                "wrong number of columns",
+                a.shape[1],
+                f"{dim} columns (d of costs.A[0])",
+            )
         b = _vector(B[i], f"costs.B[{i}]")
         if b.shape[0] != a.shape[0]:
-            raise ScenarioError(f"costs.B[{i}]", "length must equal the rows of costs.A", len(b),
-                                f"{a.shape[0]} entries")
+            raise ScenarioError(
+                f"costs.B[{i}]",
+                "length must equal the rows of costs.A",
+                len(b),
+                f"{a.shape[0]} entries",
+            )
         costs.append(LeastSquares(a, b))
     require = table.get("require_redundancy", False)
     if not isinstance(require, bool):
-        raise ScenarioError("costs.require_redundancy", "must be true or false", require)
+        raise ScenarioError(
+            "costs.require_redundancy", "must be true or false", require, "true | false"
+        )
     config = CostsConfig(costs=tuple(costs), require_redundancy=require)
     if require:
         from .theory import check_redundancy  # local: theory imports costs, not config
 
         report = check_redundancy([costs[i] for i in network.honest], network.n, network.f)
         if not report.holds:
-            raise ScenarioError("costs", f"not 2f-redundant: {report.explain()}",
-                                None, "every n - 2f honest costs share the honest minimizers")
+            raise ScenarioError(
+                "costs",
+                f"not 2f-redundant: {report.explain()}",
+                None,
+                "every n - 2f honest costs share the honest minimizers",
+            )
     return config
 
 
@@ -265,8 +341,9 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
     _no_unknown(table, PROTOCOL_KEYS, "protocol")
     kind = table.get("kind", "ce")
     if kind == "cgc":
-        raise ScenarioError("protocol.kind", "the CGC server is not implemented yet", kind,
-                            " | ".join(PROTOCOLS))
+        raise ScenarioError(
+            "protocol.kind", "the CGC server is not implemented yet", kind, " | ".join(PROTOCOLS)
+        )
     kind = as_choice(kind, "protocol.kind", PROTOCOLS)
     filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", tuple(PEER_FILTERS))
     n, f = network.n, network.f
@@ -277,33 +354,46 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
     compute = max(network.compute_time)
     if "deadline" in table and table["deadline"] is not None:
         deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
-        rule = "given"
+        rule = "protocol.deadline"
     elif math.isfinite(network.delay.upper_bound):
         deadline = network.delay.upper_bound + compute
         rule = "delay bound + compute time"
         if deadline == 0.0:
             deadline, rule = None, "none (zero delay)"
     else:
-        deadline, rule = None, "none: waits for all n - 1 messages (unbounded delays)"
+        deadline, rule = None, "waits for all n - 1 messages (unbounded delays)"
     step_table = dict(table.get("step_size", {"schedule": "constant", "eta": 1.0 / (n - f)}))
     schedule = step_table.pop("schedule", "constant")
     step_size = STEP_SIZES.build(schedule, step_table, "protocol.step_size")
     x0 = _initial_points(table.get("x0", "argmin"), network, costs)
-    return ProtocolConfig(kind=kind, filter=filter_name, rounds=rounds, deadline=deadline,
-                          deadline_rule=rule, absent=absent, x0=x0, step_size=step_size)
+    return ProtocolConfig(
+        kind=kind,
+        filter=filter_name,
+        rounds=rounds,
+        deadline=deadline,
+        deadline_rule=rule,
+        absent=absent,
+        x0=x0,
+        step_size=step_size,
+    )
 
 
 def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> np.ndarray | None:
     if value == "argmin":
         return None
     if not isinstance(value, list) or len(value) != network.n:
-        raise ScenarioError("protocol.x0", "must be \"argmin\" or one point per agent",
-                            _shape(value), f"\"argmin\" or a list of {network.n} vectors")
+        raise ScenarioError(
+            "protocol.x0",
+            'must be "argmin" or one point per agent',
+            _shape(value),
+            f'"argmin" or a list of {network.n} vectors',
+        )
     points = np.array([_vector(v, f"protocol.x0[{i}]") for i, v in enumerate(value)], dtype=object)
     for i, point in enumerate(points):
         if len(point) != costs.dim:
-            raise ScenarioError(f"protocol.x0[{i}]", "wrong dimension", len(point),
-                                f"{costs.dim} entries")
+            raise ScenarioError(
+                f"protocol.x0[{i}]", "wrong dimension", len(point), f"{costs.dim} entries"
+            )
     return np.vstack(list(points)).astype(np.float64)
 
 
@@ -313,7 +403,7 @@ def _adversary(table: Any, network: NetworkConfig) -> Adversary | None:
     if table is None:
         return None
     if not isinstance(table, dict):
-        raise ScenarioError("adversary", "must be a table", table)
+        raise ScenarioError("adversary", "must be a table", table, "a table with kind = ...")
     params = dict(table)
     kind = params.pop("kind", None)
     if kind is None:
@@ -323,25 +413,46 @@ def _adversary(table: Any, network: NetworkConfig) -> Adversary | None:
 
 def _variants(entries: Any) -> tuple[Variant, ...]:
     if not isinstance(entries, list):
-        raise ScenarioError("variants", "must be an array of tables ([[variants]])", entries)
+        raise ScenarioError(
+            "variants", "must be an array of tables", entries, "[[variants]] tables"
+        )
     variants = []
     seen = set()
     for k, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise ScenarioError(f"variants[{k}].name", "every variant needs a name", entry)
+            raise ScenarioError(
+                f"variants[{k}].name",
+                "every variant needs a name",
+                entry,
+                'name = "..." and dotted overrides',
+            )
         overrides = _flatten({key: value for key, value in entry.items() if key != "name"})
         if "variants" in {key.split(".")[0] for key in overrides}:
-            raise ScenarioError(f"variants[{k}]", "a variant cannot define variants", entry)
+            raise ScenarioError(
+                f"variants[{k}]",
+                "a variant cannot define variants",
+                entry,
+                "dotted overrides of the base scenario",
+            )
         if entry["name"] in seen:
-            raise ScenarioError(f"variants[{k}].name", "duplicate variant name", entry["name"])
+            raise ScenarioError(
+                f"variants[{k}].name", "duplicate variant name", entry["name"], "distinct names"
+            )
         seen.add(entry["name"])
         variants.append(Variant(name=entry["name"], overrides=overrides))
     return tuple(variants)
 
 
-def _resolved(raw: dict[str, Any], name: str, seed: int, engine: str, trace: bool,
-              network: NetworkConfig, protocol: ProtocolConfig,
-              adversary: Adversary | None) -> dict[str, Any]:
+def _resolved(
+    raw: dict[str, Any],
+    name: str,
+    seed: int,
+    engine: str,
+    trace: bool,
+    network: NetworkConfig,
+    protocol: ProtocolConfig,
+    adversary: Adversary | None,
+) -> dict[str, Any]:
     """The scenario as a dict with every default filled in (manifest.json, with_overrides)."""
     import dataclasses
 
@@ -351,10 +462,13 @@ def _resolved(raw: dict[str, Any], name: str, seed: int, engine: str, trace: boo
     net.setdefault("f", network.f)
     net.setdefault("byzantine", list(network.byzantine))
     net.setdefault("topology", network.topology)
-    net.setdefault("delay", {"model": network.delay.name,
-                             **dataclasses.asdict(network.delay)})  # type: ignore[call-overload]
-    net.setdefault("compute_time", network.compute_time[0] if len(set(network.compute_time)) == 1
-                   else list(network.compute_time))
+    net.setdefault("delay", {"model": network.delay.name, **dataclasses.asdict(network.delay)})  # type: ignore[call-overload]
+    net.setdefault(
+        "compute_time",
+        network.compute_time[0]
+        if len(set(network.compute_time)) == 1
+        else list(network.compute_time),
+    )
     proto = resolved.setdefault("protocol", {})
     proto.setdefault("kind", protocol.kind)
     proto.setdefault("filter", protocol.filter)
@@ -367,24 +481,31 @@ def _resolved(raw: dict[str, Any], name: str, seed: int, engine: str, trace: boo
     proto.setdefault("step_size", {"schedule": step.name, **dataclasses.asdict(step)})
     resolved.setdefault("costs", {}).setdefault("kind", "least_squares")
     if adversary is not None and "adversary" not in resolved:
-        resolved["adversary"] = {"kind": adversary.name,  # type: ignore[attr-defined]
-                                 **dataclasses.asdict(adversary)}  # type: ignore[call-overload]
+        resolved["adversary"] = {
+            "kind": adversary.name,  # type: ignore[attr-defined]
+            **dataclasses.asdict(adversary),
+        }  # type: ignore[call-overload]
     return resolved
 
 
 # --- small parsers -----------------------------------------------------------------------------
 
+
 def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = raw.get(key)
     if not isinstance(value, dict):
-        raise ScenarioError(key, "required table is missing" if value is None else "must be a table",
-                            value)
+        raise ScenarioError(
+            key,
+            "required table is missing" if value is None else "must be a table",
+            value,
+            f"a [{key}] table",
+        )
     return value
 
 
 def _required(table: Mapping[str, Any], key: str, prefix: str) -> Any:
     if key not in table:
-        raise ScenarioError(f"{prefix}.{key}", "required")
+        raise ScenarioError(f"{prefix}.{key}", "required", None, "see spec/interface.md")
     return table[key]
 
 
@@ -398,10 +519,17 @@ def _no_unknown(table: Mapping[str, Any], allowed: tuple[str, ...], prefix: str)
 
 def _matrix(value: Any, key: str) -> np.ndarray:
     if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
-        raise ScenarioError(key, "must be a non-empty matrix (a list of rows)", _shape(value))
+        raise ScenarioError(
+            key,
+            "must be a non-empty matrix (a list of rows)",
+            _shape(value),
+            "[[a11, a12, ...], ...]",
+        )
     widths = {len(row) for row in value}
     if len(widths) != 1 or 0 in widths:
-        raise ScenarioError(key, "rows must all have the same, non-zero length", sorted(widths))
+        raise ScenarioError(
+            key, "rows must all have the same, non-zero length", sorted(widths), "rows of d numbers"
+        )
     for r, row in enumerate(value):
         for c, entry in enumerate(row):
             as_float(entry, f"{key}[{r}][{c}]")
@@ -410,7 +538,9 @@ def _matrix(value: Any, key: str) -> np.ndarray:
 
 def _vector(value: Any, key: str) -> np.ndarray:
     if not isinstance(value, list) or not value:
-        raise ScenarioError(key, "must be a non-empty list of numbers", _shape(value))
+        raise ScenarioError(
+            key, "must be a non-empty list of numbers", _shape(value), "[v1, v2, ...]"
+        )
     for c, entry in enumerate(value):
         as_float(entry, f"{key}[{c}]")
     return np.asarray(value, dtype=np.float64)
@@ -424,8 +554,11 @@ def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and dotted.split(".")[-1] not in ("delay", "step_size",
-                                                                      "adversary"):
+        if isinstance(value, dict) and dotted.split(".")[-1] not in (
+            "delay",
+            "step_size",
+            "adversary",
+        ):
             flat.update(_flatten(value, dotted + "."))
         else:
             flat[dotted] = value
@@ -440,6 +573,11 @@ def _set(raw: dict[str, Any], dotted: str, value: Any) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ScenarioError(".".join(parts[: k + 1]), "is not a table", child)
+            raise ScenarioError(
+                ".".join(parts[: k + 1]),
+                "is not a table",
+                child,
+                "a table to hold the overridden key",
+            )
         node = child
     node[parts[-1]] = value

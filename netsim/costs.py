@@ -71,8 +71,10 @@ class LeastSquares:
     def project(self, z: np.ndarray) -> np.ndarray:
         """[z]_X = z - A^+ (A z - B), row-wise for a stack of points."""
         z = np.asarray(z, dtype=np.float64)
-        return z - (self.A @ z.T - self.B[:, None]).T @ self.pinv.T if z.ndim == 2 else (
-            z - self.pinv @ (self.A @ z - self.B)
+        return (
+            z - (self.A @ z.T - self.B[:, None]).T @ self.pinv.T
+            if z.ndim == 2
+            else (z - self.pinv @ (self.A @ z - self.B))
         )
 
     def minimizer(self) -> np.ndarray:
@@ -103,9 +105,15 @@ class OptimumSet:
     def distance(self, x: np.ndarray) -> np.ndarray | float:
         """Euclidean distance to W* of ``x`` (shape (d,) -> float, (k, d) -> (k,))."""
         diff = (np.asarray(x, dtype=np.float64) - self.point) @ self.row_projector.T
-        if diff.ndim == 1:
-            return float(np.linalg.norm(diff))
-        return np.linalg.norm(diff, axis=1)
+        distance = scaled_norm(np.atleast_2d(diff))
+        return float(distance[0]) if diff.ndim == 1 else distance
+
+
+def scaled_norm(rows: np.ndarray) -> np.ndarray:
+    """Euclidean norm of each row, without overflow for entries near 1e308 (scale first)."""
+    scale = np.max(np.abs(rows), axis=1)
+    safe = np.where(scale > 0, scale, 1.0)
+    return np.where(scale > 0, safe * np.linalg.norm(rows / safe[:, None], axis=1), 0.0)
 
 
 def aggregate_optimum(costs: Sequence[LeastSquares]) -> OptimumSet:

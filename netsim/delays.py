@@ -21,7 +21,7 @@ from .checks import as_float
 from .errors import ScenarioError
 from .registry import Registry
 
-DELAY_MODELS: Registry = Registry("delay model")
+DELAY_MODELS: Registry = Registry("delay model", name_field="model")
 
 
 class DelayModel:
@@ -34,8 +34,12 @@ class DelayModel:
         delays = np.asarray(self._draw(rng, size), dtype=np.float64)
         if not np.all(np.isfinite(delays)) or np.any(delays < 0):
             bad = delays[~(np.isfinite(delays) & (delays >= 0))][0]
-            raise ScenarioError("network.delay", f"model {self.name!r} drew an invalid delay",
-                                float(bad), ">= 0 and finite")
+            raise ScenarioError(
+                "network.delay",
+                f"model {self.name!r} drew an invalid delay",
+                float(bad),
+                ">= 0 and finite",
+            )
         return delays
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:

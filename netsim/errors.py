@@ -30,7 +30,9 @@ class SimulationStalled(ScenarioError):
     """
 
 
-def require(condition: bool, key: str, value: Any, allowed: str, problem: str | None = None) -> None:
+def require(
+    condition: bool, key: str, value: Any, allowed: str, problem: str | None = None
+) -> None:
     """Raise :class:`ScenarioError` for ``key`` unless ``condition`` holds."""
     if not condition:
         raise ScenarioError(key, problem or f"must be {allowed}", value, allowed)

@@ -20,8 +20,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Plug-ins of one kind, by the name scenario files use."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, name_field: str = "kind"):
         self.kind = kind
+        self.name_field = name_field  # the scenario key that names the plug-in
         self._classes: dict[str, type[T]] = {}
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
@@ -50,19 +51,18 @@ class Registry(Generic[T]):
         """The parameter names of plug-in ``name``."""
         return [field.name for field in dataclasses.fields(self.get(name, key))]
 
-    def build(self, name: str, params: Mapping[str, Any], key: str, **context: Any) -> T:
+    def build(self, name: str, params: Mapping[str, Any], key: str) -> T:
         """Instantiate ``name`` with scenario ``params``.
 
-        ``key`` is the dotted key of the table holding the parameters (errors name
-        ``key.param``); ``context`` passes values every instance of this kind receives (e.g.
-        the number of agents) and that are not scenario parameters.
+        ``key`` is the dotted key of the table holding the parameters: errors name
+        ``key.param``, or ``key.<name_field>`` for an unknown plug-in.
         """
-        cls = self.get(name, f"{key}.kind")
+        cls = self.get(name, f"{key}.{self.name_field}")
         # A field may carry another name in scenario files (``value`` clashes with a method).
         renames: dict[str, str] = getattr(cls, "scenario_names", {})
         params = {renames.get(param, param): value for param, value in params.items()}
         shown = {field: param for param, field in renames.items()}
-        allowed = [f.name for f in dataclasses.fields(cls) if f.name not in context]
+        allowed = [f.name for f in dataclasses.fields(cls)]
         for param in params:
             if param not in allowed:
                 raise ScenarioError(
@@ -74,9 +74,7 @@ class Registry(Generic[T]):
         required = [
             f.name
             for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING
-            and f.default_factory is dataclasses.MISSING
-            and f.name not in context
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         ]
         for param in required:
             if param not in params:
@@ -84,11 +82,13 @@ class Registry(Generic[T]):
                     f"{key}.{shown.get(param, param)}", f"required by {self.kind} {name!r}"
                 )
         try:
-            return cls(**params, **context)
+            return cls(**params)
         except ScenarioError as err:
             if err.key.startswith(key):
                 raise
             field = shown.get(err.key, err.key)
             raise ScenarioError(f"{key}.{field}", err.problem, err.value, err.allowed) from None
         except TypeError as err:
-            raise ScenarioError(key, f"bad parameters for {self.kind} {name!r}: {err}") from None
+            raise ScenarioError(
+                key, f"bad parameters for {self.kind} {name!r}: {err}", params, ", ".join(allowed)
+            ) from None

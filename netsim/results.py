@@ -28,18 +28,40 @@ import numpy as np
 
 from .engine.trace import Decision
 
-MESSAGE_RECORD = np.dtype([("round", "<i8"), ("sender", "<i8"), ("receiver", "<i8"),
-                           ("send_time", "<f8"), ("arrival_time", "<f8"), ("delivered", "i1"),
-                           ("decision", "i1")])
-MESSAGE_COLUMNS = ("round", "sender", "receiver", "send_time", "arrival_time", "delivered",
-                   "byzantine", "decision")
+MESSAGE_RECORD = np.dtype(
+    [
+        ("round", "<i8"),
+        ("sender", "<i8"),
+        ("receiver", "<i8"),
+        ("send_time", "<f8"),
+        ("arrival_time", "<f8"),
+        ("delivered", "i1"),
+        ("decision", "i1"),
+    ]
+)
+MESSAGE_COLUMNS = (
+    "round",
+    "sender",
+    "receiver",
+    "send_time",
+    "arrival_time",
+    "delivered",
+    "byzantine",
+    "decision",
+)
 DECISION_NAMES = {int(d): d.name.lower() for d in Decision}
 
 
 def trace_hash(messages: dict[str, np.ndarray], estimates: np.ndarray) -> str:
     """SHA-256 of the messages in canonical order and of the estimates (module docstring)."""
-    order = np.lexsort((np.arange(len(messages["round"])), messages["sender"],
-                        messages["receiver"], messages["round"]))
+    order = np.lexsort(
+        (
+            np.arange(len(messages["round"])),
+            messages["sender"],
+            messages["receiver"],
+            messages["round"],
+        )
+    )
     records = np.empty(len(order), dtype=MESSAGE_RECORD)
     for name in MESSAGE_RECORD.names:
         records[name] = messages[name][order]
@@ -118,13 +140,15 @@ class RunResult:
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
         (out / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
-        _write_csv(out / "metrics.csv", self.metrics,
-                   ("variant", "round", "time", "agent", "distance"))
+        _write_csv(
+            out / "metrics.csv", self.metrics, ("variant", "round", "time", "agent", "distance")
+        )
         messages = self.messages
         if messages is not None:
             messages = dict(messages)
-            messages["decision"] = np.array([DECISION_NAMES[int(d)] for d in
-                                             messages["decision"]], dtype=object)
+            messages["decision"] = np.array(
+                [DECISION_NAMES[int(d)] for d in messages["decision"]], dtype=object
+            )
             _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
         self.out = out
         return out

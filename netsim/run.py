@@ -19,8 +19,12 @@ from .simulation import simulate
 DEPENDENCIES = ("simpy", "numpy", "networkx", "matplotlib", "tqdm")
 
 
-def run(scenario: Scenario, out: str | Path | None = None, progress: bool | None = None,
-        command: list[str] | None = None) -> RunResult:
+def run(
+    scenario: Scenario,
+    out: str | Path | None = None,
+    progress: bool | None = None,
+    command: list[str] | None = None,
+) -> RunResult:
     """Run every variant of ``scenario``; write the results files to ``out`` if given.
 
     ``progress``: a progress bar on stderr (None: only when stderr is a terminal).
@@ -31,8 +35,9 @@ def run(scenario: Scenario, out: str | Path | None = None, progress: bool | None
     variants = {}
     wall = {}
     disable = None if progress is None else not progress
-    with tqdm(total=total, desc=scenario.name, unit="round", disable=disable,
-              file=sys.stderr, leave=False) as bar:
+    with tqdm(
+        total=total, desc=scenario.name, unit="round", disable=disable, file=sys.stderr, leave=False
+    ) as bar:
         for name, variant_scenario in runs:
             bar.set_postfix_str(name)
             start = time.perf_counter()

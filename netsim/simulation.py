@@ -12,8 +12,9 @@ from .protocols.ce import CEProtocol
 from .results import VariantResult, trace_hash
 
 
-def simulate(scenario: Scenario, name: str | None = None,
-             on_round: Callable[[], None] | None = None) -> VariantResult:
+def simulate(
+    scenario: Scenario, name: str | None = None, on_round: Callable[[], None] | None = None
+) -> VariantResult:
     """Run ``scenario`` (no variants applied) on the reference engine: one event per message.
 
     ``on_round`` is called after every honest round completion (progress bars).
@@ -53,8 +54,12 @@ def simulate(scenario: Scenario, name: str | None = None,
         "trace_hash": digest,
     }
     return VariantResult(
-        name=name or scenario.name, summary=summary, honest=net.honest, times=recorder.times,
-        estimates=recorder.estimates, distances=distances,
+        name=name or scenario.name,
+        summary=summary,
+        honest=net.honest,
+        times=recorder.times,
+        estimates=recorder.estimates,
+        distances=distances,
         messages=messages if scenario.trace else {},
     )
 
@@ -67,5 +72,6 @@ def _check_finished(scenario: Scenario, protocol: CEProtocol) -> None:
                 "protocol.deadline",
                 f"honest agent {i} waits forever in round {inbox.current} (a sender stays silent "
                 "and delays are unbounded); set a round deadline in simulated seconds",
-                scenario.protocol.deadline, "a number > 0",
+                scenario.protocol.deadline,
+                "a number > 0",
             )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .checks import as_float
 from .registry import Registry
 
-STEP_SIZES: Registry = Registry("step-size schedule")
+STEP_SIZES: Registry = Registry("step-size schedule", name_field="schedule")
 
 
 @STEP_SIZES.register("constant")

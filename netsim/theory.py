@@ -34,19 +34,26 @@ class RedundancyReport:
     sampled: bool
     failing_subset: tuple[int, ...] | None = None  # positions in the honest list
     gap: float = 0.0  # excess cost of the subset's minimizer over the honest minimum
+    distance: float = 0.0  # distance from the subset's (minimum-norm) minimizer to W*
+    reason: str = ""  # what is wrong with the failing subset, in words
 
     def explain(self) -> str:
-        how = (f"a random sample of {self.subsets_checked} of {self.subsets_total}" if self.sampled
-               else f"all {self.subsets_checked}")
+        how = (
+            f"a random sample of {self.subsets_checked} of {self.subsets_total}"
+            if self.sampled
+            else f"all {self.subsets_checked}"
+        )
         if self.holds:
             return f"2f-redundancy holds on {how} honest subsets of size {self.subset_size}"
-        return (f"the honest subset {list(self.failing_subset or ())} (size {self.subset_size}) "
-                f"has other minimizers: its minimizer costs the honest aggregate {self.gap:.3g} "
-                f"more than the optimum (checked {how} subsets)")
+        return (
+            f"the honest subset {list(self.failing_subset or ())} (size {self.subset_size}) "
+            f"{self.reason} (checked {how} subsets)"
+        )
 
 
-def check_redundancy(honest_costs: Sequence[LeastSquares], n: int, f: int,
-                     rtol: float = 1e-9, seed: int = 0) -> RedundancyReport:
+def check_redundancy(
+    honest_costs: Sequence[LeastSquares], n: int, f: int, rtol: float = 1e-9, seed: int = 0
+) -> RedundancyReport:
     """Check 2f-redundancy of least-squares honest costs (spec/redundancy.md).
 
     Every subset of ``n - 2f`` honest costs must have the honest minimizers as its own; the
@@ -61,10 +68,21 @@ def check_redundancy(honest_costs: Sequence[LeastSquares], n: int, f: int,
     x_H = np.linalg.lstsq(A_H, B_H, rcond=None)[0]
     best = float(np.sum((A_H @ x_H - B_H) ** 2))
     rank_H = np.linalg.matrix_rank(A_H)
+    row_projector = np.linalg.pinv(A_H) @ A_H  # distance to W* = x_H + null(A_H)
     tol = rtol * (float(B_H @ B_H) + 1.0)
     h = len(honest_costs)
     if size > h:
-        return RedundancyReport(False, size, 0, 0, False, tuple(range(h)), math.inf)
+        return RedundancyReport(
+            False,
+            size,
+            0,
+            0,
+            False,
+            tuple(range(h)),
+            math.inf,
+            math.inf,
+            f"is all there is: {h} honest agents < n - 2f = {size}",
+        )
     total = math.comb(h, size)
     if total <= MAX_SUBSETS:
         subsets = itertools.combinations(range(h), size)
@@ -80,10 +98,24 @@ def check_redundancy(honest_costs: Sequence[LeastSquares], n: int, f: int,
         B_S = np.concatenate([honest_costs[i].B for i in subset])
         x_S = np.linalg.lstsq(A_S, B_S, rcond=None)[0]
         gap = float(np.sum((A_H @ x_S - B_H) ** 2)) - best
-        if np.linalg.matrix_rank(A_S) != rank_H:
-            gap = max(gap, math.inf)
+        distance = float(np.linalg.norm(row_projector @ (x_S - x_H)))
+        rank_S = np.linalg.matrix_rank(A_S)
+        if rank_S != rank_H:
+            reason = (
+                f"has rank {rank_S} < {rank_H}: its minimizers form a larger set than the "
+                "honest ones"
+            )
+            return RedundancyReport(
+                False, size, checked, total, sampled, tuple(subset), math.inf, distance, reason
+            )
         if gap > tol:
-            return RedundancyReport(False, size, checked, total, sampled, tuple(subset), gap)
+            reason = (
+                f"has other minimizers: its minimizer lies {distance:.3g} from the honest "
+                f"ones and costs the honest aggregate {gap:.3g} more than the optimum"
+            )
+            return RedundancyReport(
+                False, size, checked, total, sampled, tuple(subset), gap, distance, reason
+            )
     return RedundancyReport(True, size, checked, total, sampled)
 
 

@@ -44,8 +44,9 @@ class OrderedEnvironment(simpy.Environment):
         self.trigger(event, key, delay, value)
         return event
 
-    def trigger(self, event: simpy.Event, key: EventKey, delay: float = 0.0,
-                value: Any = None) -> None:
+    def trigger(
+        self, event: simpy.Event, key: EventKey, delay: float = 0.0, value: Any = None
+    ) -> None:
         """Make ``event`` succeed ``delay`` seconds from now with ordering ``key``."""
         event._ok = True
         event._value = value

@@ -62,15 +62,19 @@ class RoundInbox:
     def deliver(self, message: Message) -> None:
         """Network callback: ``message`` has just arrived."""
         value = message.value
-        if (message.sender not in self.latest or self.latest[message.sender][0] < message.round) \
-                and np.all(np.isfinite(value)):
+        if (
+            message.sender not in self.latest or self.latest[message.sender][0] < message.round
+        ) and np.all(np.isfinite(value)):
             self.latest[message.sender] = (message.round, value)
         if message.round < self.current or (message.round == self.current and self._triggered):
             self.trace.decide(message.index, Decision.LATE)
             return
         self._buffers[message.round][message.sender] = message
-        if (message.round == self.current and not self._triggered
-                and self._expected.issubset(self._buffers[message.round])):
+        if (
+            message.round == self.current
+            and not self._triggered
+            and self._expected.issubset(self._buffers[message.round])
+        ):
             self._complete("all")
 
     def _on_deadline(self, round: int) -> None:

@@ -55,8 +55,14 @@ class Link:
 class Network:
     """The graph, its links and the message trace; moves messages, one event each."""
 
-    def __init__(self, env: OrderedEnvironment, n: int, byzantine: Iterable[int],
-                 delay_model: DelayModel, seed: int):
+    def __init__(
+        self,
+        env: OrderedEnvironment,
+        n: int,
+        byzantine: Iterable[int],
+        delay_model: DelayModel,
+        seed: int,
+    ):
         self.env = env
         self.graph = nx.complete_graph(n, create_using=nx.DiGraph)
         byzantine = set(byzantine)
@@ -86,8 +92,9 @@ class Network:
         link: Link = self.graph.edges[sender, receiver]["link"]
         delay = link.next_delay()
         now = self.env.now
-        index = self.trace.record_send(round, sender, receiver, now, now + delay,
-                                       self.is_byzantine(sender))
+        index = self.trace.record_send(
+            round, sender, receiver, now, now + delay, self.is_byzantine(sender)
+        )
         message = Message(index, round, sender, receiver, value)
         arrival = simpy.Event(self.env)
         arrival.callbacks.append(lambda _event: self._handlers[receiver](message))

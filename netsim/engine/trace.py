@@ -38,8 +38,15 @@ class MessageTrace:
     def __len__(self) -> int:
         return len(self.round)
 
-    def record_send(self, round: int, sender: int, receiver: int, send_time: float,
-                    arrival_time: float, byzantine: bool) -> int:
+    def record_send(
+        self,
+        round: int,
+        sender: int,
+        receiver: int,
+        send_time: float,
+        arrival_time: float,
+        byzantine: bool,
+    ) -> int:
         """Append a message; returns its index (the message id)."""
         self.round.append(round)
         self.sender.append(sender)

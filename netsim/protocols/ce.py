@@ -71,8 +71,13 @@ class CERecorder:
 class CEProtocol:
     """Wires n agents (honest and Byzantine) onto the network as SimPy processes."""
 
-    def __init__(self, scenario: Scenario, env: OrderedEnvironment, network: Network,
-                 on_round: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        scenario: Scenario,
+        env: OrderedEnvironment,
+        network: Network,
+        on_round: Callable[[], None] | None = None,
+    ):
         self.scenario = scenario
         self.env = env
         self.network = network
@@ -86,16 +91,21 @@ class CEProtocol:
         self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
         self.x: dict[int, np.ndarray] = {}
         self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
+        self.honest_latest: dict[int, np.ndarray] = {}  # sender -> most recent value sent
         self._adversary_rngs: dict[tuple[int, int], np.random.Generator] = {}
         self._on_round = on_round
+        self._byzantine_round = {b: -1 for b in net.byzantine}  # the round each one is in
         self.processes: dict[int, simpy.Process] = {}
         for i in range(self.n):
             network.attach(i, self.inboxes[i].deliver)
             if network.is_byzantine(i):
                 self.processes[i] = env.process(self._byzantine(i))
             else:
-                x0 = self.costs[i].minimizer() if proto.x0 is None else self.costs[i].project(
-                    proto.x0[i])
+                x0 = (
+                    self.costs[i].minimizer()
+                    if proto.x0 is None
+                    else self.costs[i].project(proto.x0[i])
+                )
                 self.x[i] = x0
                 self.recorder.record(i, 0, 0.0, x0)
                 self.processes[i] = env.process(self._honest(i))
@@ -115,7 +125,9 @@ class CEProtocol:
         for r in range(self.rounds):
             yield self._round_start(i, delay)
             x = self.x[i]
-            self.honest_sent.setdefault(r, {})[i] = x
+            if self._byzantine_round:  # only an adversary reads these
+                self.honest_sent.setdefault(r, {})[i] = x
+                self.honest_latest[i] = x
             for j in self.network.neighbours(i):
                 self.network.send(r, i, j, x)
             reason = yield inbox.open(r, others, deadline)
@@ -139,8 +151,13 @@ class CEProtocol:
         delay = 0.0
         for r in range(self.rounds):
             yield self._round_start(b, delay)
-            view = View(round=r, now=self.env.now, dim=self.scenario.dim,
-                        honest_sent=dict(self.honest_sent.get(r, {})))
+            view = View(
+                round=r,
+                now=self.env.now,
+                dim=self.scenario.dim,
+                honest_sent=dict(self.honest_sent.get(r, {})),
+                honest_latest=dict(self.honest_latest),
+            )
             for j in self.network.neighbours(b):
                 value = adversary.value(b, j, r, view, self._adversary_rng(b, j))
                 if value is not None:
@@ -148,9 +165,14 @@ class CEProtocol:
             yield inbox.open(r, honest, deadline)
             for message in inbox.take(r).values():
                 self.network.trace.decide(message.index, Decision.KEPT)
-            self.honest_sent.pop(r - 1, None)
+            self._byzantine_round[b] = r
+            self._forget_rounds_before(min(self._byzantine_round.values()))
             delay = compute
         inbox.close()
+
+    def _forget_rounds_before(self, oldest: int) -> None:
+        for r in [r for r in self.honest_sent if r < oldest]:
+            del self.honest_sent[r]
 
     def _adversary_rng(self, sender: int, receiver: int) -> np.random.Generator:
         key = (sender, receiver)

@@ -1,0 +1,79 @@
+"""Scenario builders shared by the engine, protocol and CLI tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import netsim
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "scenarios" / "ce_paper_fig2.toml"
+
+# The CE paper instance (spec/ce.md): honest rows of A, B = A (1, 1).
+PAPER_A = np.array([[1, 0], [0.8, 0.5], [0.5, 0.8], [0, 1], [-0.5, 0.8], [-0.8, 0.5]])
+
+
+def small_raw(**changes: Any) -> dict[str, Any]:
+    """A small CE scenario (n = 6, f = 1, agent 0 Byzantine, the paper's costs) as a dict."""
+    raw: dict[str, Any] = {
+        "name": "small",
+        "seed": 7,
+        "network": {
+            "n": 6,
+            "f": 1,
+            "byzantine": [0],
+            "delay": {"model": "exponential", "mean": 0.01},
+        },
+        "costs": {
+            "A": [[row] for row in PAPER_A.tolist()],
+            "B": [[float(v)] for v in PAPER_A @ np.ones(2)],
+        },
+        "protocol": {
+            "kind": "ce",
+            "filter": "ce",
+            "rounds": 40,
+            "step_size": {"schedule": "constant", "eta": 0.1},
+        },
+        "adversary": {"kind": "random_uniform", "low": -10.0, "high": 10.0},
+    }
+    for dotted, value in changes.items():
+        node = raw
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return raw
+
+
+def small(**changes: Any) -> netsim.Scenario:
+    """:func:`small_raw`, validated. Keyword ``a__b=v`` sets key ``a.b``."""
+    return netsim.parse_scenario(small_raw(**changes))
+
+
+def second_instance_raw(seed: int = 42) -> dict[str, Any]:
+    """Our own instance: n = 7, f = 2, d = 3, agents 1 and 4 Byzantine, each agent a random
+    2x3 system consistent at x* = (2, -1, 0.5); any 3 honest agents stack to rank 3, so the
+    honest costs are 2f-redundant and x_H = x*."""
+    rng = np.random.default_rng(seed)
+    x_star = np.array([2.0, -1.0, 0.5])
+    A = [rng.normal(size=(2, 3)) for _ in range(7)]
+    return {
+        "name": "second",
+        "seed": 1,
+        "network": {
+            "n": 7,
+            "f": 2,
+            "byzantine": [1, 4],
+            "delay": {"model": "exponential", "mean": 0.02},
+        },
+        "costs": {
+            "A": [a.tolist() for a in A],
+            "B": [(a @ x_star).tolist() for a in A],
+            "require_redundancy": True,
+        },
+        "protocol": {"rounds": 200},
+        "adversary": {"kind": "random_uniform", "low": -5.0, "high": 5.0},
+    }

@@ -1,0 +1,146 @@
+"""The `netsim` command: exit codes, one-line errors, the results files and the plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from builders import PAPER
+
+from netsim.cli import main
+
+
+def test_validate_accepts_the_paper_scenario(capsys):
+    assert main(["validate", str(PAPER)]) == 0
+    out = capsys.readouterr().out
+    assert "2f-redundancy: holds" in out
+    assert "all 5 honest subsets of size 4" in out  # C(5, 4) = 5
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("network.f=3", "network.f"),
+        ("network.byzantine=[9]", "network.byzantine[0]"),
+        ("network.delay.mean=-0.5", "network.delay.mean"),
+        ("protocol.color=1", "protocol.color"),
+    ],
+)
+def test_invalid_input_exits_2_with_one_line_naming_the_key(capsys, override, key):
+    assert main(["validate", str(PAPER), "--set", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"error: {key}: ")
+    assert "(got " in err[0] and "allowed " in err[0]
+
+
+def test_missing_file_exits_2(capsys, tmp_path):
+    assert main(["run", str(tmp_path / "nope.toml")]) == 2
+    assert capsys.readouterr().err.startswith("error: scenario: cannot read file")
+
+
+def test_run_writes_results_and_plot(tmp_path, capsys):
+    out, plots = tmp_path / "res", tmp_path / "plots"
+    code = main(
+        [
+            "run",
+            str(PAPER),
+            "--out",
+            str(out),
+            "--plots",
+            str(plots),
+            "--quiet",
+            "--set",
+            "protocol.rounds=30",
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert str(out) in printed and str(plots / "ce_paper_fig2.png") in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "ce_paper_fig2" and summary["seed"] == 3
+    for name in ("CE", "no filter"):
+        variant = summary["variants"][name]
+        for key in (
+            "protocol",
+            "filter",
+            "rounds",
+            "sim_time_end",
+            "optimum",
+            "final_distance",
+            "messages_sent",
+            "messages_delivered",
+        ):
+            assert key in variant
+        assert variant["rounds"] == 30
+        assert variant["messages_sent"] == 30 * 6 * 5  # every agent to every other, each round
+    with open(out / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["variant", "round", "time", "agent", "distance"]
+    assert len(rows) == 2 * 31 * 5  # variants x (rounds + 1) x honest agents
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["trace_hash"] == summary["trace_hash"]
+    assert manifest["scenario"]["protocol"]["rounds"] == 30
+    assert manifest["seed"] == 3 and "numpy" in manifest["dependencies"]
+    with open(out / "messages.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == [
+        "variant",
+        "round",
+        "sender",
+        "receiver",
+        "send_time",
+        "arrival_time",
+        "delivered",
+        "byzantine",
+        "decision",
+    ]
+    png = plots / "ce_paper_fig2.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # `netsim plot` redraws from the files alone.
+    png.unlink()
+    assert main(["plot", str(out), "--plots", str(plots)]) == 0
+    assert png.exists()
+
+
+def test_metrics_csv_round_trips_distances_exactly(tmp_path):
+    out = tmp_path / "res"
+    assert (
+        main(
+            [
+                "run",
+                str(PAPER),
+                "--out",
+                str(out),
+                "--no-plot",
+                "--quiet",
+                "--set",
+                "protocol.rounds=5",
+            ]
+        )
+        == 0
+    )
+    import netsim
+    from netsim.results import read_metrics
+
+    again = netsim.run(netsim.load_scenario(PAPER).with_overrides({"protocol.rounds": 5}))
+    read = read_metrics(out / "metrics.csv")
+    assert (read["distance"] == again.metrics["distance"]).all()
+    assert (read["time"] == again.metrics["time"]).all()
+
+
+def test_console_entry_point_runs_as_a_module(tmp_path):
+    """`python -m netsim` is the same program as the `netsim` script."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "netsim", "validate", str(PAPER), "--set", "network.f=3"],
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: network.f: must satisfy 2f < n")

@@ -1,0 +1,149 @@
+"""Delay models: moments against many draws, batching, bounds, and registry validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from netsim.delays import DELAY_MODELS, Constant, DelayModel, Exponential, Uniform
+from netsim.errors import ScenarioError
+
+DRAWS = 200_000
+# CLT: the sample mean of N draws has standard error sigma / sqrt(N); the sample variance has
+# standard error sqrt((mu4 - sigma^4) / N), mu4 the fourth central moment. A fixed seed makes the
+# test deterministic; 5 standard errors would be exceeded with probability < 1e-6 for a fresh seed,
+# while a wrong mean or variance formula (e.g. rate for mean, (h - l)^2 / 4) misses by far more.
+SE_TOLERANCE = 5.0
+
+
+def test_exponential_moments_match_draws():
+    model = Exponential(mean=0.02)
+    # Hand: Exp with mean m has variance m^2 and fourth central moment 9 m^4.
+    assert model.expectation == pytest.approx(0.02)
+    assert model.variance == pytest.approx(0.02**2)
+    draws = model.sample(np.random.default_rng(1), DRAWS)
+    m = 0.02
+    assert abs(draws.mean() - model.expectation) <= SE_TOLERANCE * m / math.sqrt(DRAWS)
+    var_se = math.sqrt((9 * m**4 - m**4) / DRAWS)
+    assert abs(draws.var(ddof=1) - model.variance) <= SE_TOLERANCE * var_se
+
+
+def test_uniform_moments_match_draws():
+    low, high = 0.01, 0.05
+    model = Uniform(low=low, high=high)
+    # Hand: U[l, h] has mean (l + h) / 2, variance (h - l)^2 / 12, mu4 = (h - l)^4 / 80, so
+    # mu4 - sigma^4 = (h - l)^4 (1/80 - 1/144) = (h - l)^4 / 180.
+    width = high - low
+    assert model.expectation == pytest.approx(0.03)
+    assert model.variance == pytest.approx(width**2 / 12)
+    draws = model.sample(np.random.default_rng(2), DRAWS)
+    mean_se = math.sqrt(width**2 / 12 / DRAWS)
+    assert abs(draws.mean() - model.expectation) <= SE_TOLERANCE * mean_se
+    var_se = math.sqrt(width**4 / 180 / DRAWS)
+    assert abs(draws.var(ddof=1) - model.variance) <= SE_TOLERANCE * var_se
+
+
+def test_constant_draws_its_value_and_has_zero_variance():
+    model = Constant(value=0.25)
+    draws = model.sample(np.random.default_rng(3), 1000)
+    assert np.all(draws == 0.25)
+    assert model.expectation == 0.25
+    assert model.variance == 0.0
+    assert model.upper_bound == 0.25
+
+
+def test_constant_draws_nothing_from_the_stream():
+    used, fresh = np.random.default_rng(4), np.random.default_rng(4)
+    Constant(value=0.1).sample(used, 10)
+    assert used.random() == fresh.random()
+
+
+def test_uniform_draws_lie_in_low_high():
+    draws = Uniform(low=0.2, high=0.3).sample(np.random.default_rng(5), 50_000)
+    assert draws.min() >= 0.2
+    assert draws.max() <= 0.3
+
+
+def test_uniform_with_equal_bounds_is_constant():
+    draws = Uniform(low=0.1, high=0.1).sample(np.random.default_rng(6), 100)
+    assert np.all(draws == 0.1)
+
+
+@pytest.mark.parametrize(
+    "model", [Exponential(mean=0.01), Uniform(low=0.0, high=2.0)], ids=["exponential", "uniform"]
+)
+def test_drawing_k_at_once_equals_k_single_draws(model):
+    k = 37
+    batch = model.sample(np.random.default_rng(7), k)
+    single_rng = np.random.default_rng(7)
+    singles = np.concatenate([model.sample(single_rng, 1) for _ in range(k)])
+    np.testing.assert_array_equal(batch, singles)
+
+
+def test_upper_bounds():
+    assert Exponential(mean=0.01).upper_bound == math.inf
+    assert Uniform(low=0.01, high=0.04).upper_bound == 0.04
+
+
+def test_sample_rejects_a_negative_or_non_finite_draw():
+    class Broken(DelayModel):
+        name = "broken"
+
+        def __init__(self, value: float):
+            self.value = value
+
+        def _draw(self, rng, size):
+            return np.full(size, self.value)
+
+    for bad in (-0.1, math.inf, math.nan):
+        with pytest.raises(ScenarioError) as err:
+            Broken(bad).sample(np.random.default_rng(0), 3)
+        assert err.value.key == "network.delay"
+
+
+# --- registry ---------------------------------------------------------------------------------
+
+
+def test_registry_builds_exponential_from_a_scenario_table():
+    model = DELAY_MODELS.build("exponential", {"mean": 0.01}, "network.delay")
+    assert isinstance(model, Exponential)
+    assert model.mean == 0.01
+
+
+def test_registry_builds_constant_and_uniform():
+    assert DELAY_MODELS.build("constant", {"value": 0.5}, "network.delay") == Constant(0.5)
+    built = DELAY_MODELS.build("uniform", {"low": 0.1, "high": 0.2}, "network.delay")
+    assert built == Uniform(0.1, 0.2)
+
+
+def test_registry_lists_the_three_models():
+    assert {"constant", "uniform", "exponential"} <= set(DELAY_MODELS.names())
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "key"),
+    [
+        ("constant", {"value": -0.1}, "network.delay.value"),
+        ("constant", {"value": math.inf}, "network.delay.value"),
+        ("constant", {"value": "fast"}, "network.delay.value"),
+        ("uniform", {"low": 0.2, "high": 0.1}, "network.delay.high"),
+        ("uniform", {"low": -0.1, "high": 0.1}, "network.delay.low"),
+        ("uniform", {"low": 0.1}, "network.delay.high"),
+        ("exponential", {"mean": 0.0}, "network.delay.mean"),
+        ("exponential", {"mean": -1.0}, "network.delay.mean"),
+        ("exponential", {"mean": 0.01, "sigma": 0.5}, "network.delay.sigma"),
+        ("exponential", {}, "network.delay.mean"),
+    ],
+)
+def test_invalid_delay_parameters_raise_scenario_error_naming_the_dotted_key(name, params, key):
+    with pytest.raises(ScenarioError) as err:
+        DELAY_MODELS.build(name, params, "network.delay")
+    assert err.value.key == key
+    assert str(err.value).startswith(f"{key}: ")
+
+
+def test_unknown_delay_model_raises_scenario_error():
+    with pytest.raises(ScenarioError):
+        DELAY_MODELS.build("teleport", {}, "network.delay")

@@ -1,0 +1,63 @@
+"""Random streams by key: SeedSequence(seed, spawn_key=(KIND, a, b)) (spec/engine.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from netsim.rng import (
+    ADVERSARY,
+    AGENT,
+    LINK,
+    adversary_stream,
+    agent_stream,
+    link_stream,
+    stream,
+)
+
+
+def draws(generator: np.random.Generator) -> np.ndarray:
+    return generator.random(16)
+
+
+def test_spec_kinds_are_link_0_agent_1_adversary_2():
+    assert (LINK, AGENT, ADVERSARY) == (0, 1, 2)
+
+
+def test_same_key_gives_identical_draws():
+    np.testing.assert_array_equal(draws(stream(42, 1, 3, 0)), draws(stream(42, 1, 3, 0)))
+
+
+@pytest.mark.parametrize(
+    "other",
+    [(43, 0, 2, 3), (42, 1, 2, 3), (42, 0, 1, 3), (42, 0, 2, 4), (42, 0, 3, 2)],
+    ids=["seed", "kind", "a", "b", "swapped-a-b"],
+)
+def test_changing_any_part_of_the_key_changes_the_draws(other):
+    reference = draws(stream(42, 0, 2, 3))
+    assert not np.array_equal(reference, draws(stream(*other)))
+
+
+def test_link_stream_is_the_spec_seed_sequence():
+    expected = np.random.default_rng(np.random.SeedSequence(42, spawn_key=(0, 2, 3)))
+    np.testing.assert_array_equal(draws(link_stream(42, 2, 3)), draws(expected))
+
+
+def test_agent_stream_is_kind_1_with_b_0():
+    expected = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(1, 4, 0)))
+    np.testing.assert_array_equal(draws(agent_stream(7, 4)), draws(expected))
+
+
+def test_adversary_stream_is_kind_2():
+    expected = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(2, 0, 5)))
+    np.testing.assert_array_equal(draws(adversary_stream(7, 0, 5)), draws(expected))
+
+
+def test_a_stream_does_not_depend_on_other_streams_being_drawn():
+    # Drawing from other entities first (as a larger network would) leaves this stream unchanged.
+    alone = draws(link_stream(9, 1, 2))
+    for sender in range(5):
+        for receiver in range(5):
+            link_stream(9, sender, receiver).random(100)
+    agent_stream(9, 1).random(100)
+    np.testing.assert_array_equal(draws(link_stream(9, 1, 2)), alone)
