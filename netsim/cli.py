@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from .errors import ScenarioError
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
+    warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -29,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
+    return f"warning: {message}\n"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +97,7 @@ def _parse_override(item: str) -> tuple[str, Any]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .plots import draw_all
     from .run import run
 
     scenario = _load(args)
@@ -109,14 +116,14 @@ def _run(args: argparse.Namespace) -> int:
         f"{', messages.csv' if result.messages is not None else ''})"
     )
     if not args.no_plot:
-        path = result.plot(args.plots / f"{scenario.name}.png")
-        print(f"plot: {path}")
+        for path in draw_all(result.summary, result.metrics, result.staleness, args.plots):
+            print(f"plot: {path}")
     print(f"trace hash: {result.summary['trace_hash']}")
     return 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .theory import check_redundancy, cost_constants
+    from .theory import cgc_constants, check_redundancy, cost_constants
 
     scenario = _load(args)
     runs = scenario.runs()
@@ -124,7 +131,7 @@ def _validate(args: argparse.Namespace) -> int:
     print(f"{scenario.source}: valid scenario {scenario.name!r}")
     print(
         f"  n = {net.n}, f = {net.f}, Byzantine = {list(net.byzantine)}, d = {scenario.dim}, "
-        f"2f < n holds"
+        "2f < n holds"
     )
     for name, sc in runs:
         proto = sc.protocol
@@ -133,10 +140,16 @@ def _validate(args: argparse.Namespace) -> int:
             if proto.deadline is None
             else f"{proto.deadline:g} s from {proto.deadline_rule}"
         )
+        mode = (
+            f"absent = {proto.absent}"
+            if proto.kind == "ce"
+            else f"mode {proto.mode}"
+            + (f", trigger {proto.trigger}" if proto.mode == "async" else "")
+        )
         print(
             f"  variant {name!r}: protocol {proto.kind}, filter {proto.filter}, "
             f"{proto.rounds} rounds, delay {sc.network.delay.name}, deadline {deadline}, "
-            f"absent = {proto.absent}"
+            f"{mode}, step {proto.step_size.name} (eta_0 = {proto.step_size(0):.4g})"
         )
     honest = [scenario.costs.costs[i] for i in net.honest]
     report = check_redundancy(honest, net.n, net.f)
@@ -147,6 +160,24 @@ def _validate(args: argparse.Namespace) -> int:
         f"gamma = {constants.strong_convexity:.6g} (strong convexity of the mean), "
         f"L/gamma = {constants.condition_number:.4g}, f/(n - f) = {net.f / (net.n - net.f):.4g}"
     )
+    if any(sc.protocol.kind == "cgc" for _, sc in runs):
+        cgc = cgc_constants(honest, net.n, net.f)
+        print(
+            f"  CGC (Theorem 2): mu = {cgc.mu:.6g}, lambda = {cgc.lam:.6g}, "
+            f"alpha = lambda/(3 mu) - f/n = {cgc.alpha:.6g}, "
+            f"eta_bar = 6 alpha/(n mu) = {cgc.eta_bar:.6g}"
+        )
+        for name, sc in runs:
+            proto = sc.protocol
+            if proto.kind != "cgc" or proto.step_size.name != "constant" or proto.mode != "sync":
+                continue
+            eta = proto.step_size(0)
+            covered = report.holds and proto.filter == "cgc" and cgc.covers(eta)
+            print(
+                f"    {name!r}: eta = {eta:.6g}, rho = 1 - (n mu)^2 eta (eta_bar - eta) = "
+                f"{cgc.rho(eta):.6g}: Theorem 2 {'covers' if covered else 'does NOT cover'} "
+                "this run"
+            )
     return 0
 
 

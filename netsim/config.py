@@ -9,6 +9,7 @@ as a plain dict with every default filled in: it is what ``manifest.json`` recor
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import sys
 from collections.abc import Mapping
@@ -23,7 +24,7 @@ from .checks import as_choice, as_float, as_int
 from .costs import LeastSquares
 from .delays import DELAY_MODELS, DelayModel
 from .errors import ScenarioError
-from .filters import PEER_FILTERS
+from .filters import GRADIENT_FILTERS, PEER_FILTERS
 from .step_sizes import STEP_SIZES
 
 if sys.version_info >= (3, 11):
@@ -32,7 +33,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ENGINES = ("reference",)
-PROTOCOLS = ("ce",)
+PROTOCOLS = ("ce", "cgc")
 ABSENT_POLICIES = ("eliminated", "stale")
 TOP_KEYS = (
     "name",
@@ -47,7 +48,32 @@ TOP_KEYS = (
 )
 NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
-PROTOCOL_KEYS = ("kind", "filter", "rounds", "deadline", "absent", "x0", "step_size")
+PROTOCOL_KEYS = (
+    "kind",
+    "filter",
+    "rounds",
+    "deadline",
+    "absent",
+    "x0",
+    "step_size",
+    "mode",
+    "trigger",
+    "staleness_bound",
+    "on_staleness",
+    "require_diminishing",
+    "server_compute_time",
+    "agent_queue",
+)
+CE_ONLY_KEYS = ("absent",)
+CGC_ONLY_KEYS = (
+    "mode",
+    "trigger",
+    "staleness_bound",
+    "on_staleness",
+    "require_diminishing",
+    "server_compute_time",
+    "agent_queue",
+)
 TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
 
 
@@ -90,8 +116,15 @@ class ProtocolConfig:
     deadline: float | None  # simulated s after the round starts; None: wait for every message
     deadline_rule: str  # how the deadline was chosen (spec/ce.md, "The round deadline")
     absent: str
-    x0: np.ndarray | None  # (n, d) initial estimates; None means [0]_{X_i} ("argmin")
+    x0: np.ndarray | None  # CE: (n, d) or None for [0]_{X_i} ("argmin"); CGC: w_0, shape (d,)
     step_size: Any  # a registered schedule: eta_t = step_size(t)
+    mode: str = "sync"  # CGC: sync | async
+    trigger: str = "deadline"  # CGC async: deadline | quorum
+    staleness_bound: int | None = None  # CGC async: declared bound B on t - s_i(t)
+    on_staleness: str = "warn"  # CGC async: what a breach of B does (warn | error)
+    require_diminishing: bool = True  # CGC async: refuse a non-diminishing schedule
+    server_compute_time: float = 0.0  # CGC: simulated s between two server rounds
+    agent_queue: str = "latest"  # CGC: requests waiting at a busy agent (latest | fifo)
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,35 +372,34 @@ def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
 
 def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig) -> ProtocolConfig:
     _no_unknown(table, PROTOCOL_KEYS, "protocol")
-    kind = table.get("kind", "ce")
-    if kind == "cgc":
-        raise ScenarioError(
-            "protocol.kind", "the CGC server is not implemented yet", kind, " | ".join(PROTOCOLS)
-        )
-    kind = as_choice(kind, "protocol.kind", PROTOCOLS)
+    kind = as_choice(table.get("kind", "ce"), "protocol.kind", PROTOCOLS)
+    for key in CGC_ONLY_KEYS if kind == "ce" else CE_ONLY_KEYS:
+        if key in table:
+            raise ScenarioError(
+                f"protocol.{key}",
+                f"does not apply to protocol.kind = {kind!r}",
+                table[key],
+                "remove it",
+            )
+    rounds = as_int(table.get("rounds", 300), "protocol.rounds", low=1)
+    if kind == "ce":
+        return _ce_protocol(table, network, costs, rounds)
+    return _cgc_protocol(table, network, costs, rounds)
+
+
+def _ce_protocol(
+    table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
+) -> ProtocolConfig:
     filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", tuple(PEER_FILTERS))
     n, f = network.n, network.f
-    if kind == "ce" and not n - 1 - f >= 1:
+    if not n - 1 - f >= 1:
         raise ScenarioError("network.f", f"CE needs n - 1 - f >= 1 (n={n})", f, f"f <= {n - 2}")
-    rounds = as_int(table.get("rounds", 300), "protocol.rounds", low=1)
     absent = as_choice(table.get("absent", "eliminated"), "protocol.absent", ABSENT_POLICIES)
-    compute = max(network.compute_time)
-    if "deadline" in table and table["deadline"] is not None:
-        deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
-        rule = "protocol.deadline"
-    elif math.isfinite(network.delay.upper_bound):
-        deadline = network.delay.upper_bound + compute
-        rule = "delay bound + compute time"
-        if deadline == 0.0:
-            deadline, rule = None, "none (zero delay)"
-    else:
-        deadline, rule = None, "waits for all n - 1 messages (unbounded delays)"
-    step_table = dict(table.get("step_size", {"schedule": "constant", "eta": 1.0 / (n - f)}))
-    schedule = step_table.pop("schedule", "constant")
-    step_size = STEP_SIZES.build(schedule, step_table, "protocol.step_size")
+    deadline, rule = _deadline(table, network, round_trip=False)
+    step_size = _step_size(table, {"schedule": "constant", "eta": 1.0 / (n - f)})
     x0 = _initial_points(table.get("x0", "argmin"), network, costs)
     return ProtocolConfig(
-        kind=kind,
+        kind="ce",
         filter=filter_name,
         rounds=rounds,
         deadline=deadline,
@@ -376,6 +408,130 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
         x0=x0,
         step_size=step_size,
     )
+
+
+def _cgc_protocol(
+    table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
+) -> ProtocolConfig:
+    from .theory import cgc_constants  # local: theory imports costs only
+
+    n, f = network.n, network.f
+    filter_name = as_choice(table.get("filter", "cgc"), "protocol.filter", tuple(GRADIENT_FILTERS))
+    mode = as_choice(table.get("mode", "sync"), "protocol.mode", ("sync", "async"))
+    trigger = as_choice(
+        table.get("trigger", "deadline"), "protocol.trigger", ("deadline", "quorum")
+    )
+    if mode == "sync" and "trigger" in table:
+        raise ScenarioError(
+            "protocol.trigger",
+            "only the asynchronous server has a trigger",
+            trigger,
+            'set protocol.mode = "async" or remove it',
+        )
+    server_compute = as_float(
+        table.get("server_compute_time", 0.0), "protocol.server_compute_time", low=0.0
+    )
+    deadline, rule = _deadline(table, network, round_trip=True)
+    if mode == "async" and trigger == "deadline" and deadline is None:
+        raise ScenarioError(
+            "protocol.deadline",
+            "the deadline trigger needs a deadline (delays are unbounded)",
+            None,
+            "a number > 0 (simulated s)",
+        )
+    constants = cgc_constants([costs.costs[i] for i in network.honest], n, f)
+    if "step_size" in table:
+        step_size = _step_size(table, {})
+    elif mode == "sync":
+        if not constants.alpha > 0:
+            raise ScenarioError(
+                "protocol.step_size",
+                "required: Theorem 2 gives no step when "
+                f"alpha <= 0 (alpha = {constants.alpha:.4g})",
+                None,
+                "a [protocol.step_size] table",
+            )
+        step_size = _step_size({}, {"schedule": "constant", "eta": constants.eta_bar / 2})
+    else:
+        # netsim's choice: eta_0 = 1/(n mu) (a stable first step), then a / (t + b) with
+        # a = 4 / ((n - f) lam), large enough for the error to fall like a power of t.
+        a = 4.0 / ((n - f) * constants.lam) if constants.lam > 0 else 1.0 / (n * constants.mu)
+        step_size = _step_size({}, {"schedule": "harmonic", "a": a, "b": a * n * constants.mu})
+    require = table.get("require_diminishing", True)
+    if not isinstance(require, bool):
+        raise ScenarioError(
+            "protocol.require_diminishing", "must be true or false", require, "true | false"
+        )
+    if mode == "async" and require and not step_size.diminishing:
+        raise ScenarioError(
+            "protocol.step_size.schedule",
+            "the asynchronous server needs sum eta_t = inf and sum eta_t^2 < inf "
+            f"({step_size.name!r} does not have both; set protocol.require_diminishing = false "
+            "to study it anyway)",
+            step_size.name,
+            "harmonic | power with 1/2 < p <= 1",
+        )
+    bound = table.get("staleness_bound")
+    if bound is not None:
+        bound = as_int(bound, "protocol.staleness_bound", low=0)
+    on_staleness = as_choice(
+        table.get("on_staleness", "warn"), "protocol.on_staleness", ("warn", "error")
+    )
+    x0 = table.get("x0", [0.0] * costs.dim)
+    if not isinstance(x0, list) or len(x0) != costs.dim:
+        raise ScenarioError(
+            "protocol.x0",
+            "the server starts from one point w_0",
+            _shape(x0),
+            f"a list of {costs.dim} numbers",
+        )
+    w0 = _vector(x0, "protocol.x0")
+    agent_queue = as_choice(
+        table.get("agent_queue", "latest"), "protocol.agent_queue", ("latest", "fifo")
+    )
+    return ProtocolConfig(
+        kind="cgc",
+        filter=filter_name,
+        rounds=rounds,
+        deadline=deadline,
+        deadline_rule=rule,
+        absent="eliminated",
+        x0=w0,
+        step_size=step_size,
+        mode=mode,
+        trigger=trigger,
+        staleness_bound=bound,
+        on_staleness=on_staleness,
+        require_diminishing=require,
+        server_compute_time=server_compute,
+        agent_queue=agent_queue,
+    )
+
+
+def _deadline(
+    table: dict[str, Any], network: NetworkConfig, round_trip: bool
+) -> tuple[float | None, str]:
+    """The round deadline and how it was chosen (spec/ce.md, "The round deadline"): given; or
+    the delay bound (twice, for the server's round trip) plus compute time; or none."""
+    compute = max(network.compute_time)
+    if table.get("deadline") is not None:
+        deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
+        return deadline, "protocol.deadline"
+    if math.isfinite(network.delay.upper_bound):
+        hops = 2 if round_trip else 1
+        deadline = hops * network.delay.upper_bound + compute
+        if deadline == 0.0:
+            return None, "none (zero delay and compute)"
+        return deadline, (
+            "2 x delay bound + compute time" if round_trip else "delay bound + compute time"
+        )
+    return None, "waits for every message (unbounded delays)"
+
+
+def _step_size(table: dict[str, Any], default: dict[str, Any]) -> Any:
+    step_table = dict(table.get("step_size", default))
+    schedule = step_table.pop("schedule", "constant")
+    return STEP_SIZES.build(schedule, step_table, "protocol.step_size")
 
 
 def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> np.ndarray | None:
@@ -453,16 +609,14 @@ def _resolved(
     protocol: ProtocolConfig,
     adversary: Adversary | None,
 ) -> dict[str, Any]:
-    """The scenario as a dict with every default filled in (manifest.json, with_overrides)."""
-    import dataclasses
-
+    """The scenario as a dict with every default filled in (manifest.json)."""
     resolved = copy.deepcopy(raw)
     resolved.update(name=name, seed=seed, engine=engine, trace=trace)
     net = resolved.setdefault("network", {})
     net.setdefault("f", network.f)
     net.setdefault("byzantine", list(network.byzantine))
     net.setdefault("topology", network.topology)
-    net.setdefault("delay", {"model": network.delay.name, **dataclasses.asdict(network.delay)})  # type: ignore[call-overload]
+    net.setdefault("delay", _plugin_table(network.delay, "model"))
     net.setdefault(
         "compute_time",
         network.compute_time[0]
@@ -473,19 +627,38 @@ def _resolved(
     proto.setdefault("kind", protocol.kind)
     proto.setdefault("filter", protocol.filter)
     proto.setdefault("rounds", protocol.rounds)
-    proto.setdefault("absent", protocol.absent)
-    proto.setdefault("x0", "argmin")
+    if protocol.kind == "ce":
+        proto.setdefault("absent", protocol.absent)
+        proto.setdefault("x0", "argmin")
+    else:
+        proto.setdefault("mode", protocol.mode)
+        if protocol.mode == "async":
+            proto.setdefault("trigger", protocol.trigger)
+            proto.setdefault("require_diminishing", protocol.require_diminishing)
+            proto.setdefault("on_staleness", protocol.on_staleness)
+        proto.setdefault("x0", np.asarray(protocol.x0).tolist())
+        proto.setdefault("server_compute_time", protocol.server_compute_time)
+        proto.setdefault("agent_queue", protocol.agent_queue)
     if protocol.deadline is not None:
         proto.setdefault("deadline", protocol.deadline)
     step = protocol.step_size
-    proto.setdefault("step_size", {"schedule": step.name, **dataclasses.asdict(step)})
+    proto.setdefault("step_size", _plugin_table(step, "schedule"))
     resolved.setdefault("costs", {}).setdefault("kind", "least_squares")
     if adversary is not None and "adversary" not in resolved:
-        resolved["adversary"] = {
-            "kind": adversary.name,  # type: ignore[attr-defined]
-            **dataclasses.asdict(adversary),
-        }  # type: ignore[call-overload]
+        resolved["adversary"] = _plugin_table(adversary, "kind")
     return resolved
+
+
+def _plugin_table(plugin: Any, name_key: str) -> dict[str, Any]:
+    """A plug-in as the scenario table that builds it (scenario names, no None values)."""
+    shown = {name: key for key, name in getattr(plugin, "scenario_names", {}).items()}
+    table: dict[str, Any] = {name_key: plugin.name}
+    for parameter in dataclasses.fields(plugin):
+        value = getattr(plugin, parameter.name)
+        if value is not None:
+            key = shown.get(parameter.name, parameter.name)
+            table[key] = list(value) if isinstance(value, tuple) else value
+    return table
 
 
 # --- small parsers -----------------------------------------------------------------------------

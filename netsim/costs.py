@@ -18,6 +18,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from .norms import scaled_row_norms
+
 
 @runtime_checkable
 class Cost(Protocol):
@@ -105,15 +107,8 @@ class OptimumSet:
     def distance(self, x: np.ndarray) -> np.ndarray | float:
         """Euclidean distance to W* of ``x`` (shape (d,) -> float, (k, d) -> (k,))."""
         diff = (np.asarray(x, dtype=np.float64) - self.point) @ self.row_projector.T
-        distance = scaled_norm(np.atleast_2d(diff))
+        distance = scaled_row_norms(np.atleast_2d(diff))
         return float(distance[0]) if diff.ndim == 1 else distance
-
-
-def scaled_norm(rows: np.ndarray) -> np.ndarray:
-    """Euclidean norm of each row, without overflow for entries near 1e308 (scale first)."""
-    scale = np.max(np.abs(rows), axis=1)
-    safe = np.where(scale > 0, scale, 1.0)
-    return np.where(scale > 0, safe * np.linalg.norm(rows / safe[:, None], axis=1), 0.0)
 
 
 def aggregate_optimum(costs: Sequence[LeastSquares]) -> OptimumSet:

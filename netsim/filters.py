@@ -10,8 +10,11 @@ over the rows of ``received``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+
+from .norms import scaled_row_norms
 
 PeerFilter = Callable[[np.ndarray, np.ndarray, int, np.ndarray | None], np.ndarray]
 
@@ -51,4 +54,67 @@ def keep_all(
 PEER_FILTERS: dict[str, PeerFilter] = {
     "ce": comparative_elimination,
     "none": keep_all,
+}
+
+
+@dataclass(frozen=True)
+class ClippedGradients:
+    """Result of :func:`comparative_gradient_clipping`."""
+
+    gradients: np.ndarray  # (n, d): g_hat, the gradients after clipping
+    threshold: float  # ||g_{i_{n-f}}||: the (f+1)-th largest norm
+    clipped: np.ndarray  # (n,) bool: scaled down (in the f largest, norm above the threshold)
+
+    @property
+    def total(self) -> np.ndarray:
+        """sum_j g_hat_j, the server's step direction (CGC paper, Eq. 17)."""
+        return self.gradients.sum(axis=0)
+
+
+def comparative_gradient_clipping(
+    gradients: np.ndarray, f: int, senders: np.ndarray | None = None
+) -> ClippedGradients:
+    """Clip the f largest-norm gradients to the norm of the (f+1)-th largest (CGC paper, Eq. 16).
+
+    Sort the n gradients by norm, ties by sender id: ||g_{i_1}|| <= ... <= ||g_{i_n}||. With
+    threshold = ||g_{i_{n-f}}||, g_hat_j = (threshold / ||g_j||) g_j for the f largest and
+    g_hat_j = g_j otherwise. A threshold of 0 is the paper's termination rule (the caller
+    stops). Needs n > f; every row must be finite (the server treats a non-finite gradient as
+    missing, i.e. zero, before calling this). Cost O(n d + n log n).
+    """
+    gradients = np.asarray(gradients, dtype=np.float64)
+    n = gradients.shape[0]
+    if not 0 <= f < n:
+        raise ValueError(f"CGC needs 0 <= f < n (got f={f}, n={n})")
+    senders = np.arange(n) if senders is None else np.asarray(senders)
+    norms = scaled_row_norms(gradients)
+    order = np.lexsort((senders, norms))
+    threshold = float(norms[order[n - f - 1]])
+    largest = order[n - f :]
+    clipped = np.zeros(n, dtype=bool)
+    clipped[largest] = norms[largest] > threshold
+    out = gradients.copy()
+    # Unit direction first, then the threshold: threshold / norm would underflow for norms
+    # near 1e308 and lose the direction's precision.
+    out[clipped] = gradients[clipped] / norms[clipped][:, None] * threshold
+    return ClippedGradients(gradients=out, threshold=threshold, clipped=clipped)
+
+
+def plain_sum(gradients: np.ndarray, f: int, senders: np.ndarray | None = None) -> ClippedGradients:
+    """No filter at the server: every gradient enters the sum unchanged. The reported threshold
+    is the largest norm, so the termination rule fires only when every gradient is zero."""
+    gradients = np.asarray(gradients, dtype=np.float64)
+    norms = scaled_row_norms(gradients)
+    return ClippedGradients(
+        gradients=gradients.copy(),
+        threshold=float(norms.max()) if norms.size else 0.0,
+        clipped=np.zeros(gradients.shape[0], dtype=bool),
+    )
+
+
+GradientFilter = Callable[[np.ndarray, int, np.ndarray | None], ClippedGradients]
+
+GRADIENT_FILTERS: dict[str, GradientFilter] = {
+    "cgc": comparative_gradient_clipping,
+    "none": plain_sum,
 }

@@ -1,7 +1,8 @@
 """Run records: metrics and message columns, the trace hash, and the files of a results dir.
 
 Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json`` and, when the
-trace is on, ``messages.csv``. Plots are drawn from these files only (:mod:`netsim.plots`).
+trace is on, ``messages.csv``; for the CGC server, ``staleness.csv``. Plots are drawn from these
+files only (:mod:`netsim.plots`).
 
 **Trace hash** (spec/engine.md): SHA-256 over
 
@@ -49,6 +50,7 @@ MESSAGE_COLUMNS = (
     "byzantine",
     "decision",
 )
+STALENESS_COLUMNS = ("variant", "round", "agent", "staleness")
 DECISION_NAMES = {int(d): d.name.lower() for d in Decision}
 
 
@@ -84,11 +86,17 @@ class VariantResult:
 
     name: str
     summary: dict[str, Any]
-    honest: tuple[int, ...]
-    times: np.ndarray  # (R + 1, |H|): completion time of each round, simulated s
-    estimates: np.ndarray  # (R + 1, |H|, d)
-    distances: np.ndarray  # (R + 1, |H|): distance to the honest optimum
+    nodes: tuple[int | str, ...]  # the tracked nodes: honest agent ids, or ("server",)
+    times: np.ndarray  # (R + 1, nodes): completion time of each round, simulated s
+    estimates: np.ndarray  # (R + 1, nodes, d)
+    distances: np.ndarray  # (R + 1, nodes): distance to the honest optimum
     messages: dict[str, np.ndarray]
+    staleness: np.ndarray | None = None  # CGC: (R, n) t - s_i(t), -1 when never heard
+
+    @property
+    def honest(self) -> tuple[int | str, ...]:
+        """Alias of ``nodes`` (the honest agents whose estimates are tracked)."""
+        return self.nodes
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Rows (round, agent) in round-major order: ``round, time, agent, distance``."""
@@ -97,7 +105,7 @@ class VariantResult:
             "variant": np.full(rounds * h, self.name, dtype=object),
             "round": np.repeat(np.arange(rounds), h),
             "time": self.times.reshape(-1),
-            "agent": np.tile(np.asarray(self.honest), rounds),
+            "agent": np.tile(np.asarray(self.nodes, dtype=object), rounds),
             "distance": self.distances.reshape(-1),
         }
 
@@ -130,9 +138,11 @@ class RunResult:
 
     def plot(self, path: str | Path) -> Path:
         """Draw the scenario's default figure to ``path``."""
-        from .plots import plot_distances
+        from .plots import plot_distances, plot_server
 
-        return plot_distances(self.summary, self.metrics, Path(path))
+        server = any(v["protocol"] == "cgc" for v in self.summary["variants"].values())
+        draw = plot_server if server else plot_distances
+        return draw(self.summary, self.metrics, Path(path))
 
     def write(self, out: str | Path) -> Path:
         """Write summary.json, metrics.csv, manifest.json and (trace on) messages.csv."""
@@ -150,8 +160,30 @@ class RunResult:
                 [DECISION_NAMES[int(d)] for d in messages["decision"]], dtype=object
             )
             _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
+        staleness = self.staleness
+        if staleness is not None:
+            _write_csv(out / "staleness.csv", staleness, STALENESS_COLUMNS)
         self.out = out
         return out
+
+    @property
+    def staleness(self) -> dict[str, np.ndarray] | None:
+        """CGC: columns of staleness.csv, one row per (variant, round, agent): t - s_i(t) as
+        the server saw it when it stepped (-1: it never heard from the agent)."""
+        parts = []
+        for v in self.variants.values():
+            if v.staleness is None:
+                continue
+            rounds, n = v.staleness.shape
+            parts.append(
+                {
+                    "variant": np.full(rounds * n, v.name, dtype=object),
+                    "round": np.repeat(np.arange(rounds), n),
+                    "agent": np.tile(np.arange(n), rounds),
+                    "staleness": v.staleness.reshape(-1),
+                }
+            )
+        return _concat(parts) if parts else None
 
 
 def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
@@ -164,6 +196,20 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
         "time": np.array([float(row["time"]) for row in rows]),
         "agent": np.array([row["agent"] for row in rows], dtype=object),
         "distance": np.array([float(row["distance"]) for row in rows]),
+    }
+
+
+def read_staleness(path: str | Path) -> dict[str, np.ndarray] | None:
+    """Read staleness.csv back into columns (None if the run has none)."""
+    if not Path(path).exists():
+        return None
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        "variant": np.array([row["variant"] for row in rows], dtype=object),
+        "round": np.array([int(row["round"]) for row in rows]),
+        "agent": np.array([int(row["agent"]) for row in rows]),
+        "staleness": np.array([int(row["staleness"]) for row in rows]),
     }
 
 

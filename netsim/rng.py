@@ -10,6 +10,9 @@ leaves every other stream's draws unchanged.
 | 0 | directed link a -> b (delays, loss) | sender | receiver |
 | 1 | agent a (initial points, compute-time jitter) | agent | 0 |
 | 2 | the adversary of Byzantine agent a towards receiver b | sender | receiver |
+
+The CGC server has node id -1 (:data:`SERVER`); in a spawn key, which takes non-negative
+integers only, it is written 2**32 - 1, so the server's links never depend on n either.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ import numpy as np
 LINK = 0
 AGENT = 1
 ADVERSARY = 2
+SERVER = -1
+SERVER_KEY = 2**32 - 1
 
 
 def stream(seed: int, kind: int, a: int, b: int = 0) -> np.random.Generator:
     """The generator of entity ``(kind, a, b)`` under root ``seed``."""
-    sequence = np.random.SeedSequence(seed, spawn_key=(kind, a, b))
+    sequence = np.random.SeedSequence(seed, spawn_key=(kind, _key(a), _key(b)))
     return np.random.Generator(np.random.PCG64(sequence))
 
 
@@ -40,3 +45,7 @@ def agent_stream(seed: int, agent: int) -> np.random.Generator:
 def adversary_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:
     """Stream of the adversary controlling ``sender`` when it talks to ``receiver`` (KIND 2)."""
     return stream(seed, ADVERSARY, sender, receiver)
+
+
+def _key(entity: int) -> int:
+    return SERVER_KEY if entity == SERVER else entity

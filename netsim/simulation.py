@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
+from typing import Any
+
+import numpy as np
 
 from .config import Scenario
 from .costs import aggregate_optimum
 from .engine import Network, OrderedEnvironment
 from .errors import SimulationStalled
 from .protocols.ce import CEProtocol
+from .protocols.cgc import CGCProtocol
 from .results import VariantResult, trace_hash
+from .theory import CGCConstants, cgc_constants, check_redundancy
 
 
 def simulate(
@@ -17,30 +23,34 @@ def simulate(
 ) -> VariantResult:
     """Run ``scenario`` (no variants applied) on the reference engine: one event per message.
 
-    ``on_round`` is called after every honest round completion (progress bars).
-    Raises :class:`SimulationStalled` if an honest agent waits for a message that never comes.
+    ``on_round`` is called after every round completion of an honest agent or of the server
+    (progress bars). Raises :class:`SimulationStalled` if an honest agent or the server waits
+    for a message that never comes.
     """
     env = OrderedEnvironment()
     net = scenario.network
-    network = Network(env, net.n, net.byzantine, net.delay, scenario.seed)
-    protocol = CEProtocol(scenario, env, network, on_round)
-    env.run()
-    _check_finished(scenario, protocol)
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
+    cgc = scenario.protocol.kind == "cgc"
+    network = Network(env, net.n, net.byzantine, net.delay, scenario.seed, server=cgc)
+    protocol_class = CGCProtocol if cgc else CEProtocol
+    protocol = protocol_class(scenario, env, network, optimum.point, on_round)
+    env.run()
+    _check_finished(scenario, protocol)
     recorder = protocol.recorder
-    h = len(net.honest)
-    distances = optimum.distance(recorder.estimates.reshape(-1, scenario.dim)).reshape(-1, h)
+    recorder.truncate()
+    columns = len(recorder.nodes)
+    distances = optimum.distance(recorder.estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
     messages = network.trace.columns()
     digest = trace_hash(messages, recorder.estimates)
-    delivered = int(messages["delivered"].sum())
-    summary = {
+    summary: dict[str, Any] = {
         "protocol": scenario.protocol.kind,
         "filter": scenario.protocol.filter,
-        "rounds": scenario.protocol.rounds,
+        "rounds": recorder.completed,
         "n": net.n,
         "f": net.f,
         "byzantine": list(net.byzantine),
+        "adversary": getattr(scenario.adversary, "name", None),
         "delay_model": net.delay.name,
         "deadline": scenario.protocol.deadline,
         "deadline_rule": scenario.protocol.deadline_rule,
@@ -49,22 +59,93 @@ def simulate(
         "optimum_unique": optimum.unique,
         "final_distance": float(distances[-1].max()),
         "messages_sent": len(messages["round"]),
-        "messages_delivered": delivered,
+        "messages_delivered": int(messages["delivered"].sum()),
         **protocol.counters.as_dict(),
-        "trace_hash": digest,
     }
+    staleness = None
+    if isinstance(protocol, CGCProtocol):
+        summary.update(_cgc_summary(scenario, protocol, honest_costs))
+        staleness = protocol.staleness[: recorder.completed]
+    summary["trace_hash"] = digest
     return VariantResult(
         name=name or scenario.name,
         summary=summary,
-        honest=net.honest,
+        nodes=tuple("server" if cgc else i for i in recorder.nodes),
         times=recorder.times,
         estimates=recorder.estimates,
         distances=distances,
         messages=messages if scenario.trace else {},
+        staleness=staleness,
     )
 
 
-def _check_finished(scenario: Scenario, protocol: CEProtocol) -> None:
+def _cgc_summary(scenario: Scenario, protocol: CGCProtocol, honest_costs: list) -> dict[str, Any]:
+    """Theorem 2's constants for this run, and what the asynchronous server saw."""
+    proto, net = scenario.protocol, scenario.network
+    constants = cgc_constants(honest_costs, net.n, net.f)
+    redundant = check_redundancy(honest_costs, net.n, net.f).holds
+    eta = proto.step_size(0) if proto.step_size.name == "constant" else None
+    theory: dict[str, Any] = {
+        "mu": constants.mu,
+        "lambda": constants.lam,
+        "alpha": constants.alpha,
+        "eta_bar": constants.eta_bar,
+        "eta": eta,
+        "rho": constants.rho(eta) if eta is not None else None,
+        "redundant": redundant,
+        "covered": bool(
+            redundant
+            and eta is not None
+            and proto.mode == "sync"
+            and proto.filter == "cgc"
+            and constants.covers(eta)
+        ),
+    }
+    if proto.mode == "sync" and proto.filter == "cgc" and eta is not None and not theory["covered"]:
+        warnings.warn(_uncovered(constants, eta, redundant), stacklevel=2)
+    staleness = protocol.staleness[: protocol.recorder.completed]
+    honest = list(net.honest)
+    summary: dict[str, Any] = {
+        "mode": proto.mode,
+        "trigger": proto.trigger if proto.mode == "async" else None,
+        "step_size": proto.step_size.name,
+        "theory": theory,
+        "terminated_at": protocol.terminated_at,
+        "byzantine_clipped": protocol.clipped_byzantine,
+    }
+    if proto.mode == "async" and staleness.size:
+        never = staleness[:, honest] < 0
+        rounds = np.arange(len(staleness))[:, None]
+        effective = np.where(never, rounds + 1, staleness[:, honest])
+        summary["max_honest_staleness"] = int(effective.max())
+        summary["staleness_bound"] = proto.staleness_bound
+        summary["staleness_breaches"] = len(protocol.staleness_breaches)
+    return summary
+
+
+def _uncovered(constants: CGCConstants, eta: float, redundant: bool) -> str:
+    """Why Theorem 2 does not cover a synchronous CGC run (it still runs: users study that)."""
+    reasons = []
+    if not redundant:
+        reasons.append("the honest costs are not 2f-redundant")
+    if constants.alpha <= 0:
+        reasons.append(f"alpha = {constants.alpha:.4g} <= 0")
+    elif not 0 < eta < constants.eta_bar:
+        reasons.append(f"eta = {eta:.4g} >= eta_bar = {constants.eta_bar:.4g}")
+    return "Theorem 2 does not cover this run: " + "; ".join(reasons)
+
+
+def _check_finished(scenario: Scenario, protocol: CEProtocol | CGCProtocol) -> None:
+    if isinstance(protocol, CGCProtocol):
+        if protocol.server.is_alive:
+            raise SimulationStalled(
+                "protocol.deadline",
+                f"the server waits forever in round {protocol.inbox.current} (an agent never "
+                "replies and delays are unbounded); set a round deadline in simulated seconds",
+                scenario.protocol.deadline,
+                "a number > 0",
+            )
+        return
     for i in scenario.network.honest:
         if protocol.processes[i].is_alive:
             inbox = protocol.inboxes[i]

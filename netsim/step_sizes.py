@@ -6,9 +6,12 @@ Each schedule knows whether it satisfies the conditions of the partially asynchr
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from dataclasses import dataclass
 
-from .checks import as_float
+from .checks import as_float, as_int
+from .errors import ScenarioError
 from .registry import Registry
 
 STEP_SIZES: Registry = Registry("step-size schedule", name_field="schedule")
@@ -72,3 +75,46 @@ class PowerStep:
     @property
     def diminishing(self) -> bool:
         return 0.5 < self.p <= 1.0
+
+
+@STEP_SIZES.register("piecewise")
+@dataclass(frozen=True)
+class PiecewiseStep:
+    """eta_t = values[k] for boundaries[k-1] <= t < boundaries[k] (a staircase, e.g. a warm
+    phase then a smaller step). Its last piece is constant, so it is never diminishing."""
+
+    boundaries: tuple[int, ...]
+    values: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.boundaries, (list, tuple)) or not self.boundaries:
+            raise ScenarioError(
+                "boundaries",
+                "must be a non-empty list of rounds",
+                self.boundaries,
+                "increasing integers >= 1",
+            )
+        bounds = tuple(as_int(b, f"boundaries[{k}]", low=1) for k, b in enumerate(self.boundaries))
+        if any(b >= c for b, c in itertools.pairwise(bounds)):
+            raise ScenarioError(
+                "boundaries", "must increase strictly", list(bounds), "increasing integers >= 1"
+            )
+        if not isinstance(self.values, (list, tuple)) or len(self.values) != len(bounds) + 1:
+            raise ScenarioError(
+                "values",
+                "needs one more entry than boundaries",
+                self.values,
+                f"a list of {len(bounds) + 1} step sizes > 0",
+            )
+        values = tuple(
+            as_float(v, f"values[{k}]", low=0.0, low_open=True) for k, v in enumerate(self.values)
+        )
+        object.__setattr__(self, "boundaries", bounds)
+        object.__setattr__(self, "values", values)
+
+    def __call__(self, t: int) -> float:
+        return self.values[bisect.bisect_right(self.boundaries, t)]
+
+    @property
+    def diminishing(self) -> bool:
+        return False

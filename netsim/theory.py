@@ -45,9 +45,10 @@ class RedundancyReport:
         )
         if self.holds:
             return f"2f-redundancy holds on {how} honest subsets of size {self.subset_size}"
+        where = "a random sample" if self.sampled else f"all {self.subsets_total} subsets"
         return (
             f"the honest subset {list(self.failing_subset or ())} (size {self.subset_size}) "
-            f"{self.reason} (checked {how} subsets)"
+            f"{self.reason} (subset {self.subsets_checked} checked, of {where})"
         )
 
 
@@ -137,5 +138,45 @@ def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     lipschitz = max(cost.lipschitz() for cost in honest_costs)
     hessian = 2.0 / len(honest_costs) * sum(c.A.T @ c.A for c in honest_costs)
     eigenvalues = np.linalg.eigvalsh(hessian)
-    nonzero = eigenvalues[eigenvalues > 1e-12 * max(eigenvalues.max(), 1.0)]
+    # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.
+    tol = max(float(eigenvalues.max()), 0.0) * len(eigenvalues) * np.finfo(float).eps * 10
+    nonzero = eigenvalues[eigenvalues > tol]
     return CostConstants(lipschitz, float(nonzero.min()) if nonzero.size else 0.0)
+
+
+@dataclass(frozen=True)
+class CGCConstants:
+    """The constants of the CGC paper's Theorem 2 (spec/cgc.md, Eqs. 20-22).
+
+    mu: Lipschitz constant of every honest gradient; lam: relaxed strong convexity of the honest
+    average; alpha = lam / (3 mu) - f / n (needs > 0); eta_bar = 6 alpha / (n mu) (needs
+    0 < eta < eta_bar); rho(eta) = 1 - (n mu)^2 eta (eta_bar - eta).
+    """
+
+    n: int
+    f: int
+    mu: float
+    lam: float
+
+    @property
+    def alpha(self) -> float:
+        return self.lam / (3.0 * self.mu) - self.f / self.n
+
+    @property
+    def eta_bar(self) -> float:
+        return 6.0 * self.alpha / (self.n * self.mu)
+
+    def rho(self, eta: float) -> float:
+        """Rate of Theorem 2: ||w_t - w*||^2 <= rho^t ||w_0 - w*||^2 when 0 < eta < eta_bar."""
+        return 1.0 - (self.n * self.mu) ** 2 * eta * (self.eta_bar - eta)
+
+    def covers(self, eta: float) -> bool:
+        """Whether Theorem 2 applies to step ``eta`` (alpha > 0 and 0 < eta < eta_bar)."""
+        return self.alpha > 0 and 0 < eta < self.eta_bar
+
+
+def cgc_constants(honest_costs: Sequence[LeastSquares], n: int, f: int) -> CGCConstants:
+    """mu = max_{i in H} 2 lambda_max(A_i^T A_i), lam = smallest non-zero eigenvalue of
+    (2/|H|) sum_{i in H} A_i^T A_i (spec/cgc.md, "For least squares")."""
+    constants = cost_constants(honest_costs)
+    return CGCConstants(n=n, f=f, mu=constants.lipschitz, lam=constants.strong_convexity)

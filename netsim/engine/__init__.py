@@ -6,7 +6,16 @@ this package, so that a faster engine has one place to copy from.
 
 from .environment import OrderedEnvironment
 from .inbox import RoundInbox
+from .mailbox import Mailbox
 from .network import Message, Network
 from .trace import Decision, MessageTrace
 
-__all__ = ["Decision", "Message", "MessageTrace", "Network", "OrderedEnvironment", "RoundInbox"]
+__all__ = [
+    "Decision",
+    "Mailbox",
+    "Message",
+    "MessageTrace",
+    "Network",
+    "OrderedEnvironment",
+    "RoundInbox",
+]

@@ -25,26 +25,38 @@ FINISHED = 1 << 62
 class RoundInbox:
     """The messages that reached one agent, by round."""
 
-    def __init__(self, env: OrderedEnvironment, owner: int, trace: MessageTrace):
+    def __init__(
+        self, env: OrderedEnvironment, owner: int, trace: MessageTrace, mark_late: bool = True
+    ):
         self.env = env
         self.owner = owner
         self.trace = trace
+        self.mark_late = mark_late  # False: the protocol decides what a late message means
         self.current = -1
         self._buffers: dict[int, dict[int, Message]] = defaultdict(dict)
         self._expected: frozenset[int] = frozenset()
+        self._needed = 0
         self._done: simpy.Event | None = None
         self._triggered = False
-        self.latest: dict[int, tuple[int, np.ndarray]] = {}  # sender -> (round, finite value)
+        self.latest: dict[int, Message] = {}  # sender -> its most recent finite message
 
-    def open(self, round: int, expected: frozenset[int], deadline: float | None) -> simpy.Event:
-        """Start waiting for round ``round`` from ``expected`` senders; returns the completion
-        event (it succeeds with ``"all"`` or ``"deadline"``). ``deadline`` is relative (s)."""
+    def open(
+        self,
+        round: int,
+        expected: frozenset[int],
+        deadline: float | None,
+        quorum: int | None = None,
+    ) -> simpy.Event:
+        """Start waiting for round ``round`` from ``expected`` senders (or for any ``quorum`` of
+        them); returns the completion event, which succeeds with ``"all"``, ``"quorum"`` or
+        ``"deadline"``. ``deadline`` is relative to now (simulated s)."""
         self.current = round
         self._expected = expected
+        self._needed = len(expected) if quorum is None else quorum
         self._done = simpy.Event(self.env)
         self._triggered = False
-        if expected.issubset(self._buffers[round]):
-            self._complete("all")
+        if self._enough(round):
+            self._complete("all" if quorum is None else "quorum")
         elif deadline is not None:
             check = simpy.Event(self.env)
             check.callbacks.append(lambda _event: self._on_deadline(round))
@@ -61,21 +73,23 @@ class RoundInbox:
 
     def deliver(self, message: Message) -> None:
         """Network callback: ``message`` has just arrived."""
-        value = message.value
-        if (
-            message.sender not in self.latest or self.latest[message.sender][0] < message.round
-        ) and np.all(np.isfinite(value)):
-            self.latest[message.sender] = (message.round, value)
+        previous = self.latest.get(message.sender)
+        newer = previous is None or previous.round < message.round
+        if newer and np.all(np.isfinite(message.value)):
+            self.latest[message.sender] = message
         if message.round < self.current or (message.round == self.current and self._triggered):
-            self.trace.decide(message.index, Decision.LATE)
+            if self.mark_late:
+                self.trace.decide(message.index, Decision.LATE)
             return
         self._buffers[message.round][message.sender] = message
-        if (
-            message.round == self.current
-            and not self._triggered
-            and self._expected.issubset(self._buffers[message.round])
-        ):
-            self._complete("all")
+        if message.round == self.current and not self._triggered and self._enough(message.round):
+            self._complete("all" if self._needed == len(self._expected) else "quorum")
+
+    def _enough(self, round: int) -> bool:
+        arrived = self._buffers[round]
+        if self._needed == len(self._expected):
+            return self._expected.issubset(arrived)
+        return sum(1 for sender in arrived if sender in self._expected) >= self._needed
 
     def _on_deadline(self, round: int) -> None:
         if self.current == round and not self._triggered:

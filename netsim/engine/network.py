@@ -17,7 +17,7 @@ import numpy as np
 import simpy
 
 from ..delays import DelayModel
-from ..rng import link_stream
+from ..rng import SERVER, link_stream
 from .environment import DELIVERY, OrderedEnvironment
 from .trace import MessageTrace
 
@@ -62,26 +62,28 @@ class Network:
         byzantine: Iterable[int],
         delay_model: DelayModel,
         seed: int,
+        server: bool = False,
     ):
         self.env = env
         self.graph = nx.complete_graph(n, create_using=nx.DiGraph)
         byzantine = set(byzantine)
         nx.set_node_attributes(self.graph, {i: i in byzantine for i in range(n)}, "byzantine")
+        if server:  # the CGC server: node SERVER (-1), a link each way with every agent
+            self.graph.add_node(SERVER, byzantine=False)
+            for agent in range(n):
+                self.graph.add_edge(SERVER, agent)
+                self.graph.add_edge(agent, SERVER)
         for sender, receiver in self.graph.edges:
             self.graph.edges[sender, receiver]["link"] = Link(delay_model, seed, sender, receiver)
         self.trace = MessageTrace()
         self._handlers: dict[int, Callable[[Message], None]] = {}
 
-    @property
-    def n(self) -> int:
-        return self.graph.number_of_nodes()
-
     def is_byzantine(self, agent: int) -> bool:
         return bool(self.graph.nodes[agent]["byzantine"])
 
     def neighbours(self, agent: int) -> list[int]:
-        """Out-neighbours of ``agent`` in ascending id order."""
-        return sorted(self.graph.successors(agent))
+        """Agents ``agent`` links to, in ascending id order (the server is not an agent)."""
+        return sorted(node for node in self.graph.successors(agent) if node != SERVER)
 
     def attach(self, agent: int, handler: Callable[[Message], None]) -> None:
         """Call ``handler(message)`` when a message for ``agent`` arrives."""

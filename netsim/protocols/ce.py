@@ -17,8 +17,8 @@ of order 1e308 through), the agent keeps its estimate and the run counts it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 
 import numpy as np
 import simpy
@@ -29,43 +29,7 @@ from ..costs import LeastSquares
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..filters import PEER_FILTERS
-from ..rng import adversary_stream
-
-
-@dataclass
-class RunCounters:
-    """Events worth reporting that the paper's synchronous model excludes."""
-
-    absent_honest: int = 0  # honest values that missed the receiver's deadline
-    synchrony_violations: int = 0  # (agent, round) pairs with more than f values absent
-    non_finite_received: int = 0  # received values with a NaN/inf entry (treated as absent)
-    non_finite_updates: int = 0  # updates that came out non-finite and were not applied
-    deadline_rounds: int = 0  # honest (agent, round) pairs completed by the deadline
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class CERecorder:
-    """Per-round state of the honest agents: completion times and estimates."""
-
-    honest: tuple[int, ...]
-    rounds: int
-    dim: int
-    times: np.ndarray = field(init=False)
-    estimates: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        h = len(self.honest)
-        self.times = np.zeros((self.rounds + 1, h))
-        self.estimates = np.zeros((self.rounds + 1, h, self.dim))
-        self._column = {agent: k for k, agent in enumerate(self.honest)}
-
-    def record(self, agent: int, round: int, time: float, x: np.ndarray) -> None:
-        k = self._column[agent]
-        self.times[round, k] = time
-        self.estimates[round, k] = x
+from .common import AdversaryStreams, RoundRecorder, RunCounters
 
 
 class CEProtocol:
@@ -76,6 +40,7 @@ class CEProtocol:
         scenario: Scenario,
         env: OrderedEnvironment,
         network: Network,
+        optimum: np.ndarray,
         on_round: Callable[[], None] | None = None,
     ):
         self.scenario = scenario
@@ -87,12 +52,13 @@ class CEProtocol:
         self.costs: tuple[LeastSquares, ...] = scenario.costs.costs
         self.filter = PEER_FILTERS[proto.filter]
         self.counters = RunCounters()
-        self.recorder = CERecorder(self.honest, self.rounds, scenario.dim)
+        self.recorder = RoundRecorder(self.honest, self.rounds, scenario.dim)
         self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
         self.x: dict[int, np.ndarray] = {}
         self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
         self.honest_latest: dict[int, np.ndarray] = {}  # sender -> most recent value sent
-        self._adversary_rngs: dict[tuple[int, int], np.random.Generator] = {}
+        self._adversary_rng = AdversaryStreams(scenario.seed)
+        self.optimum = optimum
         self._on_round = on_round
         self._byzantine_round = {b: -1 for b in net.byzantine}  # the round each one is in
         self.processes: dict[int, simpy.Process] = {}
@@ -157,9 +123,12 @@ class CEProtocol:
                 dim=self.scenario.dim,
                 honest_sent=dict(self.honest_sent.get(r, {})),
                 honest_latest=dict(self.honest_latest),
+                optimum=self.optimum,
+                f=self.f,
             )
             for j in self.network.neighbours(b):
-                value = adversary.value(b, j, r, view, self._adversary_rng(b, j))
+                to_j = dataclasses.replace(view, target=self.x.get(j))
+                value = adversary.value(b, j, r, to_j, self._adversary_rng(b, j))
                 if value is not None:
                     self.network.send(r, b, j, np.array(value, dtype=np.float64))
             yield inbox.open(r, honest, deadline)
@@ -173,12 +142,6 @@ class CEProtocol:
     def _forget_rounds_before(self, oldest: int) -> None:
         for r in [r for r in self.honest_sent if r < oldest]:
             del self.honest_sent[r]
-
-    def _adversary_rng(self, sender: int, receiver: int) -> np.random.Generator:
-        key = (sender, receiver)
-        if key not in self._adversary_rngs:
-            self._adversary_rngs[key] = adversary_stream(self.scenario.seed, sender, receiver)
-        return self._adversary_rngs[key]
 
     # --- the maths of one round ------------------------------------------------------------------
 
@@ -203,7 +166,7 @@ class CEProtocol:
             for j in missing:
                 if j in latest:
                     senders.append(j)
-                    values.append(latest[j][1])
+                    values.append(latest[j].value)
                     trace_index.append(-1)  # not this round's message: no decision to record
         absent = (self.n - 1) - len(senders)
         if absent > self.f:

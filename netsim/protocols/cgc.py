@@ -1,0 +1,234 @@
+"""The server-based algorithm with CGC (CGC paper, Section 4 and 5; spec/cgc.md).
+
+Round t of the server: send w_t to every agent (one message per link, each with its own delay);
+each agent answers, after its compute time, with a gradient at the w it received; then
+  S2  clip the f largest gradients to the (f+1)-th largest norm (Eq. 16) and
+      w_{t+1} = w_t - eta_t sum_j g_hat_j                                      (Eq. 17)
+and start round t + 1 after the server's compute time. When the (f+1)-th largest norm is 0 the
+server stops and outputs w_t (the paper's termination rule).
+
+- Synchronous mode: the server waits for the n replies of round t or its deadline; a missing
+  reply is the zero vector (the paper deems that agent faulty).
+- Asynchronous mode (Section 5): every reply, whenever it arrives, becomes that agent's most
+  recent gradient g_i (zero if the server never heard from it); the server steps at its deadline
+  (``trigger = "deadline"``: the earlier of all n fresh replies and s_t + deadline) or as soon as
+  n - f replies answering w_t have arrived (``trigger = "quorum"``). The staleness t - s_i(t) of
+  every agent is recorded every round and checked against ``protocol.staleness_bound``.
+- A reply with a NaN/inf entry is treated as missing (zero) and counted: only a faulty agent
+  sends one, and the server state stays finite.
+
+An agent computes one reply at a time, first come first served (:class:`Mailbox`). The filter
+and the step are pure numpy (:mod:`netsim.filters`); this module moves messages and time.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Generator
+
+import numpy as np
+import simpy
+
+from ..adversaries import View
+from ..config import Scenario
+from ..engine import Decision, Mailbox, Message, Network, OrderedEnvironment, RoundInbox
+from ..engine.environment import ROUND_START
+from ..errors import ScenarioError
+from ..filters import GRADIENT_FILTERS
+from ..rng import SERVER
+from .common import AdversaryStreams, RoundRecorder, RunCounters
+
+
+class StalenessBoundExceeded(ScenarioError):
+    """An honest agent's staleness went past the declared ``protocol.staleness_bound``."""
+
+
+class CGCProtocol:
+    """The server and the n agents as SimPy processes on the network's star links."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        env: OrderedEnvironment,
+        network: Network,
+        optimum: np.ndarray,
+        on_round: Callable[[], None] | None = None,
+    ):
+        self.scenario = scenario
+        self.env = env
+        self.network = network
+        self.optimum = optimum
+        net, proto = scenario.network, scenario.protocol
+        self.n, self.f, self.rounds = net.n, net.f, proto.rounds
+        self.honest = net.honest
+        self.costs = scenario.costs.costs
+        self.filter = GRADIENT_FILTERS[proto.filter]
+        self.asynchronous = proto.mode == "async"
+        self.counters = RunCounters()
+        self.recorder = RoundRecorder((SERVER,), self.rounds, scenario.dim)
+        self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
+        self.staleness_breaches: list[tuple[int, int, int]] = []  # (round, agent, staleness)
+        self.terminated_at: int | None = None
+        self.clipped_byzantine = 0
+        self.w = np.array(proto.x0, dtype=np.float64)
+        self.inbox = RoundInbox(env, SERVER, network.trace, mark_late=not self.asynchronous)
+        self.mailboxes = {
+            i: Mailbox(
+                env,
+                i,
+                proto.agent_queue,
+                lambda m: network.trace.decide(m.index, Decision.ELIMINATED),
+            )
+            for i in range(self.n)
+        }
+        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> agent -> gradient
+        self._adversary_rng = AdversaryStreams(scenario.seed)
+        self._on_round = on_round
+        network.attach(SERVER, self.inbox.deliver)
+        self.recorder.record(SERVER, 0, 0.0, self.w)
+        self.server = env.process(self._server())
+        for i in range(self.n):
+            network.attach(i, self.mailboxes[i].put)
+            env.process(self._agent(i))
+
+    # --- processes -----------------------------------------------------------------------------
+
+    def _server(self) -> Generator[simpy.Event, object, None]:
+        proto = self.scenario.protocol
+        agents = frozenset(range(self.n))
+        quorum = self.n - self.f if self.asynchronous and proto.trigger == "quorum" else None
+        deadline = proto.deadline  # with a quorum: a safety net if the quorum never forms
+        delay = 0.0
+        for t in range(self.rounds):
+            yield self.env.trigger_after(delay, (ROUND_START, 0, SERVER))
+            for i in range(self.n):
+                self.network.send(t, SERVER, i, self.w)
+            reason = yield self.inbox.open(t, agents, deadline, quorum)
+            if reason == "deadline":
+                self.counters.deadline_rounds += 1
+            arrived = self.inbox.take(t)
+            gradients, used = (
+                self._latest_gradients(t)
+                if self.asynchronous
+                else self._fresh_gradients(t, arrived)
+            )
+            result = self.filter(gradients, self.f, np.arange(self.n))
+            for agent, index in used.items():
+                if self.network.trace.decision[index] < 0:  # first use decides
+                    clipped = bool(result.clipped[agent])
+                    self.network.trace.decide(index, Decision.CLIPPED if clipped else Decision.KEPT)
+            self.clipped_byzantine += int(
+                sum(result.clipped[b] for b in self.scenario.network.byzantine)
+            )
+            if result.threshold == 0.0:
+                self.terminated_at = t  # termination rule: output w_t
+                break
+            with np.errstate(over="ignore", invalid="ignore"):
+                new = self.w - proto.step_size(t) * result.total
+            if np.all(np.isfinite(new)):
+                self.w = new
+            else:
+                self.counters.non_finite_updates += 1
+            self.recorder.record(SERVER, t + 1, self.env.now, self.w)
+            if self._on_round is not None:
+                self._on_round()
+            delay = proto.server_compute_time
+        self.inbox.close()
+
+    def _agent(self, i: int) -> Generator[simpy.Event, object, None]:
+        """Answer every w the server sends, one at a time, after the agent's compute time."""
+        byzantine = self.network.is_byzantine(i)
+        compute = self.scenario.network.compute_time[i]
+        mailbox = self.mailboxes[i]
+        while True:
+            request = yield mailbox.get()
+            assert isinstance(request, Message)
+            self.network.trace.decide(request.index, Decision.KEPT)
+            yield self.env.trigger_after(compute, (ROUND_START, int(byzantine), i))
+            if byzantine:
+                reply = self._byzantine_reply(i, request)
+            else:
+                reply = self.costs[i].gradient(request.value)
+                self.honest_sent.setdefault(request.round, {})[i] = reply
+            if reply is not None:
+                self.network.send(request.round, i, SERVER, np.array(reply, dtype=np.float64))
+
+    def _byzantine_reply(self, b: int, request: Message) -> np.ndarray | None:
+        w = request.value
+        view = View(
+            round=request.round,
+            now=self.env.now,
+            dim=self.scenario.dim,
+            honest_sent=dict(self.honest_sent.get(request.round, {})),
+            honest_latest={},
+            target=w,
+            optimum=self.optimum,
+            honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
+            server=True,
+            f=self.f,
+        )
+        adversary = self.scenario.adversary
+        assert adversary is not None
+        return adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
+
+    # --- what the server steps with --------------------------------------------------------------
+
+    def _fresh_gradients(
+        self, t: int, arrived: dict[int, Message]
+    ) -> tuple[np.ndarray, dict[int, int]]:
+        """Synchronous: the replies of round t; missing or non-finite ones are zero."""
+        gradients = np.zeros((self.n, self.scenario.dim))
+        used: dict[int, int] = {}
+        for j, message in arrived.items():
+            if np.all(np.isfinite(message.value)):
+                gradients[j] = message.value
+                used[j] = message.index
+            else:
+                self.counters.non_finite_received += 1
+                self.network.trace.decide(message.index, Decision.ELIMINATED)
+        missing = [j for j in range(self.n) if j not in arrived]
+        self.counters.absent_honest += sum(1 for j in missing if j in self.honest)
+        if len(missing) > self.f:
+            self.counters.synchrony_violations += 1
+        self.staleness[t] = [0 if j in used else -1 for j in range(self.n)]
+        return gradients, used
+
+    def _latest_gradients(self, t: int) -> tuple[np.ndarray, dict[int, int]]:
+        """Asynchronous: each agent's most recent finite reply (s_i(t) its round), else zero."""
+        gradients = np.zeros((self.n, self.scenario.dim))
+        used: dict[int, int] = {}
+        for j in range(self.n):
+            message = self.inbox.latest.get(j)
+            if message is None:
+                continue
+            gradients[j] = message.value
+            used[j] = message.index
+            self.staleness[t, j] = t - message.round
+        self._check_staleness(t)
+        return gradients, used
+
+    def _check_staleness(self, t: int) -> None:
+        bound = self.scenario.protocol.staleness_bound
+        if bound is None:
+            return
+        for j in self.honest:
+            staleness = self.staleness[t, j] if self.staleness[t, j] >= 0 else t + 1
+            if staleness > bound:
+                self.staleness_breaches.append((t, j, int(staleness)))
+                message = (
+                    f"honest agent {j} has staleness {staleness} at round {t}, above the "
+                    f"declared bound {bound}"
+                )
+                if self.scenario.protocol.on_staleness == "error":
+                    raise StalenessBoundExceeded(
+                        "protocol.staleness_bound",
+                        message,
+                        bound,
+                        f'>= {staleness}, or on_staleness = "warn"',
+                    )
+                if len(self.staleness_breaches) == 1:
+                    warnings.warn(
+                        f"protocol.staleness_bound: {message} (further breaches are "
+                        "counted in summary.json)",
+                        stacklevel=2,
+                    )
