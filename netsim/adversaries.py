@@ -107,9 +107,10 @@ class NonFinite:
 class Omission:
     """Behaves like a silent (crashed) agent from round ``from_round`` on.
 
-    Before ``from_round`` it sends the mean of the latest honest values (a harmless value), from
-    then on nothing. Without a round deadline an honest agent would wait
-    for it forever; netsim stops such a run with an error naming ``protocol.deadline``.
+    Before ``from_round`` it sends the mean of the honest values (the latest estimates to a
+    peer, the honest gradients at w_t to the server): a harmless value. From then on nothing.
+    Without a round deadline its receivers would wait for it forever; netsim stops such a run
+    with an error naming ``protocol.deadline``.
     """
 
     from_round: int = 0
@@ -120,9 +121,10 @@ class Omission:
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
     ) -> np.ndarray | None:
-        if round >= self.from_round:
+        honest = view.honest_gradients if view.server else view.honest_latest
+        if round >= self.from_round or not honest:
             return None
-        return np.mean(list(view.honest_latest.values()), axis=0)
+        return np.mean(list(honest.values()), axis=0)
 
 
 def _away(view: View) -> np.ndarray:

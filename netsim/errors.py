@@ -12,14 +12,19 @@ class ScenarioError(ValueError):
     """
 
     def __init__(self, key: str, problem: str, value: Any = None, allowed: str | None = None):
+        # args are the constructor's arguments, so that copies made by SimPy (which re-raises
+        # a process's exception as type(err)(*err.args)) stay intact.
+        super().__init__(key, problem, value, allowed)
         self.key = key
         self.problem = problem
         self.value = value
         self.allowed = allowed
-        detail = f"got {value!r}" if value is not None else ""
-        if allowed:
-            detail = f"{detail}; allowed {allowed}" if detail else f"allowed {allowed}"
-        super().__init__(f"{key}: {problem}" + (f" ({detail})" if detail else ""))
+
+    def __str__(self) -> str:
+        detail = f"got {self.value!r}" if self.value is not None else ""
+        if self.allowed:
+            detail = f"{detail}; allowed {self.allowed}" if detail else f"allowed {self.allowed}"
+        return f"{self.key}: {self.problem}" + (f" ({detail})" if detail else "")
 
 
 class SimulationStalled(ScenarioError):

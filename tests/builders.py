@@ -39,13 +39,7 @@ def small_raw(**changes: Any) -> dict[str, Any]:
         },
         "adversary": {"kind": "random_uniform", "low": -10.0, "high": 10.0},
     }
-    for dotted, value in changes.items():
-        node = raw
-        parts = dotted.split("__")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return raw
+    return with_changes(raw, changes)
 
 
 def small(**changes: Any) -> netsim.Scenario:
@@ -77,3 +71,54 @@ def second_instance_raw(seed: int = 42) -> dict[str, Any]:
         "protocol": {"rounds": 200},
         "adversary": {"kind": "random_uniform", "low": -5.0, "high": 5.0},
     }
+
+
+# The spec's CGC instance (spec/cgc.md, reference_numbers.py): n = 6, f = 1, agent 5 Byzantine,
+# each agent a full-rank 2x2 system consistent at w* = (1, -1).
+CGC_A = [
+    [[1.0, 0.1], [0.0, 0.9]],
+    [[0.9, -0.2], [0.3, 1.0]],
+    [[1.1, 0.0], [0.2, 0.95]],
+    [[0.95, 0.3], [-0.1, 1.05]],
+    [[1.0, -0.1], [0.1, 1.1]],
+    [[1.0, 0.0], [0.0, 1.0]],
+]
+CGC_W_STAR = np.array([1.0, -1.0])
+
+
+def cgc_raw(**changes: Any) -> dict[str, Any]:
+    """The spec's CGC instance as a synchronous scenario dict; ``a__b=v`` sets ``a.b``."""
+    raw: dict[str, Any] = {
+        "name": "cgc",
+        "seed": 3,
+        "network": {
+            "n": 6,
+            "f": 1,
+            "byzantine": [5],
+            "delay": {"model": "uniform", "low": 0.001, "high": 0.01},
+        },
+        "costs": {
+            "A": CGC_A,
+            "B": [(np.array(a) @ CGC_W_STAR).tolist() for a in CGC_A],
+            "require_redundancy": True,
+        },
+        "protocol": {"kind": "cgc", "mode": "sync", "rounds": 100, "x0": [6.0, 4.0]},
+        "adversary": {"kind": "large_norm", "scale": 1000.0},
+    }
+    return with_changes(raw, changes)
+
+
+def cgc(**changes: Any) -> netsim.Scenario:
+    """:func:`cgc_raw`, validated."""
+    return netsim.parse_scenario(cgc_raw(**changes))
+
+
+def with_changes(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Set ``raw[a][b] = v`` for every keyword ``a__b=v`` (nested tables created as needed)."""
+    for dotted, value in changes.items():
+        node = raw
+        parts = dotted.split("__")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return raw

@@ -5,7 +5,8 @@ each agent answers, after its compute time, with a gradient at the w it received
   S2  clip the f largest gradients to the (f+1)-th largest norm (Eq. 16) and
       w_{t+1} = w_t - eta_t sum_j g_hat_j                                      (Eq. 17)
 and start round t + 1 after the server's compute time. When the (f+1)-th largest norm is 0 the
-server stops and outputs w_t (the paper's termination rule).
+server stops and outputs w_t (the paper's termination rule), provided at most f of the n
+gradients were absent (a zero standing in for a missing reply proves nothing about w_t).
 
 - Synchronous mode: the server waits for the n replies of round t or its deadline; a missing
   reply is the zero vector (the paper deems that agent faulty).
@@ -120,8 +121,11 @@ class CGCProtocol:
             self.clipped_byzantine += int(
                 sum(result.clipped[b] for b in self.scenario.network.byzantine)
             )
-            if result.threshold == 0.0:
-                self.terminated_at = t  # termination rule: output w_t
+            # Termination rule: output w_t when the (f+1)-th largest norm is 0. Only when at most
+            # f gradients are absent (zeros standing in for replies that did not come): more
+            # absent zeros say nothing about w_t.
+            if result.threshold == 0.0 and self.n - len(used) <= self.f:
+                self.terminated_at = t
                 break
             with np.errstate(over="ignore", invalid="ignore"):
                 new = self.w - proto.step_size(t) * result.total
