@@ -14,27 +14,35 @@ from .errors import ScenarioError
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    warnings.formatwarning = _one_line_warning
     parser = _parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except ScenarioError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:  # `netsim run ... | head`: the reader left, nothing to report
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one line, no source location: for humans
+        try:
+            return int(args.handler(args) or 0)
+        except ScenarioError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:  # `netsim run ... | head`: the reader left, nothing to report
+            sys.stderr.close()
+            return 0
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
 
 
-def _one_line_warning(message: Warning | str, *args: object, **kwargs: object) -> str:
-    return f"warning: {message}\n"
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

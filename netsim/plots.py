@@ -76,7 +76,10 @@ def plot_server(summary: dict[str, Any], metrics: dict[str, np.ndarray], path: P
     variants = list(summary["variants"])
     colours = {v: plt.get_cmap("tab10")(k % 10) for k, v in enumerate(variants)}
     fig, (by_round, by_time) = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
-    start, smallest = 0.0, np.inf
+    first = metrics["round"] == 0
+    start = float(np.max(metrics["distance"][first].astype(float) ** 2))
+    ceiling = start * 1e5  # just above the axes: what exceeds it is off the plot anyway
+    smallest = np.inf
     bounds_drawn: set[tuple[float, float]] = set()
     for k, variant in enumerate(variants):
         rows = metrics["variant"] == variant
@@ -86,9 +89,9 @@ def plot_server(summary: dict[str, Any], metrics: dict[str, np.ndarray], path: P
         with np.errstate(over="ignore"):  # a diverging run's square may overflow: drawn off-axes
             squared = np.maximum(metrics["distance"][rows][order].astype(float) ** 2, FLOOR**2)
         smallest = min(smallest, float(squared.min()))
-        squared = np.where(np.isfinite(squared), squared, np.nan)
+        # Off the top of the axes (a diverging run): drawn at the edge, its label has the value.
+        squared = np.minimum(np.where(np.isnan(squared), np.inf, squared), ceiling)
         info = summary["variants"][variant]
-        start = max(start, float(squared[0]))
         label = f"{variant} (final $\\|w - w^*\\|$ = {info['final_distance']:.1e})"
         by_round.plot(rounds, squared, color=colours[variant], linewidth=width, label=label)
         by_time.plot(metrics["time"][rows][order], squared, color=colours[variant], linewidth=width)

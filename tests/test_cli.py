@@ -144,3 +144,25 @@ def test_console_entry_point_runs_as_a_module(tmp_path):
     )
     assert completed.returncode == 2
     assert completed.stderr.startswith("error: network.f: must satisfy 2f < n")
+
+
+@pytest.mark.parametrize("scenario", sorted((PAPER.parent).glob("*.toml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_runs_from_the_cli(scenario, tmp_path, capsys):
+    """Each scenario runs (shortened) and draws its figures."""
+    code = main(
+        [
+            "run",
+            str(scenario),
+            "--out",
+            str(tmp_path / "res"),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--quiet",
+            "--set",
+            "protocol.rounds=12",
+        ]
+    )
+    assert code == 0
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert f"{scenario.stem}.png" in pngs
+    assert main(["validate", str(scenario)]) == 0
