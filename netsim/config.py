@@ -48,22 +48,6 @@ TOP_KEYS = (
 )
 NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
-PROTOCOL_KEYS = (
-    "kind",
-    "filter",
-    "rounds",
-    "deadline",
-    "absent",
-    "x0",
-    "step_size",
-    "mode",
-    "trigger",
-    "staleness_bound",
-    "on_staleness",
-    "require_diminishing",
-    "server_compute_time",
-    "agent_queue",
-)
 CE_ONLY_KEYS = ("absent",)
 CGC_ONLY_KEYS = (
     "mode",
@@ -73,6 +57,16 @@ CGC_ONLY_KEYS = (
     "require_diminishing",
     "server_compute_time",
     "agent_queue",
+)
+PROTOCOL_KEYS = (
+    "kind",
+    "filter",
+    "rounds",
+    "deadline",
+    "x0",
+    "step_size",
+    *CE_ONLY_KEYS,
+    *CGC_ONLY_KEYS,
 )
 TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import CGC_A, CGC_W_STAR
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,18 +18,8 @@ from netsim.theory import CGCConstants, cgc_constants
 
 # The spec's CGC instance (spec/reference_numbers.py): n = 6, f = 1, agent 5 Byzantine,
 # honest B_i = A_i w* with w* = (1, -1).
-SPEC_A = [
-    np.array(a)
-    for a in (
-        [[1.0, 0.1], [0.0, 0.9]],
-        [[0.9, -0.2], [0.3, 1.0]],
-        [[1.1, 0.0], [0.2, 0.95]],
-        [[0.95, 0.3], [-0.1, 1.05]],
-        [[1.0, -0.1], [0.1, 1.1]],
-        [[1.0, 0.0], [0.0, 1.0]],
-    )
-]
-SPEC_W_STAR = np.array([1.0, -1.0])
+SPEC_A = [np.array(a) for a in CGC_A]
+SPEC_W_STAR = CGC_W_STAR
 SPEC_N, SPEC_F, SPEC_HONEST = 6, 1, [0, 1, 2, 3, 4]
 # Absolute rounding allowance for a gradient 2 A^T (A w - B) computed at |w| <= 10 with entries
 # of A of order 1: about 20 eps * ||A||^2 * ||w|| ~ 1e-13 at most.

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from builders import CGC_A, CGC_W_STAR
 
 import netsim.theory
 from netsim.costs import LeastSquares
@@ -154,18 +155,7 @@ def test_strong_convexity_is_the_smallest_non_zero_eigenvalue_when_rank_deficien
 
 
 # The spec's CGC instance (spec/reference_numbers.py): agent 5 is Byzantine.
-CGC_A = [
-    np.array(a)
-    for a in (
-        [[1.0, 0.1], [0.0, 0.9]],
-        [[0.9, -0.2], [0.3, 1.0]],
-        [[1.1, 0.0], [0.2, 0.95]],
-        [[0.95, 0.3], [-0.1, 1.05]],
-        [[1.0, -0.1], [0.1, 1.1]],
-        [[1.0, 0.0], [0.0, 1.0]],
-    )
-]
-CGC_W_STAR = np.array([1.0, -1.0])
+CGC_MATRICES = [np.array(a) for a in CGC_A]
 
 
 def symmetric_2x2_eigenvalues(M: np.ndarray) -> tuple[float, float]:
@@ -176,10 +166,10 @@ def symmetric_2x2_eigenvalues(M: np.ndarray) -> tuple[float, float]:
 
 
 def test_cost_constants_of_the_spec_cgc_instance():
-    honest = [LeastSquares(A, A @ CGC_W_STAR) for A in CGC_A[:5]]
+    honest = [LeastSquares(A, A @ CGC_W_STAR) for A in CGC_MATRICES[:5]]
     # mu = max_i 2 lambda_max(A_i^T A_i); lambda = lambda_min((2/|H|) sum_i A_i^T A_i).
-    mu = max(2 * symmetric_2x2_eigenvalues(A.T @ A)[1] for A in CGC_A[:5])
-    lam = symmetric_2x2_eigenvalues(2 / 5 * sum(A.T @ A for A in CGC_A[:5]))[0]
+    mu = max(2 * symmetric_2x2_eigenvalues(A.T @ A)[1] for A in CGC_MATRICES[:5])
+    lam = symmetric_2x2_eigenvalues(2 / 5 * sum(A.T @ A for A in CGC_MATRICES[:5]))[0]
     # The closed forms agree with the spec's printed mu = 2.667433, lambda = 1.808626.
     assert mu == pytest.approx(2.667433, abs=1e-6)
     assert lam == pytest.approx(1.808626, abs=1e-6)

@@ -25,14 +25,13 @@ import simpy
 
 from ..adversaries import View
 from ..config import Scenario
-from ..costs import LeastSquares
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..filters import PEER_FILTERS
-from .common import AdversaryStreams, RoundRecorder, RunCounters
+from .common import RoundProtocol, RoundRecorder
 
 
-class CEProtocol:
+class CEProtocol(RoundProtocol):
     """Wires n agents (honest and Byzantine) onto the network as SimPy processes."""
 
     def __init__(
@@ -43,23 +42,13 @@ class CEProtocol:
         optimum: np.ndarray,
         on_round: Callable[[], None] | None = None,
     ):
-        self.scenario = scenario
-        self.env = env
-        self.network = network
+        super().__init__(scenario, env, network, optimum, on_round)
         net, proto = scenario.network, scenario.protocol
-        self.n, self.f, self.rounds = net.n, net.f, proto.rounds
-        self.honest = net.honest
-        self.costs: tuple[LeastSquares, ...] = scenario.costs.costs
         self.filter = PEER_FILTERS[proto.filter]
-        self.counters = RunCounters()
         self.recorder = RoundRecorder(self.honest, self.rounds, scenario.dim)
         self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
         self.x: dict[int, np.ndarray] = {}
-        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
         self.honest_latest: dict[int, np.ndarray] = {}  # sender -> most recent value sent
-        self._adversary_rng = AdversaryStreams(scenario.seed)
-        self.optimum = optimum
-        self._on_round = on_round
         self._byzantine_round = {b: -1 for b in net.byzantine}  # the round each one is in
         self.processes: dict[int, simpy.Process] = {}
         for i in range(self.n):
@@ -101,8 +90,7 @@ class CEProtocol:
                 self.counters.deadline_rounds += 1
             self.x[i] = self._update(i, r, inbox.take(r))
             self.recorder.record(i, r + 1, self.env.now, self.x[i])
-            if self._on_round is not None:
-                self._on_round()
+            self._round_done()
             delay = compute
         inbox.close()
 

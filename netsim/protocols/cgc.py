@@ -37,14 +37,14 @@ from ..engine.environment import ROUND_START
 from ..errors import ScenarioError
 from ..filters import GRADIENT_FILTERS
 from ..rng import SERVER
-from .common import AdversaryStreams, RoundRecorder, RunCounters
+from .common import RoundProtocol, RoundRecorder
 
 
 class StalenessBoundExceeded(ScenarioError):
     """An honest agent's staleness went past the declared ``protocol.staleness_bound``."""
 
 
-class CGCProtocol:
+class CGCProtocol(RoundProtocol):
     """The server and the n agents as SimPy processes on the network's star links."""
 
     def __init__(
@@ -55,17 +55,10 @@ class CGCProtocol:
         optimum: np.ndarray,
         on_round: Callable[[], None] | None = None,
     ):
-        self.scenario = scenario
-        self.env = env
-        self.network = network
-        self.optimum = optimum
-        net, proto = scenario.network, scenario.protocol
-        self.n, self.f, self.rounds = net.n, net.f, proto.rounds
-        self.honest = net.honest
-        self.costs = scenario.costs.costs
+        super().__init__(scenario, env, network, optimum, on_round)
+        proto = scenario.protocol
         self.filter = GRADIENT_FILTERS[proto.filter]
         self.asynchronous = proto.mode == "async"
-        self.counters = RunCounters()
         self.recorder = RoundRecorder((SERVER,), self.rounds, scenario.dim)
         self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
         self.staleness_breaches: list[tuple[int, int, int]] = []  # (round, agent, staleness)
@@ -82,9 +75,6 @@ class CGCProtocol:
             )
             for i in range(self.n)
         }
-        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> agent -> gradient
-        self._adversary_rng = AdversaryStreams(scenario.seed)
-        self._on_round = on_round
         network.attach(SERVER, self.inbox.deliver)
         self.recorder.record(SERVER, 0, 0.0, self.w)
         self.server = env.process(self._server())
@@ -134,8 +124,7 @@ class CGCProtocol:
             else:
                 self.counters.non_finite_updates += 1
             self.recorder.record(SERVER, t + 1, self.env.now, self.w)
-            if self._on_round is not None:
-                self._on_round()
+            self._round_done()
             delay = proto.server_compute_time
         self.inbox.close()
 

@@ -1,12 +1,18 @@
-"""What both protocols share: run counters, per-round records, the adversary's streams."""
+"""What both protocols share: a base class, run counters, per-round records, adversary streams."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..rng import adversary_stream
+
+if TYPE_CHECKING:
+    from ..config import Scenario
+    from ..engine import Network, OrderedEnvironment
 
 
 @dataclass
@@ -64,3 +70,33 @@ class AdversaryStreams:
         if key not in self._streams:
             self._streams[key] = adversary_stream(self.seed, sender, receiver)
         return self._streams[key]
+
+
+class RoundProtocol:
+    """What every protocol holds: the scenario, the simulated world, the honest optimum (for
+    the omniscient adversary), counters, the adversary's streams and the progress callback."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        env: OrderedEnvironment,
+        network: Network,
+        optimum: np.ndarray,
+        on_round: Callable[[], None] | None = None,
+    ):
+        self.scenario = scenario
+        self.env = env
+        self.network = network
+        self.optimum = optimum
+        self.n, self.f = scenario.network.n, scenario.network.f
+        self.rounds = scenario.protocol.rounds
+        self.honest = scenario.network.honest
+        self.costs = scenario.costs.costs
+        self.counters = RunCounters()
+        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
+        self._adversary_rng = AdversaryStreams(scenario.seed)
+        self._on_round = on_round
+
+    def _round_done(self) -> None:
+        if self._on_round is not None:
+            self._on_round()
