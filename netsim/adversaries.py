@@ -27,8 +27,9 @@ class View:
     """What the engine shows an adversary. Byzantine agents are omniscient and rushing: they
     know the honest costs and optimum and every honest message already sent.
 
-    - ``honest_sent``: honest sender -> the value it sent this round, for the honest agents
-      that have already sent it (CE: their estimate; CGC: their gradient reply);
+    - ``honest_sent``: honest sender -> the value it sent in ``round``, for the honest agents
+      that have already sent it (CE: their estimate; CGC: their gradient reply, kept for the
+      server's last two rounds);
     - ``honest_latest``: honest sender -> the most recent value it has sent, any round;
     - ``target``: what the receiver holds now (CE: the receiver's estimate x_i, None for a
       Byzantine receiver; CGC: the server's w_t that this reply answers);

@@ -154,16 +154,17 @@ class Scenario:
         """A new scenario with dotted keys replaced (``{"network.delay.mean": 0.05}``),
         validated again. Defaults that derive from other keys (the deadline, eta = 1/(n - f))
         are derived again."""
-        raw = copy.deepcopy(self.raw)
-        for key, value in overrides.items():
-            _set(raw, key, value)
-        return parse_scenario(raw, source=self.source)
+        return self._reparsed(overrides, keep_variants=True)
 
     def variant(self, variant: Variant) -> Scenario:
         """The scenario of one variant: its overrides applied, no variants of its own."""
+        return self._reparsed(variant.overrides, keep_variants=False)
+
+    def _reparsed(self, overrides: Mapping[str, Any], keep_variants: bool) -> Scenario:
         raw = copy.deepcopy(self.raw)
-        raw.pop("variants", None)
-        for key, value in variant.overrides.items():
+        if not keep_variants:
+            raw.pop("variants", None)
+        for key, value in overrides.items():
             _set(raw, key, value)
         return parse_scenario(raw, source=self.source)
 

@@ -147,11 +147,11 @@ class CEProtocol(RoundProtocol):
             senders.append(j)
             values.append(message.value)
         trace_index = [arrived[j].index for j in senders]
-        missing = [j for j in range(self.n) if j != i and j not in arrived]
-        self.counters.absent_honest += sum(1 for j in missing if j in self.x)
+        late = [j for j in range(self.n) if j != i and j not in arrived]
+        self.counters.absent_honest += sum(1 for j in late if j in self.x)
         if self.scenario.protocol.absent == "stale":
-            latest = self.inboxes[i].latest
-            for j in missing:
+            latest = self.inboxes[i].latest  # finite values only
+            for j in [j for j in range(self.n) if j != i and j not in senders]:
                 if j in latest:
                     senders.append(j)
                     values.append(latest[j].value)

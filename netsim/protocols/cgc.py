@@ -75,7 +75,7 @@ class CGCProtocol(RoundProtocol):
             )
             for i in range(self.n)
         }
-        network.attach(SERVER, self.inbox.deliver)
+        network.attach(SERVER, self._receive)
         self.recorder.record(SERVER, 0, 0.0, self.w)
         self.server = env.process(self._server())
         for i in range(self.n):
@@ -92,6 +92,8 @@ class CGCProtocol(RoundProtocol):
         delay = 0.0
         for t in range(self.rounds):
             yield self.env.trigger_after(delay, (ROUND_START, 0, SERVER))
+            for old in [r for r in self.honest_sent if r < t - 1]:
+                del self.honest_sent[old]  # the view keeps the replies of the last two rounds
             for i in range(self.n):
                 self.network.send(t, SERVER, i, self.w)
             reason = yield self.inbox.open(t, agents, deadline, quorum)
@@ -142,7 +144,8 @@ class CGCProtocol(RoundProtocol):
                 reply = self._byzantine_reply(i, request)
             else:
                 reply = self.costs[i].gradient(request.value)
-                self.honest_sent.setdefault(request.round, {})[i] = reply
+                if self.scenario.network.byzantine:  # only an adversary reads these
+                    self.honest_sent.setdefault(request.round, {})[i] = reply
             if reply is not None:
                 self.network.send(request.round, i, SERVER, np.array(reply, dtype=np.float64))
 
@@ -164,6 +167,14 @@ class CGCProtocol(RoundProtocol):
         assert adversary is not None
         return adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
 
+    def _receive(self, message: Message) -> None:
+        """A reply reaches the server. A non-finite one is counted and eliminated here, but still
+        arrives (the synchronous server does not wait for it): it is used as a zero."""
+        if not np.all(np.isfinite(message.value)):
+            self.counters.non_finite_received += 1
+            self.network.trace.decide(message.index, Decision.ELIMINATED)
+        self.inbox.deliver(message)
+
     # --- what the server steps with --------------------------------------------------------------
 
     def _fresh_gradients(
@@ -173,12 +184,9 @@ class CGCProtocol(RoundProtocol):
         gradients = np.zeros((self.n, self.scenario.dim))
         used: dict[int, int] = {}
         for j, message in arrived.items():
-            if np.all(np.isfinite(message.value)):
+            if np.all(np.isfinite(message.value)):  # else counted in _receive
                 gradients[j] = message.value
                 used[j] = message.index
-            else:
-                self.counters.non_finite_received += 1
-                self.network.trace.decide(message.index, Decision.ELIMINATED)
         missing = [j for j in range(self.n) if j not in arrived]
         self.counters.absent_honest += sum(1 for j in missing if j in self.honest)
         if len(missing) > self.f:
