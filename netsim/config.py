@@ -46,7 +46,7 @@ TOP_KEYS = (
     "adversary",
     "variants",
 )
-NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time")
+NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time", "loss", "asynchrony")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
 CE_ONLY_KEYS = ("absent",)
 CGC_ONLY_KEYS = (
@@ -72,6 +72,20 @@ TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this 
 
 
 @dataclass(frozen=True)
+class AsynchronyConfig:
+    """``[network.asynchrony]``: partial synchrony as a checked model (spec/interface.md).
+
+    After the global stabilisation time ``gst`` every honest message arrives within ``delta``
+    simulated seconds of its sending: the engine caps a longer draw (``on_violation = "cap"``)
+    or stops the run naming the link (``"error"``). Before ``gst`` delays follow the model.
+    """
+
+    gst: float
+    delta: float
+    on_violation: str = "cap"
+
+
+@dataclass(frozen=True)
 class NetworkConfig:
     """``[network]``: agents, the Byzantine set, links and compute time."""
 
@@ -79,8 +93,10 @@ class NetworkConfig:
     f: int
     byzantine: tuple[int, ...]
     delay: DelayModel
-    compute_time: tuple[float, ...]  # per agent, simulated seconds per round
+    compute_time: tuple[float, ...]  # per agent, simulated seconds per round (stragglers applied)
     topology: str = "complete"
+    loss: float = 0.0  # probability that a message is lost, per message
+    asynchrony: AsynchronyConfig | None = None
 
     @property
     def honest(self) -> tuple[int, ...]:
@@ -141,6 +157,7 @@ class Scenario:
     costs: CostsConfig
     protocol: ProtocolConfig
     adversary: Adversary | None
+    adversary_delivery: str  # "model" | "last_moment": when Byzantine messages arrive (after GST)
     variants: tuple[Variant, ...]
     raw: dict[str, Any] = field(repr=False)  # as given (what overrides edit)
     resolved: dict[str, Any] = field(repr=False)  # every default filled in (manifest.json)
@@ -211,10 +228,18 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         )
     seed = as_int(raw.get("seed", 0), "seed", low=0)
     engine = as_choice(raw.get("engine", "reference"), "engine", ENGINES)
-    network = _network(_table(raw, "network"))
+    network = _network(_table(raw, "network"), seed)
     costs = _costs(_table(raw, "costs"), network)
     protocol = _protocol(_table(raw, "protocol"), network, costs)
-    adversary = _adversary(raw.get("adversary"), network)
+    adversary, delivery = _adversary(raw.get("adversary"), network)
+    if network.loss > 0 and protocol.deadline is None:
+        raise ScenarioError(
+            "network.loss",
+            "lost messages need a round deadline, or a receiver "
+            "waits forever (delays are unbounded)",
+            network.loss,
+            "0, or set protocol.deadline",
+        )
     trace = raw.get("trace", "auto")
     if trace == "auto":
         messages = network.n * (network.n - 1) * protocol.rounds
@@ -232,6 +257,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         costs=costs,
         protocol=protocol,
         adversary=adversary,
+        adversary_delivery=delivery,
         variants=variants,
         raw=raw,
         resolved=resolved,
@@ -250,7 +276,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
 # --- sections ----------------------------------------------------------------------------------
 
 
-def _network(table: dict[str, Any]) -> NetworkConfig:
+def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
     _no_unknown(table, NETWORK_KEYS, "network")
     n = as_int(_required(table, "n", "network"), "network.n", low=2)
     f = as_int(table.get("f", 0), "network.f", low=0)
@@ -290,6 +316,14 @@ def _network(table: dict[str, Any]) -> NetworkConfig:
             "network.delay.model", "required", None, ", ".join(DELAY_MODELS.names())
         )
     delay = DELAY_MODELS.build(model, delay_table, "network.delay")
+    try:
+        delay = delay.for_network(n, seed)
+    except ScenarioError as err:
+        raise ScenarioError(
+            f"network.delay.{err.key}", err.problem, err.value, err.allowed
+        ) from None
+    loss = as_float(table.get("loss", 0.0), "network.loss", low=0.0, high=0.999)
+    asynchrony = _asynchrony(table.get("asynchrony"))
     compute = table.get("compute_time", 0.0)
     if isinstance(compute, list):
         if len(compute) != n:
@@ -304,6 +338,7 @@ def _network(table: dict[str, Any]) -> NetworkConfig:
         )
     else:
         compute_time = (as_float(compute, "network.compute_time", low=0.0),) * n
+    compute_time = tuple(c * delay.compute_factor(i) for i, c in enumerate(compute_time))
     return NetworkConfig(
         n=n,
         f=f,
@@ -311,7 +346,30 @@ def _network(table: dict[str, Any]) -> NetworkConfig:
         delay=delay,
         compute_time=compute_time,
         topology=topology,
+        loss=loss,
+        asynchrony=asynchrony,
     )
+
+
+def _asynchrony(table: Any) -> AsynchronyConfig | None:
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ScenarioError(
+            "network.asynchrony", "must be a table", table, "gst, delta, on_violation"
+        )
+    _no_unknown(table, ("gst", "delta", "on_violation"), "network.asynchrony")
+    gst = as_float(table.get("gst", 0.0), "network.asynchrony.gst", low=0.0)
+    delta = as_float(
+        _required(table, "delta", "network.asynchrony"),
+        "network.asynchrony.delta",
+        low=0.0,
+        low_open=True,
+    )
+    on_violation = as_choice(
+        table.get("on_violation", "cap"), "network.asynchrony.on_violation", ("cap", "error")
+    )
+    return AsynchronyConfig(gst=gst, delta=delta, on_violation=on_violation)
 
 
 def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
@@ -507,11 +565,17 @@ def _deadline(
     table: dict[str, Any], network: NetworkConfig, round_trip: bool
 ) -> tuple[float | None, str]:
     """The round deadline and how it was chosen (spec/ce.md, "The round deadline"): given; or
-    the delay bound (twice, for the server's round trip) plus compute time; or none."""
+    the declared Delta; or the delay bound plus compute time (twice the one-way delay for the
+    server's round trip); or none."""
     compute = max(network.compute_time)
     if table.get("deadline") is not None:
         deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
         return deadline, "protocol.deadline"
+    if network.asynchrony is not None:  # spec/ce.md: Delta (the server: a round trip)
+        delta = network.asynchrony.delta
+        if round_trip:
+            return 2 * delta + compute, "2 x network.asynchrony.delta + compute time"
+        return delta, "network.asynchrony.delta"
     if math.isfinite(network.delay.upper_bound):
         hops = 2 if round_trip else 1
         deadline = hops * network.delay.upper_bound + compute
@@ -548,18 +612,22 @@ def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> n
     return np.vstack(list(points)).astype(np.float64)
 
 
-def _adversary(table: Any, network: NetworkConfig) -> Adversary | None:
+def _adversary(table: Any, network: NetworkConfig) -> tuple[Adversary | None, str]:
+    """The adversary and how its messages are delivered (``adversary.delivery``)."""
     if table is None:
         table = {"kind": "random_uniform"} if network.byzantine else None
     if table is None:
-        return None
+        return None, "model"
     if not isinstance(table, dict):
         raise ScenarioError("adversary", "must be a table", table, "a table with kind = ...")
     params = dict(table)
+    delivery = as_choice(
+        params.pop("delivery", "model"), "adversary.delivery", ("model", "last_moment")
+    )
     kind = params.pop("kind", None)
     if kind is None:
         raise ScenarioError("adversary.kind", "required", None, ", ".join(ADVERSARIES.names()))
-    return ADVERSARIES.build(kind, params, "adversary")
+    return ADVERSARIES.build(kind, params, "adversary"), delivery
 
 
 def _variants(entries: Any) -> tuple[Variant, ...]:
@@ -611,6 +679,7 @@ def _resolved(
     net.setdefault("f", network.f)
     net.setdefault("byzantine", list(network.byzantine))
     net.setdefault("topology", network.topology)
+    net.setdefault("loss", network.loss)
     net.setdefault("delay", _plugin_table(network.delay, "model"))
     net.setdefault(
         "compute_time",
@@ -651,9 +720,17 @@ def _plugin_table(plugin: Any, name_key: str) -> dict[str, Any]:
     for parameter in dataclasses.fields(plugin):
         value = getattr(plugin, parameter.name)
         if value is not None:
-            key = shown.get(parameter.name, parameter.name)
-            table[key] = list(value) if isinstance(value, tuple) else value
+            table[shown.get(parameter.name, parameter.name)] = _plain(value)
     return table
+
+
+def _plain(value: Any) -> Any:
+    """A plug-in parameter as TOML/JSON data: nested plug-ins as tables, tuples as lists."""
+    if dataclasses.is_dataclass(value) and hasattr(value, "name"):
+        return _plugin_table(value, "model")
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
 
 
 # --- small parsers -----------------------------------------------------------------------------

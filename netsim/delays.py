@@ -5,19 +5,30 @@ stream (:mod:`netsim.rng`, KIND 0) and the k-th message on a link uses that link
 link's delays never depend on how other events interleave (spec/engine.md). Drawing ``k`` values
 at once gives the same numbers as ``k`` single draws (a batched engine relies on it; tested).
 
-Each model states its ``expectation``, its ``variance`` and its ``upper_bound`` (``inf`` when
-unbounded): tests hold the empirical moments of many draws against them, and the default round
-deadline uses the bound (spec/ce.md, "The round deadline").
+Each i.i.d. model states its ``expectation``, its ``variance`` and its ``upper_bound`` (``inf``
+when unbounded): tests hold the empirical moments of many draws against them, and the default
+round deadline uses the bound (spec/ce.md, "The round deadline").
+
+The engine asks a model for one message's delay with :meth:`DelayModel.delay` (sender, receiver,
+send time). Models compose: ``matrix`` adds a per-pair base latency to a jitter model,
+``stragglers`` multiplies the delays of some agents' links (and their compute time),
+``profile`` multiplies delays by a piecewise-constant factor of the send time. A composite takes
+its inner model as a nested table (``base = { model = "exponential", mean = 0.01 }``) and draws
+from the same link stream, in the same order, as that inner model would.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import bisect
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from .checks import as_float
+from .checks import as_float, as_int
+from .rng import GEOMETRY, stream
 from .errors import ScenarioError
 from .registry import Registry
 
@@ -58,6 +69,21 @@ class DelayModel:
     def upper_bound(self) -> float:
         """Largest possible delay (``math.inf`` for unbounded models)."""
         raise NotImplementedError
+
+    def delay(
+        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
+    ) -> float:
+        """The delay of one message on link sender -> receiver sent at ``send_time`` (s)."""
+        return float(self.sample(rng, 1)[0])
+
+    def compute_factor(self, agent: int) -> float:
+        """How much slower ``agent`` computes under this model (stragglers); 1 by default."""
+        return 1.0
+
+    def for_network(self, n: int, seed: int) -> DelayModel:
+        """This model fitted to a network of n agents (a matrix checks or draws its n x n
+        base); most models need nothing and return themselves."""
+        return self
 
 
 @DELAY_MODELS.register("constant")
@@ -138,3 +164,284 @@ class Exponential(DelayModel):
     @property
     def upper_bound(self) -> float:
         return math.inf
+
+
+@DELAY_MODELS.register("lognormal")
+@dataclass(frozen=True)
+class LogNormal(DelayModel):
+    """Delay = median * exp(sigma Z), Z ~ N(0, 1): right-skewed latency with a heavy-ish tail."""
+
+    median: float
+    sigma: float
+
+    def __post_init__(self) -> None:
+        as_float(self.median, "median", low=0.0, low_open=True)
+        as_float(self.sigma, "sigma", low=0.0)
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return rng.lognormal(math.log(self.median), self.sigma, size)
+
+    @property
+    def expectation(self) -> float:
+        return self.median * math.exp(self.sigma**2 / 2)
+
+    @property
+    def variance(self) -> float:
+        return self.median**2 * (math.exp(self.sigma**2) - 1) * math.exp(self.sigma**2)
+
+    @property
+    def upper_bound(self) -> float:
+        return math.inf if self.sigma > 0 else float(self.median)
+
+
+@DELAY_MODELS.register("pareto")
+@dataclass(frozen=True)
+class Pareto(DelayModel):
+    """Shifted Pareto (Lomax): delay = scale (U^(-1/shape) - 1), starting at 0, with a power-law
+    tail P(delay > x) = (1 + x/scale)^(-shape). Mean finite for shape > 1, variance for > 2."""
+
+    scale: float
+    shape: float
+
+    def __post_init__(self) -> None:
+        as_float(self.scale, "scale", low=0.0, low_open=True)
+        as_float(self.shape, "shape", low=0.0, low_open=True)
+
+    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self.scale * rng.pareto(self.shape, size)
+
+    @property
+    def expectation(self) -> float:
+        return self.scale / (self.shape - 1) if self.shape > 1 else math.inf
+
+    @property
+    def variance(self) -> float:
+        if self.shape <= 2:
+            return math.inf
+        return self.scale**2 * self.shape / ((self.shape - 1) ** 2 * (self.shape - 2))
+
+    @property
+    def upper_bound(self) -> float:
+        return math.inf
+
+
+def _nested(value: Any, key: str) -> DelayModel:
+    """A nested delay-model table (``base``, ``jitter``) built through the registry."""
+    if isinstance(value, DelayModel):
+        return value
+    if not isinstance(value, Mapping) or "model" not in value:
+        raise ScenarioError(key, "must be a delay-model table", value, '{ model = "...", ... }')
+    params = dict(value)
+    return DELAY_MODELS.build(params.pop("model"), params, key)
+
+
+class CompositeModel(DelayModel):
+    """A model wrapping another one (``inner``); moments are per link, so not stated."""
+
+    @property
+    def inner(self) -> DelayModel:
+        raise NotImplementedError
+
+    def compute_factor(self, agent: int) -> float:
+        return self.inner.compute_factor(agent)
+
+    @property
+    def expectation(self) -> float:
+        raise NotImplementedError(f"{self.name!r} delays depend on the link: no single mean")
+
+    @property
+    def variance(self) -> float:
+        raise NotImplementedError(f"{self.name!r} delays depend on the link: no single variance")
+
+
+@DELAY_MODELS.register("matrix")
+@dataclass(frozen=True)
+class Matrix(CompositeModel):
+    """Per-pair base latency plus jitter: delay(j -> i) = base[j][i] + jitter draw.
+
+    ``base`` is an n x n matrix of simulated seconds (the diagonal is unused), or it is drawn:
+    with ``plane = L`` the n agents are placed uniformly at random in the unit square (network
+    stream, rng KIND 3) and base[j][i] = L ||p_j - p_i||. Links to and from the CGC server use
+    the mean of the base matrix. ``jitter`` is a nested delay model (default: none).
+    """
+
+    base: Any = None
+    plane: float | None = None
+    jitter: Any = None
+
+    def __post_init__(self) -> None:
+        if (self.base is None) == (self.plane is None):
+            raise ScenarioError(
+                "base",
+                "give exactly one of base (an n x n matrix) or plane",
+                self.base,
+                "base = [[...], ...] or plane = <seconds>",
+            )
+        if self.plane is not None:
+            as_float(self.plane, "plane", low=0.0)
+        else:
+            rows = self.base
+            if not isinstance(rows, (list, tuple)) or not rows:
+                raise ScenarioError("base", "must be an n x n matrix", rows, "a list of n rows")
+            for r, row in enumerate(rows):
+                if not isinstance(row, (list, tuple)) or len(row) != len(rows):
+                    raise ScenarioError(
+                        f"base[{r}]",
+                        "must have one entry per agent",
+                        row,
+                        f"a list of {len(rows)} delays >= 0",
+                    )
+                for c, entry in enumerate(row):
+                    as_float(entry, f"base[{r}][{c}]", low=0.0)
+            object.__setattr__(self, "base", tuple(tuple(float(v) for v in row) for row in rows))
+        object.__setattr__(
+            self, "jitter", _nested(self.jitter or {"model": "constant", "value": 0.0}, "jitter")
+        )
+
+    @property
+    def inner(self) -> DelayModel:
+        return self.jitter
+
+    def for_network(self, n: int, seed: int) -> DelayModel:
+        if self.plane is None:
+            if len(self.base) != n:
+                raise ScenarioError(
+                    "base", "must be an n x n matrix", f"{len(self.base)} rows", f"{n} x {n}"
+                )
+            return self
+        points = stream(seed, GEOMETRY, 0, 0).uniform(0.0, 1.0, (n, 2))
+        gaps = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+        base = tuple(tuple(float(v) for v in row) for row in self.plane * gaps)
+        return _Drawn(base=base, jitter=self.jitter, plane=self.plane)
+
+    def delay(
+        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
+    ) -> float:
+        if sender < 0 or receiver < 0:  # the CGC server: the mean latency of the network
+            latency = float(np.mean(self.base))
+        else:
+            latency = self.base[sender][receiver]
+        return latency + self.jitter.delay(rng, sender, receiver, send_time)
+
+    @property
+    def upper_bound(self) -> float:
+        if self.base is None:
+            return math.inf  # drawn later; for_network gives the bound
+        return max(max(row) for row in self.base) + self.jitter.upper_bound
+
+
+@dataclass(frozen=True)
+class _Drawn(Matrix):
+    """A ``matrix`` whose base was drawn from random points (keeps ``plane`` for the record)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jitter", _nested(self.jitter, "jitter"))
+
+
+_Drawn.name = "matrix"
+
+
+@DELAY_MODELS.register("stragglers")
+@dataclass(frozen=True)
+class Stragglers(CompositeModel):
+    """Some agents are slow: every link from or to one of ``agents`` takes ``factor`` times the
+    ``base`` model's delay, and those agents compute ``factor`` times longer."""
+
+    agents: tuple[int, ...]
+    factor: float
+    base: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.agents, (list, tuple)):
+            raise ScenarioError(
+                "agents", "must be a list of agent ids", self.agents, "a list of ids"
+            )
+        agents = tuple(as_int(a, f"agents[{k}]", low=0) for k, a in enumerate(self.agents))
+        object.__setattr__(self, "agents", agents)
+        as_float(self.factor, "factor", low=1.0)
+        object.__setattr__(self, "base", _nested(self.base, "base"))
+
+    @property
+    def inner(self) -> DelayModel:
+        return self.base
+
+    def for_network(self, n: int, seed: int) -> DelayModel:
+        for k, agent in enumerate(self.agents):
+            as_int(agent, f"agents[{k}]", low=0, high=n - 1)
+        return replace(self, base=self.base.for_network(n, seed))
+
+    def delay(
+        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
+    ) -> float:
+        drawn = self.base.delay(rng, sender, receiver, send_time)
+        slow = sender in self.agents or receiver in self.agents
+        return drawn * self.factor if slow else drawn
+
+    def compute_factor(self, agent: int) -> float:
+        return (self.factor if agent in self.agents else 1.0) * self.base.compute_factor(agent)
+
+    @property
+    def upper_bound(self) -> float:
+        return self.factor * self.base.upper_bound
+
+
+@DELAY_MODELS.register("profile")
+@dataclass(frozen=True)
+class Profile(CompositeModel):
+    """A time-varying network: delays of messages sent at simulated time s are multiplied by
+    ``multipliers[k]`` for ``times[k-1] <= s < times[k]`` (e.g. a congestion burst:
+    times = [2.0, 3.0], multipliers = [1, 10, 1])."""
+
+    times: tuple[float, ...]
+    multipliers: tuple[float, ...]
+    base: Any
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.times, (list, tuple)) or not self.times:
+            raise ScenarioError(
+                "times",
+                "must be a non-empty list of simulated times",
+                self.times,
+                "increasing times >= 0",
+            )
+        times = tuple(as_float(t, f"times[{k}]", low=0.0) for k, t in enumerate(self.times))
+        if any(a >= b for a, b in zip(times, times[1:])):
+            raise ScenarioError(
+                "times", "must increase strictly", list(times), "increasing times >= 0"
+            )
+        if (
+            not isinstance(self.multipliers, (list, tuple))
+            or len(self.multipliers) != len(times) + 1
+        ):
+            raise ScenarioError(
+                "multipliers",
+                "needs one more entry than times",
+                self.multipliers,
+                f"a list of {len(times) + 1} factors > 0",
+            )
+        factors = tuple(
+            as_float(m, f"multipliers[{k}]", low=0.0, low_open=True)
+            for k, m in enumerate(self.multipliers)
+        )
+        object.__setattr__(self, "times", times)
+        object.__setattr__(self, "multipliers", factors)
+        object.__setattr__(self, "base", _nested(self.base, "base"))
+
+    @property
+    def inner(self) -> DelayModel:
+        return self.base
+
+    def for_network(self, n: int, seed: int) -> DelayModel:
+        return replace(self, base=self.base.for_network(n, seed))
+
+    def multiplier(self, send_time: float) -> float:
+        return self.multipliers[bisect.bisect_right(self.times, send_time)]
+
+    def delay(
+        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
+    ) -> float:
+        return self.multiplier(send_time) * self.base.delay(rng, sender, receiver, send_time)
+
+    @property
+    def upper_bound(self) -> float:
+        return max(self.multipliers) * self.base.upper_bound

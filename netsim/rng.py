@@ -10,6 +10,7 @@ leaves every other stream's draws unchanged.
 | 0 | directed link a -> b (delays, loss) | sender | receiver |
 | 1 | agent a (initial points, compute-time jitter) | agent | 0 |
 | 2 | the adversary of Byzantine agent a towards receiver b | sender | receiver |
+| 3 | the network's geometry (random points of a ``matrix`` delay model) | 0 | 0 |
 
 The CGC server has node id -1 (:data:`SERVER`); in a spawn key, which takes non-negative
 integers only, it is written 2**32 - 1, so the server's links never depend on n either.
@@ -22,6 +23,7 @@ import numpy as np
 LINK = 0
 AGENT = 1
 ADVERSARY = 2
+GEOMETRY = 3
 SERVER = -1
 SERVER_KEY = 2**32 - 1
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Scenario
+from .config import AsynchronyConfig, Scenario
 from .costs import aggregate_optimum
 from .engine import Network, OrderedEnvironment
 from .errors import SimulationStalled
@@ -32,7 +32,17 @@ def simulate(
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
     cgc = scenario.protocol.kind == "cgc"
-    network = Network(env, net.n, net.byzantine, net.delay, scenario.seed, server=cgc)
+    network = Network(
+        env,
+        net.n,
+        net.byzantine,
+        net.delay,
+        scenario.seed,
+        server=cgc,
+        loss=net.loss,
+        asynchrony=net.asynchrony,
+        byzantine_delivery=scenario.adversary_delivery,
+    )
     protocol_class = CGCProtocol if cgc else CEProtocol
     protocol = protocol_class(scenario, env, network, optimum.point, on_round)
     env.run()
@@ -60,8 +70,12 @@ def simulate(
         "final_distance": float(distances[-1].max()),
         "messages_sent": len(messages["round"]),
         "messages_delivered": int(messages["delivered"].sum()),
+        "messages_lost": int((~messages["delivered"]).sum()),
+        "compute_time": list(net.compute_time),
         **protocol.counters.as_dict(),
     }
+    if net.asynchrony is not None:
+        summary.update(_bound_check(messages, net.asynchrony, network.honest_delays_capped))
     staleness = None
     if isinstance(protocol, CGCProtocol):
         summary.update(_cgc_summary(scenario, protocol, honest_costs))
@@ -121,6 +135,25 @@ def _cgc_summary(scenario: Scenario, protocol: CGCProtocol, honest_costs: list) 
         summary["staleness_bound"] = proto.staleness_bound
         summary["staleness_breaches"] = len(protocol.staleness_breaches)
     return summary
+
+
+def _bound_check(
+    messages: dict[str, np.ndarray], asynchrony: AsynchronyConfig, capped: int
+) -> dict[str, Any]:
+    """The declared partial synchrony, checked on the trace: honest messages sent at or after
+    GST that arrived later than Delta after sending (0 when the engine caps), the largest such
+    honest delay, and how many draws were capped."""
+    after = ~messages["byzantine"] & (messages["send_time"] >= asynchrony.gst)
+    delivered = after & messages["delivered"]
+    arrival, send = messages["arrival_time"][delivered], messages["send_time"][delivered]
+    return {
+        "gst": asynchrony.gst,
+        "delta": asynchrony.delta,
+        "honest_bound_violations": int(np.sum(arrival > send + asynchrony.delta)),
+        "honest_lost_after_gst": int(np.sum(after & ~messages["delivered"])),
+        "max_honest_delay_after_gst": float((arrival - send).max()) if arrival.size else 0.0,
+        "honest_delays_capped": capped,
+    }
 
 
 def _uncovered(constants: CGCConstants, eta: float, redundant: bool) -> str:

@@ -1,10 +1,16 @@
 """Agents on a networkx complete graph; every directed edge is a link with its own delay stream.
 
 A message sent at simulated time s on link j -> i arrives at s + delay, delay being the link's
-next draw (the k-th message on a link uses the link's k-th draw, spec/engine.md). Each message is
-its own SimPy event, processed at its arrival time in the order (arrival time, sender, receiver,
-round); only then does the receiver see it. No FIFO is imposed: two messages on one link may
-arrive out of send order.
+next draw (the k-th message on a link uses the link's k-th draw(s), spec/engine.md). Each
+message is its own SimPy event, processed at its arrival time in the order (arrival time,
+sender, receiver, round); only then does the receiver see it. No FIFO is imposed: two messages
+on one link may arrive out of send order.
+
+Per message, from the link's stream and in this order: the delay draw(s) of the delay model,
+then, when ``network.loss`` > 0, one uniform number that decides loss. With a declared partial
+synchrony (``network.asynchrony``) a message sent at s >= GST must arrive by s + Delta: honest
+delays above it are capped (or stop the run, naming the link), honest messages are never lost
+after GST, and a Byzantine sender may choose to deliver at the last moment s + Delta.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import networkx as nx
 import numpy as np
 import simpy
 
+from ..config import AsynchronyConfig
 from ..delays import DelayModel
+from ..errors import ScenarioError
 from ..rng import SERVER, link_stream
 from .environment import DELIVERY, OrderedEnvironment
 from .trace import MessageTrace
@@ -33,6 +41,10 @@ class Message:
     value: np.ndarray
 
 
+class BoundViolation(ScenarioError):
+    """An honest message drew a delay above the declared Delta, with ``on_violation = "error"``."""
+
+
 class Link:
     """The directed link sender -> receiver: its delay model and its own random stream."""
 
@@ -45,11 +57,19 @@ class Link:
         self.receiver = receiver
         self._rng: np.random.Generator | None = None
 
-    def next_delay(self) -> float:
-        """The link's next delay draw (simulated seconds)."""
+    @property
+    def rng(self) -> np.random.Generator:
         if self._rng is None:
             self._rng = link_stream(self.seed, self.sender, self.receiver)
-        return float(self.model.sample(self._rng, 1)[0])
+        return self._rng
+
+    def next_delay(self, send_time: float) -> float:
+        """The link's next delay draw (simulated seconds) for a message sent at ``send_time``."""
+        return self.model.delay(self.rng, self.sender, self.receiver, send_time)
+
+    def next_lost(self, loss: float) -> bool:
+        """The link's next loss decision (one uniform draw)."""
+        return bool(self.rng.random() < loss)
 
 
 class Network:
@@ -63,8 +83,15 @@ class Network:
         delay_model: DelayModel,
         seed: int,
         server: bool = False,
+        loss: float = 0.0,
+        asynchrony: AsynchronyConfig | None = None,
+        byzantine_delivery: str = "model",
     ):
         self.env = env
+        self.loss = loss
+        self.asynchrony = asynchrony
+        self.byzantine_delivery = byzantine_delivery
+        self.honest_delays_capped = 0
         self.graph = nx.complete_graph(n, create_using=nx.DiGraph)
         byzantine = set(byzantine)
         nx.set_node_attributes(self.graph, {i: i in byzantine for i in range(n)}, "byzantine")
@@ -90,15 +117,44 @@ class Network:
         self._handlers[agent] = handler
 
     def send(self, round: int, sender: int, receiver: int, value: np.ndarray) -> Message:
-        """Put ``value`` on the link sender -> receiver now; it arrives after the link's delay."""
+        """Put ``value`` on the link sender -> receiver now; it arrives after the link's delay,
+        or never if the link loses it."""
         link: Link = self.graph.edges[sender, receiver]["link"]
-        delay = link.next_delay()
         now = self.env.now
+        byzantine = self.is_byzantine(sender)
+        delay = link.next_delay(now)
+        lost = link.next_lost(self.loss) if self.loss > 0 else False
+        bounded = self.asynchrony is not None and now >= self.asynchrony.gst
+        if bounded:
+            delay, lost = self._within_bound(link, delay, lost, byzantine)
         index = self.trace.record_send(
-            round, sender, receiver, now, now + delay, self.is_byzantine(sender)
+            round, sender, receiver, now, now + delay, byzantine, delivered=not lost
         )
         message = Message(index, round, sender, receiver, value)
-        arrival = simpy.Event(self.env)
-        arrival.callbacks.append(lambda _event: self._handlers[receiver](message))
-        self.env.trigger(arrival, (DELIVERY, sender, receiver, round), delay, message)
+        if not lost:
+            arrival = simpy.Event(self.env)
+            arrival.callbacks.append(lambda _event: self._handlers[receiver](message))
+            self.env.trigger(arrival, (DELIVERY, sender, receiver, round), delay, message)
         return message
+
+    def _within_bound(
+        self, link: Link, delay: float, lost: bool, byzantine: bool
+    ) -> tuple[float, bool]:
+        """After GST: an honest message arrives within Delta and is not lost; a Byzantine one
+        arrives within Delta, at the last moment if its adversary asks for it."""
+        assert self.asynchrony is not None
+        delta = self.asynchrony.delta
+        if byzantine:
+            return (delta if self.byzantine_delivery == "last_moment" else min(delay, delta)), lost
+        if delay > delta:
+            if self.asynchrony.on_violation == "error":
+                raise BoundViolation(
+                    "network.asynchrony.delta",
+                    f"link {link.sender} -> {link.receiver} drew a delay of {delay:.6g} s for a "
+                    f"message sent at {self.env.now:.6g} s, after GST",
+                    self.asynchrony.delta,
+                    f'>= {delay:.6g}, or on_violation = "cap"',
+                )
+            self.honest_delays_capped += 1
+            delay = delta
+        return delay, False

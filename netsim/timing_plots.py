@@ -1,0 +1,670 @@
+"""Timing figures, drawn from results files only (never from live simulation objects).
+
+- :func:`plot_message_sequence`: a message-sequence chart of the first rounds of one variant;
+- :func:`plot_agent_timeline`: when each node waits for messages, computes, or is idle;
+- :func:`plot_latency_cdf`: the empirical CDF of the link delays, per class of link;
+- :func:`plot_filter_decisions`: per round, how many Byzantine values the filter stopped and how
+  many honest values it eliminated.
+
+The numbers behind the figures come from small pure functions (:func:`link_classes`,
+:func:`delays_by_class`, :func:`delay_groups`, :func:`decision_shares`, :func:`round_intervals`,
+:func:`message_arrows`), tested on their own.
+
+Inputs are the columns of ``metrics.csv`` (:func:`netsim.results.read_metrics`) and of
+``messages.csv`` (:func:`read_messages`); ``summary`` is the dict of ``summary.json``. Rounds are
+numbered as in each file: a message of round r (``messages.csv``, from 0) is used for the update
+that ``metrics.csv`` records as round r + 1, completed at that row's ``time``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+SERVER = -1  # the CGC server's node id in messages.csv
+MAX_MSC_NODES = 12  # above this a message-sequence chart is unreadable: not drawn
+IN_TIME = ("kept", "eliminated", "clipped")  # decisions of a value that arrived in time
+FILTERED = ("eliminated", "clipped")
+LINK_CLASSES = (
+    "honest -> honest",
+    "Byzantine -> honest",
+    "honest -> Byzantine",
+    "Byzantine -> Byzantine",
+    "server -> agent",
+    "agent -> server",
+    "Byzantine -> server",
+)
+_DECISION_CODES = ("kept", "eliminated", "clipped", "late", "lost")  # netsim.engine.Decision
+HONEST_COLOUR = "tab:blue"
+BYZANTINE_COLOUR = "tab:red"
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def read_messages(path: str | Path) -> dict[str, np.ndarray] | None:
+    """Read messages.csv back into columns (None if the run wrote none: trace off).
+
+    ``round, sender, receiver`` are int64 (the CGC server is -1), ``send_time`` and
+    ``arrival_time`` float64 simulated seconds (``arrival_time`` NaN for a lost message, written
+    as ``nan`` or left empty), ``delivered`` and ``byzantine`` bool (``true``/``false``),
+    ``variant`` and ``decision`` strings.
+    """
+    if not Path(path).exists():
+        return None
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        "variant": np.array([row["variant"] for row in rows], dtype=object),
+        "round": np.array([int(row["round"]) for row in rows], dtype=np.int64),
+        "sender": np.array([int(row["sender"]) for row in rows], dtype=np.int64),
+        "receiver": np.array([int(row["receiver"]) for row in rows], dtype=np.int64),
+        "send_time": np.array([float(row["send_time"]) for row in rows], dtype=np.float64),
+        "arrival_time": np.array(
+            [float(row["arrival_time"] or "nan") for row in rows], dtype=np.float64
+        ),
+        "delivered": np.array([_bool(row["delivered"]) for row in rows], dtype=bool),
+        "byzantine": np.array([_bool(row["byzantine"]) for row in rows], dtype=bool),
+        "decision": np.array([row["decision"].strip().lower() for row in rows], dtype=object),
+    }
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise ValueError(f"messages.csv: expected true or false, got {text!r}")
+
+
+def decision_names(messages: dict[str, np.ndarray]) -> np.ndarray:
+    """The decision column as lower-case names, whether read from messages.csv (names) or taken
+    from ``RunResult.messages`` (integer codes of :class:`netsim.engine.Decision`)."""
+    decision = np.asarray(messages["decision"])
+    if decision.dtype.kind in "iu":
+        return np.array([_DECISION_CODES[int(d)] for d in decision], dtype=object)
+    return decision.astype(object)
+
+
+# --- the numbers behind the figures (pure) ----------------------------------------------------
+
+
+def link_classes(
+    sender: np.ndarray, receiver: np.ndarray, sender_byzantine: np.ndarray, byzantine: Sequence[int]
+) -> np.ndarray:
+    """The class of each message's link, one of :data:`LINK_CLASSES`.
+
+    A sender is Byzantine when its trace flag says so, a receiver when its id is in
+    ``byzantine`` (the variant's Byzantine agents); the CGC server (id -1) is honest.
+    """
+    sender = np.asarray(sender)
+    receiver = np.asarray(receiver)
+    from_byzantine = np.asarray(sender_byzantine, dtype=bool)
+    to_byzantine = np.isin(receiver, list(byzantine)) & (receiver != SERVER)
+    kind = np.where(from_byzantine, "Byzantine", "honest").astype(object)
+    target = np.where(to_byzantine, "Byzantine", "honest").astype(object)
+    classes = kind + " -> " + target
+    classes[sender == SERVER] = "server -> agent"
+    classes[(receiver == SERVER) & ~from_byzantine] = "agent -> server"
+    classes[(receiver == SERVER) & from_byzantine] = "Byzantine -> server"
+    return classes
+
+
+def delays_by_class(
+    messages: dict[str, np.ndarray], variant: str, byzantine: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Sorted link delays (arrival - send, simulated seconds) of one variant's delivered
+    messages, per link class, in the order of :data:`LINK_CLASSES` (only classes present)."""
+    rows = (messages["variant"] == variant) & np.asarray(messages["delivered"], dtype=bool)
+    rows &= np.isfinite(messages["arrival_time"])
+    delay = messages["arrival_time"][rows] - messages["send_time"][rows]
+    classes = link_classes(
+        messages["sender"][rows], messages["receiver"][rows], messages["byzantine"][rows], byzantine
+    )
+    return {c: np.sort(delay[classes == c]) for c in LINK_CLASSES if np.any(classes == c)}
+
+
+def delay_groups(summary: dict[str, Any], messages: dict[str, np.ndarray]) -> list[list[str]]:
+    """The variants grouped by identical delays: two variants share a group when every link
+    class holds the same multiset of delays (the same seed and the same traffic give the same
+    draws). Groups in the order of their first variant."""
+    groups: list[tuple[dict[str, np.ndarray], list[str]]] = []
+    for variant, info in summary["variants"].items():
+        delays = delays_by_class(messages, variant, info.get("byzantine", []))
+        for seen, names in groups:
+            if seen.keys() == delays.keys() and all(
+                np.array_equal(seen[c], delays[c]) for c in seen
+            ):
+                names.append(variant)
+                break
+        else:
+            groups.append((delays, [variant]))
+    return [names for _, names in groups]
+
+
+def decision_shares(
+    messages: dict[str, np.ndarray], variant: str, byzantine: Sequence[int]
+) -> dict[str, np.ndarray]:
+    """Per round r (0..last round of ``messages.csv``): what the honest receivers and the
+    server did with the values that reached them in time (decision kept, eliminated or
+    clipped; late and lost values are not counted).
+
+    ``byzantine_values`` counts those from Byzantine senders, ``byzantine_filtered`` those
+    eliminated or clipped, ``byzantine_share`` = filtered / values; ``honest_values``,
+    ``honest_eliminated`` and ``honest_share`` the same for honest agents' values and the
+    elimination of them. A share is NaN in a round without such values. The server's requests
+    (sender -1) are not values.
+    """
+    rows = messages["variant"] == variant
+    sender = messages["sender"][rows]
+    receiver = messages["receiver"][rows]
+    round_ = messages["round"][rows]
+    decision = decision_names(messages)[rows]
+    from_byzantine = np.asarray(messages["byzantine"][rows], dtype=bool)
+    to_honest = (receiver == SERVER) | ((receiver >= 0) & ~np.isin(receiver, list(byzantine)))
+    counted = to_honest & np.isin(decision, IN_TIME)
+    byzantine_value = counted & from_byzantine
+    honest_value = counted & ~from_byzantine & (sender >= 0)
+    rounds = int(round_.max()) + 1 if len(round_) else 0
+
+    def count(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(round_[mask], minlength=rounds)
+
+    shares = {
+        "round": np.arange(rounds),
+        "byzantine_values": count(byzantine_value),
+        "byzantine_filtered": count(byzantine_value & np.isin(decision, FILTERED)),
+        "honest_values": count(honest_value),
+        "honest_eliminated": count(honest_value & (decision == "eliminated")),
+    }
+    shares["byzantine_share"] = _ratio(shares["byzantine_filtered"], shares["byzantine_values"])
+    shares["honest_share"] = _ratio(shares["honest_eliminated"], shares["honest_values"])
+    return shares
+
+
+def _ratio(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    share = np.full(len(whole), np.nan)
+    np.divide(part, whole, out=share, where=whole > 0)
+    return share
+
+
+def round_intervals(
+    completion: np.ndarray, compute_time: float, start: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A node's rounds as [start, end] intervals (simulated seconds), from its completion times.
+
+    Round k (k = 0, 1, ...) waits for messages from its start to its completion
+    ``completion[k]`` and then computes for ``compute_time``; the next round starts when the
+    computation ends (spec/engine.md: start(r + 1) = completion(r) + c). Round 0 starts at
+    ``start``. Returns ``(waiting, computing)``, each of shape (rounds, 2).
+    """
+    completion = np.asarray(completion, dtype=np.float64)
+    starts = np.concatenate(([start], completion[:-1] + compute_time))
+    waiting = np.column_stack((starts, completion))
+    computing = np.column_stack((completion, completion + compute_time))
+    return waiting, computing
+
+
+def message_arrows(
+    messages: dict[str, np.ndarray], lane: dict[int, int], stub: float
+) -> dict[str, np.ndarray]:
+    """Geometry of a message-sequence chart: each message an arrow from (send_time, sender
+    lane) to (arrival_time, receiver lane). A lost message (not delivered, or arrival NaN) is a
+    stub of duration ``stub`` (simulated s) that goes 35 % of the way to the receiver's lane
+    and ends there (``lost`` is True). ``late`` marks messages that missed their round."""
+    y0 = np.array([lane[int(s)] for s in messages["sender"]], dtype=np.float64)
+    y1 = np.array([lane[int(r)] for r in messages["receiver"]], dtype=np.float64)
+    x0 = np.asarray(messages["send_time"], dtype=np.float64)
+    arrival = np.asarray(messages["arrival_time"], dtype=np.float64)
+    lost = ~np.asarray(messages["delivered"], dtype=bool) | ~np.isfinite(arrival)
+    x1 = np.where(lost, x0 + stub, arrival)
+    y1 = np.where(lost, y0 + 0.35 * (y1 - y0), y1)
+    return {
+        "x0": x0,
+        "y0": y0,
+        "x1": x1,
+        "y1": y1,
+        "lost": lost,
+        "late": decision_names(messages) == "late",
+        "byzantine": np.asarray(messages["byzantine"], dtype=bool),
+    }
+
+
+# --- figures -----------------------------------------------------------------------------------
+
+
+def plot_message_sequence(
+    summary: dict[str, Any],
+    messages: dict[str, np.ndarray],
+    path: Path,
+    variant: str | None = None,
+    rounds: int = 3,
+    metrics: dict[str, np.ndarray] | None = None,
+) -> Path | None:
+    """Message-sequence chart of the first ``rounds`` rounds of one variant (default: the
+    first): one lane per agent (and the CGC server), simulated time across. Each message is an
+    arrow from its send to its arrival; honest and Byzantine senders in two colours, late
+    messages dashed, lost ones a stub ending in an x. With ``metrics``, small ticks mark each
+    lane's round completions. None for more than 12 nodes (unreadable)."""
+    variant = _variant(summary, variant)
+    info = summary["variants"][variant]
+    server = info["protocol"] == "cgc"
+    nodes = ([SERVER] if server else []) + list(range(info["n"]))
+    if len(nodes) > MAX_MSC_NODES:
+        return None
+    rows = (messages["variant"] == variant) & (messages["round"] < rounds)
+    if not np.any(rows):
+        return None
+    window = {name: np.asarray(column)[rows] for name, column in messages.items()}
+    lane = {node: k for k, node in enumerate(nodes)}
+    delivered = window["delivered"].astype(bool) & np.isfinite(window["arrival_time"])
+    delays = window["arrival_time"][delivered] - window["send_time"][delivered]
+    ends = np.concatenate((window["send_time"], window["arrival_time"][delivered]))
+    span = max(float(ends.max() - ends.min()), 1e-9)
+    stub = 0.35 * float(np.median(delays)) if len(delays) else 0.03 * span
+    arrows = message_arrows(window, lane, max(stub, 0.01 * span))
+
+    fig, ax = plt.subplots(figsize=(13, 1.6 + 0.55 * len(nodes)))
+    for k in range(len(arrows["x0"])):
+        colour = BYZANTINE_COLOUR if arrows["byzantine"][k] else HONEST_COLOUR
+        ax.annotate(
+            "",
+            xy=(arrows["x1"][k], arrows["y1"][k]),
+            xytext=(arrows["x0"][k], arrows["y0"][k]),
+            arrowprops={
+                "arrowstyle": "-" if arrows["lost"][k] else "-|>",
+                "color": colour,
+                "linewidth": 0.9,
+                "linestyle": "--" if arrows["late"][k] else "-",
+                "mutation_scale": 9,
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "alpha": 0.8,
+            },
+        )
+        if arrows["lost"][k]:
+            ax.plot(arrows["x1"][k], arrows["y1"][k], "x", color=colour, markersize=7, mew=1.6)
+    ticks = _completion_ticks(metrics, variant, rounds, lane) if metrics is not None else None
+    if ticks is not None:
+        ax.plot(ticks[0], ticks[1], "|", color="black", markersize=14, mew=2.0)
+        for x, y, label in zip(*ticks):
+            ax.annotate(
+                label,
+                (x, y),
+                xytext=(2, 6),
+                textcoords="offset points",
+                fontsize=7,
+                color="black",
+            )
+    ax.set_yticks(range(len(nodes)))
+    ax.set_yticklabels([_node_label(node, info["byzantine"]) for node in nodes])
+    ax.set_ylim(len(nodes) - 0.5, -0.7)  # first lane on top
+    right = float(np.nanmax(arrows["x1"]))
+    if ticks is not None and len(ticks[0]):
+        right = max(right, float(np.max(ticks[0])))
+    ax.set_xlim(float(arrows["x0"].min()) - 0.01 * span, right + 0.04 * span)
+    ax.set_xlabel("simulated time (s)")
+    ax.grid(True, axis="x", alpha=0.3)
+    for k in range(len(nodes)):
+        ax.axhline(k, color="grey", linewidth=0.5, alpha=0.4, zorder=0)
+    handles = [
+        Line2D([], [], color=HONEST_COLOUR, label="honest sender"),
+        Line2D([], [], color=BYZANTINE_COLOUR, label="Byzantine sender"),
+        Line2D([], [], color="grey", linestyle="--", label="late (missed its round)"),
+        Line2D([], [], color="grey", marker="x", linestyle="-", label="lost"),
+    ]
+    if ticks is not None:
+        handles.append(
+            Line2D(
+                [], [], color="black", marker="|", markersize=10, mew=2, linestyle="None",
+                label="round completion (r = round completed)",
+            )
+        )  # fmt: skip
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8.5)
+    counts = _decision_counts(window)
+    ax.set_title(
+        f"{summary['scenario']}, variant “{variant}”: message sequence, rounds 0-{rounds - 1}"
+        f" ({len(arrows['x0'])} messages: {counts})\n{_context(summary, info)}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_agent_timeline(
+    summary: dict[str, Any],
+    metrics: dict[str, np.ndarray],
+    path: Path,
+    variant: str | None = None,
+    compute_time: float | Sequence[float] | None = None,
+    rounds: int = 20,
+) -> Path | None:
+    """What each node does, round by round, over the first ``rounds`` rounds (Gantt chart):
+    from its round's start to the round's completion it waits for messages (two shades,
+    alternating by round), then it computes for its compute time; a gap is idle time.
+
+    CE: one lane per honest agent of ``variant`` (default: the first). CGC: one lane for the
+    server; with ``variant`` None, one server lane per variant, to compare their rounds.
+    ``compute_time`` (simulated s): a number, or a list indexed by agent id (CE); default the
+    summary's ``compute_time`` (CE) or ``server_compute_time`` (CGC), else 0.
+    """
+    variants = list(summary["variants"])
+    first = summary["variants"][_variant(summary, variant)]
+    every = variant is None and first["protocol"] == "cgc"
+    chosen = variants if every else [_variant(summary, variant)]
+    lanes: list[tuple[str, str, float]] = []  # (variant, metrics agent, compute time)
+    for name in chosen:
+        info = summary["variants"][name]
+        rows = metrics["variant"] == name
+        agents = sorted({str(a) for a in metrics["agent"][rows]}, key=_agent_key)
+        for agent in agents:
+            lanes.append((name, agent, _compute_time(info, agent, compute_time)))
+    if not lanes:
+        return None
+
+    fig, ax = plt.subplots(figsize=(13, 1.9 + 0.5 * len(lanes)))
+    shades = ("#8fb8de", "#3d7ab8")
+    end = 0.0
+    labels = []
+    for k, (name, agent, compute) in enumerate(lanes):
+        rows = (metrics["variant"] == name) & (metrics["agent"].astype(str) == agent)
+        order = np.argsort(metrics["round"][rows], kind="stable")
+        times = metrics["time"][rows][order][1:]  # completion times of rounds 0, 1, ...
+        waiting, computing = round_intervals(times[:rounds], compute)
+        for parity in (0, 1):
+            spans = waiting[parity::2]
+            ax.broken_barh(
+                list(zip(spans[:, 0], np.maximum(spans[:, 1] - spans[:, 0], 0))),
+                (k - 0.35, 0.7),
+                facecolors=shades[parity],
+            )
+        if compute > 0:
+            ax.broken_barh(
+                list(zip(computing[:, 0], computing[:, 1] - computing[:, 0])),
+                (k - 0.35, 0.7),
+                facecolors="tab:orange",
+            )
+        end = max(end, float(computing[-1, 1]) if len(computing) else 0.0)
+        labels.append((waiting, k))
+        info = summary["variants"][name]
+        node = "server" if agent == "server" else f"agent {agent}"
+        labels_text = f"{node} ({name})" if len(chosen) > 1 else node
+        ax.text(-0.005, k, labels_text, transform=ax.get_yaxis_transform(), ha="right",
+                va="center", fontsize=9)  # fmt: skip
+        del info
+    for waiting, k in labels:  # round numbers where the bar is wide enough to hold them
+        for r, (a, b) in enumerate(waiting):
+            if b - a > 0.025 * end:
+                ax.text((a + b) / 2, k, str(r), ha="center", va="center", fontsize=7)
+    ax.set_yticks([])
+    ax.set_ylim(len(lanes) - 0.5, -0.5)
+    ax.set_xlim(0, end * 1.01 if end > 0 else 1.0)
+    ax.set_xlabel("simulated time (s)")
+    ax.grid(True, axis="x", alpha=0.3)
+    computes = sorted({c for _, _, c in lanes})
+    compute_text = ", ".join(_seconds(c) for c in computes)
+    handles = [
+        Patch(facecolor=shades[0], label="waiting for messages (even round)"),
+        Patch(facecolor=shades[1], label="waiting for messages (odd round)"),
+        Patch(facecolor="tab:orange", label=f"compute ({compute_text} per round)"),
+        Patch(facecolor="white", edgecolor="grey", label="gap: idle"),
+    ]
+    ax.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.5 / fig.get_figheight() - 0.1),
+        ncol=4, fontsize=8.5, frameon=False,
+    )  # fmt: skip
+    shown = min(rounds, max(len(w) for w, _ in labels))
+    which = f"variant “{chosen[0]}”" if len(chosen) == 1 else "every variant"
+    ax.set_title(
+        f"{summary['scenario']}, {which}: what each node does in rounds 0-{shown - 1} "
+        f"(numbers: round)\n{_context(summary, first)}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_latency_cdf(
+    summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
+) -> Path | None:
+    """Empirical CDF of the link delay (arrival - send, simulated s, log scale) of delivered
+    messages, one line per link class, the median marked with a dot. Variants with identical
+    delays are drawn once; when they differ, up to four groups of variants are drawn with
+    their own line style. None when no message was delivered."""
+    groups = delay_groups(summary, messages)
+    drawn = groups[:4]
+    per_group = [
+        delays_by_class(messages, names[0], summary["variants"][names[0]].get("byzantine", []))
+        for names in drawn
+    ]
+    if not any(len(d) for delays in per_group for d in delays.values()):
+        return None
+    positive = np.concatenate([d[d > 0] for delays in per_group for d in delays.values()])
+    floor = float(positive.min()) / 2 if len(positive) else 1e-6
+    colours = {c: plt.get_cmap("tab10")(k) for k, c in enumerate(LINK_CLASSES)}
+    styles = ("-", "--", "-.", ":")
+    fig, ax = plt.subplots(figsize=(10, 6))
+    zero_delays = 0
+    for style, names, delays in zip(styles, drawn, per_group):
+        for link, delay in delays.items():
+            if len(delay) == 0:
+                continue
+            zero_delays += int(np.sum(delay <= 0))
+            x = np.maximum(delay, floor)
+            y = np.arange(1, len(x) + 1) / len(x)
+            median = float(np.median(delay))
+            which = "" if len(groups) == 1 else f" [{_names(names)}]"
+            ax.step(
+                np.concatenate(([x[0]], x)),
+                np.concatenate(([0.0], y)),
+                where="post",
+                color=colours[link],
+                linestyle=style,
+                linewidth=1.6,
+                label=f"{link}{which}: {len(x)} messages, median {_seconds(median)}",
+            )
+            ax.plot(max(median, floor), 0.5, "o", color=colours[link], markersize=6)
+    ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    note = f"; {zero_delays} delays of 0 s drawn at {_seconds(floor)}" if zero_delays else ""
+    ax.set_xlabel(f"link delay = arrival - send (simulated s, log scale){note}")
+    ax.set_ylabel("share of delivered messages with delay ≤ x")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.plot([], [], "o", color="grey", label="median (dot at share 0.5)")
+    if len(groups) == 1:
+        scope = "every variant (identical delays)" if len(summary["variants"]) > 1 else ""
+        scope = scope or f"variant “{groups[0][0]}”"
+    else:
+        scope = f"{len(groups)} groups of variants with different delays"
+        if len(groups) > len(drawn):
+            scope += f" (first {len(drawn)} drawn)"
+    first = summary["variants"][drawn[0][0]]
+    ax.set_title(
+        f"{summary['scenario']}: link delays, {scope}\n{_context(summary, first)}", fontsize=10
+    )
+    ax.legend(loc="upper left", fontsize=8.5)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_filter_decisions(
+    summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
+) -> Path | None:
+    """Per round and per variant, what the filter did with the values that reached honest
+    receivers (or the server) in time: top, the share of Byzantine values eliminated or
+    clipped; bottom, the share of honest values eliminated (wrongly). See
+    :func:`decision_shares`. None when no value arrived in time in any variant."""
+    shares = {
+        name: decision_shares(messages, name, info.get("byzantine", []))
+        for name, info in summary["variants"].items()
+    }
+    if not any(s["byzantine_values"].sum() + s["honest_values"].sum() for s in shares.values()):
+        return None
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
+    for k, (name, share) in enumerate(shares.items()):
+        colour = plt.get_cmap("tab10")(k % 10)
+        width = max(3.0 - 0.5 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
+        style = {"color": colour, "linewidth": width, "marker": "o", "markersize": 2.5}
+        byzantine_total = int(share["byzantine_values"].sum())
+        honest_total = int(share["honest_values"].sum())
+        filtered = int(share["byzantine_filtered"].sum())
+        eliminated = int(share["honest_eliminated"].sum())
+        top.plot(
+            share["round"],
+            share["byzantine_share"],
+            label=f"{name} (filter {summary['variants'][name]['filter']}): "
+            + (
+                f"{filtered} of {byzantine_total}"
+                if byzantine_total
+                else "no Byzantine value arrived in time"
+            ),
+            **style,
+        )
+        bottom.plot(
+            share["round"],
+            share["honest_share"],
+            label=f"{name}: {eliminated} of {honest_total}",
+            **style,
+        )
+    top.set_ylabel("share of values")
+    bottom.set_ylabel("share of values")
+    top.set_title(
+        "Byzantine values eliminated or clipped (of those that reached an honest receiver "
+        "or the server in time)",
+        loc="left",
+        fontsize=10,
+    )
+    bottom.set_title(
+        "honest values eliminated (wrongly; of those that reached an honest receiver or the "
+        "server in time)",
+        loc="left",
+        fontsize=10,
+    )
+    bottom.set_xlabel("round (as in messages.csv, from 0)")
+    for ax in (top, bottom):
+        ax.set_ylim(-0.04, 1.04)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8.5)
+    first = next(iter(summary["variants"].values()))
+    fig.suptitle(
+        f"{summary['scenario']}: what the filter did with each round's values, per variant\n"
+        f"{_context(summary, first)}",
+        fontsize=11,
+    )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def draw_timing_plots(
+    summary: dict[str, Any],
+    metrics: dict[str, np.ndarray],
+    messages: dict[str, np.ndarray] | None,
+    plots_dir: Path,
+) -> list[Path]:
+    """Every timing figure that applies, as ``plots_dir/<scenario>_msc.png``, ``_timeline.png``,
+    ``_latency.png`` and ``_decisions.png``; without a message trace, only the timeline."""
+    plots_dir = Path(plots_dir)
+    name = summary["scenario"]
+    paths = [plot_agent_timeline(summary, metrics, plots_dir / f"{name}_timeline.png")]
+    if messages is not None:
+        paths.insert(
+            0,
+            plot_message_sequence(
+                summary, messages, plots_dir / f"{name}_msc.png", metrics=metrics
+            ),
+        )
+        paths.append(plot_latency_cdf(summary, messages, plots_dir / f"{name}_latency.png"))
+        paths.append(plot_filter_decisions(summary, messages, plots_dir / f"{name}_decisions.png"))
+    return [p for p in paths if p is not None]
+
+
+# --- small parts -----------------------------------------------------------------------------
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def _variant(summary: dict[str, Any], variant: str | None) -> str:
+    if variant is None:
+        return next(iter(summary["variants"]))
+    if variant not in summary["variants"]:
+        raise KeyError(f"variant {variant!r} not in the summary ({', '.join(summary['variants'])})")
+    return variant
+
+
+def _context(summary: dict[str, Any], info: dict[str, Any]) -> str:
+    byzantine = ", ".join(str(b) for b in info.get("byzantine", [])) or "none"
+    return (
+        f"{info['protocol'].upper()}, n = {info['n']}, f = {info['f']}, Byzantine: {byzantine}, "
+        f"{info.get('delay_model', '?')} link delays, seed {summary['seed']}"
+    )
+
+
+def _node_label(node: int, byzantine: Sequence[int]) -> str:
+    if node == SERVER:
+        return "server"
+    return f"agent {node} (Byzantine)" if node in byzantine else f"agent {node}"
+
+
+def _agent_key(agent: str) -> tuple[int, str]:
+    return (0, f"{int(agent):09d}") if agent.lstrip("-").isdigit() else (1, agent)
+
+
+def _compute_time(info: dict[str, Any], agent: str, given: float | Sequence[float] | None) -> float:
+    if given is None:
+        given = info.get("server_compute_time" if agent == "server" else "compute_time", 0.0)
+    if np.ndim(given) == 0:
+        return float(given or 0.0)
+    values = list(given)  # per agent id; the server has none of its own
+    return float(values[int(agent)]) if agent != "server" else 0.0
+
+
+def _completion_ticks(
+    metrics: dict[str, np.ndarray], variant: str, rounds: int, lane: dict[int, int]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Completion of message rounds 0..rounds-1 = metrics rounds 1..rounds, per lane."""
+    rows = (metrics["variant"] == variant) & (metrics["round"] >= 1)
+    rows &= metrics["round"] <= rounds
+    agents = metrics["agent"][rows].astype(str)
+    nodes = np.array([SERVER if a == "server" else int(a) for a in agents])
+    keep = np.isin(nodes, list(lane))
+    x = metrics["time"][rows][keep]
+    y = np.array([lane[int(n)] for n in nodes[keep]], dtype=np.float64)
+    labels = [f"r{int(r) - 1}" for r in metrics["round"][rows][keep]]
+    return x, y, labels
+
+
+def _decision_counts(window: dict[str, np.ndarray]) -> str:
+    names = decision_names(window)
+    parts = [f"{int(np.sum(names == d))} {d}" for d in _DECISION_CODES if np.any(names == d)]
+    return ", ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{names[0]} + {len(names) - 1} more"
+
+
+def _seconds(value: float) -> str:
+    """A duration in simulated seconds, in ms below 1 s."""
+    if value == 0:
+        return "0 s"
+    if abs(value) < 1:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
