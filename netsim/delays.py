@@ -19,8 +19,9 @@ from the same link stream, in the same order, as that inner model would.
 
 from __future__ import annotations
 
-import math
 import bisect
+import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from .checks import as_float, as_int
-from .rng import GEOMETRY, stream
 from .errors import ScenarioError
 from .registry import Registry
+from .rng import GEOMETRY, stream
 
 DELAY_MODELS: Registry = Registry("delay model", name_field="model")
 
@@ -405,7 +406,7 @@ class Profile(CompositeModel):
                 "increasing times >= 0",
             )
         times = tuple(as_float(t, f"times[{k}]", low=0.0) for k, t in enumerate(self.times))
-        if any(a >= b for a, b in zip(times, times[1:])):
+        if any(a >= b for a, b in itertools.pairwise(times)):
             raise ScenarioError(
                 "times", "must increase strictly", list(times), "increasing times >= 0"
             )

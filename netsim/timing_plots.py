@@ -163,8 +163,10 @@ def decision_shares(
     ``byzantine_values`` counts those from Byzantine senders, ``byzantine_filtered`` those
     eliminated or clipped, ``byzantine_share`` = filtered / values; ``honest_values``,
     ``honest_eliminated`` and ``honest_share`` the same for honest agents' values and the
-    elimination of them. A share is NaN in a round without such values. The server's requests
-    (sender -1) are not values.
+    elimination of them (``honest_clipped``, ``honest_clipped_share``: CGC's clipping of them).
+    ``honest_sent`` counts every honest value sent to an honest receiver or the server,
+    ``honest_missed`` those late or lost, ``honest_missed_share`` = missed / sent. A share is NaN
+    in a round without such values. The server's requests (sender -1) are not values.
     """
     rows = messages["variant"] == variant
     sender = messages["sender"][rows]
@@ -175,7 +177,8 @@ def decision_shares(
     to_honest = (receiver == SERVER) | ((receiver >= 0) & ~np.isin(receiver, list(byzantine)))
     counted = to_honest & np.isin(decision, IN_TIME)
     byzantine_value = counted & from_byzantine
-    honest_value = counted & ~from_byzantine & (sender >= 0)
+    honest_sent = to_honest & ~from_byzantine & (sender >= 0)
+    honest_value = counted & honest_sent
     rounds = int(round_.max()) + 1 if len(round_) else 0
 
     def count(mask: np.ndarray) -> np.ndarray:
@@ -187,9 +190,14 @@ def decision_shares(
         "byzantine_filtered": count(byzantine_value & np.isin(decision, FILTERED)),
         "honest_values": count(honest_value),
         "honest_eliminated": count(honest_value & (decision == "eliminated")),
+        "honest_clipped": count(honest_value & (decision == "clipped")),
+        "honest_sent": count(honest_sent),
+        "honest_missed": count(honest_sent & np.isin(decision, ("late", "lost"))),
     }
     shares["byzantine_share"] = _ratio(shares["byzantine_filtered"], shares["byzantine_values"])
     shares["honest_share"] = _ratio(shares["honest_eliminated"], shares["honest_values"])
+    shares["honest_clipped_share"] = _ratio(shares["honest_clipped"], shares["honest_values"])
+    shares["honest_missed_share"] = _ratio(shares["honest_missed"], shares["honest_sent"])
     return shares
 
 
@@ -239,6 +247,29 @@ def message_arrows(
         "late": decision_names(messages) == "late",
         "byzantine": np.asarray(messages["byzantine"], dtype=bool),
     }
+
+
+def reply_intervals(messages: dict[str, np.ndarray], variant: str, agent: int) -> np.ndarray:
+    """CGC: when an agent computes, as [start, end] rows (simulated s), one per reply it sent.
+
+    An agent takes a request when it is free and replies after its compute time, so the work
+    on the reply of round t starts at the later of the arrival of the server's round-t request
+    and the agent's previous reply, and ends when the reply is sent."""
+    rows = messages["variant"] == variant
+    requests = rows & (messages["sender"] == SERVER) & (messages["receiver"] == agent)
+    arrival = dict(zip(messages["round"][requests].tolist(), messages["arrival_time"][requests]))
+    replies = rows & (messages["sender"] == agent) & (messages["receiver"] == SERVER)
+    order = np.argsort(messages["send_time"][replies], kind="stable")
+    sent = messages["send_time"][replies][order]
+    rounds = messages["round"][replies][order]
+    busy = np.empty((len(sent), 2))
+    free = -np.inf
+    for k, (round_, send) in enumerate(zip(rounds.tolist(), sent.tolist())):
+        start = arrival.get(round_, np.nan)
+        start = free if not np.isfinite(start) else max(start, free)
+        busy[k] = (start if np.isfinite(start) else send, send)
+        free = send
+    return busy
 
 
 # --- figures -----------------------------------------------------------------------------------
@@ -349,86 +380,95 @@ def plot_agent_timeline(
     variant: str | None = None,
     compute_time: float | Sequence[float] | None = None,
     rounds: int = 20,
+    messages: dict[str, np.ndarray] | None = None,
 ) -> Path | None:
-    """What each node does, round by round, over the first ``rounds`` rounds (Gantt chart):
-    from its round's start to the round's completion it waits for messages (two shades,
-    alternating by round), then it computes for its compute time; a gap is idle time.
+    """What each node of one variant (default: the first) does in its first ``rounds`` rounds
+    (a Gantt chart in simulated time): from a round's start to its completion the node waits
+    for messages (two shades, alternating by round), then computes for its compute time, and
+    the next round starts (spec/engine.md); a gap is idle time.
 
-    CE: one lane per honest agent of ``variant`` (default: the first). CGC: one lane for the
-    server; with ``variant`` None, one server lane per variant, to compare their rounds.
-    ``compute_time`` (simulated s): a number, or a list indexed by agent id (CE); default the
-    summary's ``compute_time`` (CE) or ``server_compute_time`` (CGC), else 0.
+    CE: one lane per honest agent (:func:`round_intervals` on its ``metrics.csv`` times). CGC:
+    the server's lane, and with ``messages`` one lane per agent showing when it computes a
+    gradient (:func:`reply_intervals`). ``compute_time`` (simulated s) is that of the
+    ``metrics.csv`` nodes: a number, or a list indexed by agent id (CE); default the summary's
+    ``compute_time`` (CE) or ``server_compute_time`` (CGC), else 0.
     """
-    variants = list(summary["variants"])
-    first = summary["variants"][_variant(summary, variant)]
-    every = variant is None and first["protocol"] == "cgc"
-    chosen = variants if every else [_variant(summary, variant)]
-    lanes: list[tuple[str, str, float]] = []  # (variant, metrics agent, compute time)
-    for name in chosen:
-        info = summary["variants"][name]
-        rows = metrics["variant"] == name
-        agents = sorted({str(a) for a in metrics["agent"][rows]}, key=_agent_key)
-        for agent in agents:
-            lanes.append((name, agent, _compute_time(info, agent, compute_time)))
-    if not lanes:
+    variant = _variant(summary, variant)
+    info = summary["variants"][variant]
+    rows = metrics["variant"] == variant
+    agents = sorted({str(a) for a in metrics["agent"][rows]}, key=_agent_key)
+    if not agents:
         return None
+    lanes: list[tuple[str, np.ndarray, np.ndarray]] = []  # (label, waiting, computing)
+    for agent in agents:
+        mine = rows & (metrics["agent"].astype(str) == agent)
+        order = np.argsort(metrics["round"][mine], kind="stable")
+        completion = metrics["time"][mine][order][1:]  # rounds 0, 1, ... (row 0 is the start)
+        compute = _compute_time(info, agent, compute_time)
+        waiting, computing = round_intervals(completion[:rounds], compute)
+        lanes.append(("server" if agent == "server" else f"agent {agent}", waiting, computing))
+    end = max((float(c[-1, 1]) for _, _, c in lanes if len(c)), default=0.0)
+    if info["protocol"] == "cgc" and messages is not None:
+        for agent in range(info["n"]):
+            busy = reply_intervals(messages, variant, agent)
+            label = _node_label(agent, info.get("byzantine", []))
+            if len(busy) == 0:
+                label += "\n(sent no reply)"
+            lanes.append((label, np.empty((0, 2)), busy[busy[:, 0] < end]))
+    end = end if end > 0 else 1.0
 
-    fig, ax = plt.subplots(figsize=(13, 1.9 + 0.5 * len(lanes)))
-    shades = ("#8fb8de", "#3d7ab8")
-    end = 0.0
-    labels = []
-    for k, (name, agent, compute) in enumerate(lanes):
-        rows = (metrics["variant"] == name) & (metrics["agent"].astype(str) == agent)
-        order = np.argsort(metrics["round"][rows], kind="stable")
-        times = metrics["time"][rows][order][1:]  # completion times of rounds 0, 1, ...
-        waiting, computing = round_intervals(times[:rounds], compute)
+    fig, ax = plt.subplots(figsize=(13, 1.9 + 0.55 * len(lanes)))
+    shades = ("#9cc1e3", "#3d7ab8")
+    bar = {"edgecolor": "white", "linewidth": 0.6}  # a round of zero length shows as a line
+    for k, (_, waiting, computing) in enumerate(lanes):
         for parity in (0, 1):
             spans = waiting[parity::2]
             ax.broken_barh(
-                list(zip(spans[:, 0], np.maximum(spans[:, 1] - spans[:, 0], 0))),
+                list(zip(spans[:, 0], np.maximum(spans[:, 1] - spans[:, 0], 0.0))),
                 (k - 0.35, 0.7),
                 facecolors=shades[parity],
+                **bar,
             )
-        if compute > 0:
-            ax.broken_barh(
-                list(zip(computing[:, 0], computing[:, 1] - computing[:, 0])),
-                (k - 0.35, 0.7),
-                facecolors="tab:orange",
-            )
-        end = max(end, float(computing[-1, 1]) if len(computing) else 0.0)
-        labels.append((waiting, k))
-        info = summary["variants"][name]
-        node = "server" if agent == "server" else f"agent {agent}"
-        labels_text = f"{node} ({name})" if len(chosen) > 1 else node
-        ax.text(-0.005, k, labels_text, transform=ax.get_yaxis_transform(), ha="right",
-                va="center", fontsize=9)  # fmt: skip
-        del info
-    for waiting, k in labels:  # round numbers where the bar is wide enough to hold them
-        for r, (a, b) in enumerate(waiting):
-            if b - a > 0.025 * end:
+        spans = computing[computing[:, 1] > computing[:, 0]]
+        ax.broken_barh(
+            list(zip(spans[:, 0], spans[:, 1] - spans[:, 0])),
+            (k - 0.35, 0.7),
+            facecolors="tab:orange",
+            **bar,
+        )
+        for r, (a, b) in enumerate(waiting):  # round numbers where the bar can hold them
+            if b - a > 0.022 * end:
                 ax.text((a + b) / 2, k, str(r), ha="center", va="center", fontsize=7)
-    ax.set_yticks([])
+    ax.set_yticks(range(len(lanes)))
+    ax.set_yticklabels([label for label, _, _ in lanes], fontsize=9)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
-    ax.set_xlim(0, end * 1.01 if end > 0 else 1.0)
+    ax.set_xlim(0, end * 1.01)
     ax.set_xlabel("simulated time (s)")
     ax.grid(True, axis="x", alpha=0.3)
-    computes = sorted({c for _, _, c in lanes})
-    compute_text = ", ".join(_seconds(c) for c in computes)
+    computes = sorted({_compute_time(info, a, compute_time) for a in agents})
+    compute_label = "compute: " + ", ".join(_seconds(c) for c in computes) + " per round"
+    if info["protocol"] == "cgc" and messages is not None:
+        compute_label = f"compute (server: {_seconds(computes[0])}; agents: a gradient)"
+    elif computes == [0.0]:
+        compute_label += " (none drawn)"
     handles = [
         Patch(facecolor=shades[0], label="waiting for messages (even round)"),
         Patch(facecolor=shades[1], label="waiting for messages (odd round)"),
-        Patch(facecolor="tab:orange", label=f"compute ({compute_text} per round)"),
+        Patch(facecolor="tab:orange", label=compute_label),
         Patch(facecolor="white", edgecolor="grey", label="gap: idle"),
     ]
     ax.legend(
-        handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.5 / fig.get_figheight() - 0.1),
-        ncol=4, fontsize=8.5, frameon=False,
-    )  # fmt: skip
-    shown = min(rounds, max(len(w) for w, _ in labels))
-    which = f"variant “{chosen[0]}”" if len(chosen) == 1 else "every variant"
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.55 / fig.get_figheight() - 0.12),
+        ncol=4,
+        fontsize=8.5,
+        frameon=False,
+    )
+    shown = max(len(w) for _, w, _ in lanes)
     ax.set_title(
-        f"{summary['scenario']}, {which}: what each node does in rounds 0-{shown - 1} "
-        f"(numbers: round)\n{_context(summary, first)}",
+        f"{summary['scenario']}, variant “{variant}”: what each node does in rounds "
+        f"0-{shown - 1} (numbers: round)\n{_context(summary, info)}",
         fontsize=10,
     )
     fig.tight_layout()
@@ -503,24 +543,28 @@ def plot_filter_decisions(
     summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
 ) -> Path | None:
     """Per round and per variant, what the filter did with the values that reached honest
-    receivers (or the server) in time: top, the share of Byzantine values eliminated or
-    clipped; bottom, the share of honest values eliminated (wrongly). See
-    :func:`decision_shares`. None when no value arrived in time in any variant."""
+    receivers (or the server) in time (:func:`decision_shares`): top, the share of Byzantine
+    values eliminated or clipped; middle, the share of honest values eliminated (wrongly) and,
+    dashed, clipped (CGC). When honest values missed their round (late or lost) in some
+    variant, a bottom panel shows that share: each one uses up an elimination under
+    ``absent = "eliminated"``. None when no value was sent to an honest node."""
     shares = {
         name: decision_shares(messages, name, info.get("byzantine", []))
         for name, info in summary["variants"].items()
     }
-    if not any(s["byzantine_values"].sum() + s["honest_values"].sum() for s in shares.values()):
+    if not any(s["byzantine_values"].sum() + s["honest_sent"].sum() for s in shares.values()):
         return None
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 8), sharex=True)
+    missed = any(s["honest_missed"].sum() for s in shares.values())
+    clipped = any(s["honest_clipped"].sum() for s in shares.values())
+    panels = 3 if missed else 2
+    fig, axes = plt.subplots(panels, 1, figsize=(13, 1.4 + 3.0 * panels), sharex=True)
+    top, middle = axes[0], axes[1]
     for k, (name, share) in enumerate(shares.items()):
         colour = plt.get_cmap("tab10")(k % 10)
-        width = max(3.0 - 0.5 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
+        width = max(5.0 - 1.2 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
         style = {"color": colour, "linewidth": width, "marker": "o", "markersize": 2.5}
         byzantine_total = int(share["byzantine_values"].sum())
-        honest_total = int(share["honest_values"].sum())
         filtered = int(share["byzantine_filtered"].sum())
-        eliminated = int(share["honest_eliminated"].sum())
         top.plot(
             share["round"],
             share["byzantine_share"],
@@ -532,28 +576,41 @@ def plot_filter_decisions(
             ),
             **style,
         )
-        bottom.plot(
-            share["round"],
-            share["honest_share"],
-            label=f"{name}: {eliminated} of {honest_total}",
-            **style,
+        honest_total = int(share["honest_values"].sum())
+        label = f"{name}: {int(share['honest_eliminated'].sum())} of {honest_total} eliminated"
+        if share["honest_clipped"].sum():
+            label += f", {int(share['honest_clipped'].sum())} clipped"
+        middle.plot(share["round"], share["honest_share"], label=label, **style)
+        if share["honest_clipped"].sum():
+            middle.plot(
+                share["round"], share["honest_clipped_share"], **{**style, "linestyle": "--"}
+            )
+        if missed:
+            axes[2].plot(
+                share["round"],
+                share["honest_missed_share"],
+                label=f"{name}: {int(share['honest_missed'].sum())} of "
+                f"{int(share['honest_sent'].sum())}",
+                **style,
+            )
+    in_time = "of those that reached an honest receiver or the server in time"
+    top.set_title(f"Byzantine values eliminated or clipped ({in_time})", loc="left", fontsize=10)
+    middle.set_title(
+        f"honest values eliminated (wrongly){', and clipped (dashed)' if clipped else ''} "
+        f"({in_time})",
+        loc="left",
+        fontsize=10,
+    )
+    if missed:
+        axes[2].set_title(
+            "honest values that missed their round (late or lost), of those sent to an honest "
+            "receiver or the server",
+            loc="left",
+            fontsize=10,
         )
-    top.set_ylabel("share of values")
-    bottom.set_ylabel("share of values")
-    top.set_title(
-        "Byzantine values eliminated or clipped (of those that reached an honest receiver "
-        "or the server in time)",
-        loc="left",
-        fontsize=10,
-    )
-    bottom.set_title(
-        "honest values eliminated (wrongly; of those that reached an honest receiver or the "
-        "server in time)",
-        loc="left",
-        fontsize=10,
-    )
-    bottom.set_xlabel("round (as in messages.csv, from 0)")
-    for ax in (top, bottom):
+    axes[-1].set_xlabel("round (as in messages.csv, from 0)")
+    for ax in axes:
+        ax.set_ylabel("share of values")
         ax.set_ylim(-0.04, 1.04)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8.5)
@@ -577,16 +634,16 @@ def draw_timing_plots(
     ``_latency.png`` and ``_decisions.png``; without a message trace, only the timeline."""
     plots_dir = Path(plots_dir)
     name = summary["scenario"]
-    paths = [plot_agent_timeline(summary, metrics, plots_dir / f"{name}_timeline.png")]
-    if messages is not None:
-        paths.insert(
-            0,
-            plot_message_sequence(
-                summary, messages, plots_dir / f"{name}_msc.png", metrics=metrics
-            ),
-        )
-        paths.append(plot_latency_cdf(summary, messages, plots_dir / f"{name}_latency.png"))
-        paths.append(plot_filter_decisions(summary, messages, plots_dir / f"{name}_decisions.png"))
+    timeline = plots_dir / f"{name}_timeline.png"
+    if messages is None:
+        paths = [plot_agent_timeline(summary, metrics, timeline)]
+    else:
+        paths = [
+            plot_message_sequence(summary, messages, plots_dir / f"{name}_msc.png", metrics=metrics),
+            plot_agent_timeline(summary, metrics, timeline, messages=messages),
+            plot_latency_cdf(summary, messages, plots_dir / f"{name}_latency.png"),
+            plot_filter_decisions(summary, messages, plots_dir / f"{name}_decisions.png"),
+        ]
     return [p for p in paths if p is not None]
 
 
