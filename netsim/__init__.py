@@ -10,6 +10,7 @@ Python API (spec/interface.md)::
 
 __version__ = "0.1.0"
 
+from .analysis import time_to_accuracy
 from .config import Scenario, load_scenario, parse_scenario
 from .errors import ScenarioError, SimulationStalled
 from .results import RunResult
@@ -24,4 +25,5 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "run",
+    "time_to_accuracy",
 ]

@@ -68,6 +68,7 @@ def simulate(
         "optimum": optimum.point.tolist(),
         "optimum_unique": optimum.unique,
         "final_distance": float(distances[-1].max()),
+        "time_to_accuracy": _time_to_accuracy(distances, recorder.times),
         "messages_sent": len(messages["round"]),
         "messages_delivered": int(messages["delivered"].sum()),
         "messages_lost": int((~messages["delivered"]).sum()),
@@ -135,6 +136,19 @@ def _cgc_summary(scenario: Scenario, protocol: CGCProtocol, honest_costs: list) 
         summary["staleness_bound"] = proto.staleness_bound
         summary["staleness_breaches"] = len(protocol.staleness_breaches)
     return summary
+
+
+def _time_to_accuracy(distances: np.ndarray, times: np.ndarray) -> dict[str, Any]:
+    """For eps in 1e-3, 1e-6, 1e-9: [first round with every tracked node within eps, the
+    simulated time the last of them completed it], or None (see netsim.time_to_accuracy)."""
+    worst = distances.max(axis=1)
+    out: dict[str, Any] = {}
+    for eps in (1e-3, 1e-6, 1e-9):
+        reached = np.flatnonzero(worst <= eps)
+        out[f"{eps:.0e}"] = (
+            [int(reached[0]), float(times[reached[0]].max())] if reached.size else None
+        )
+    return out
 
 
 def _bound_check(

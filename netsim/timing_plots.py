@@ -7,8 +7,8 @@
   many honest values it eliminated.
 
 The numbers behind the figures come from small pure functions (:func:`link_classes`,
-:func:`delays_by_class`, :func:`delay_groups`, :func:`decision_shares`, :func:`round_intervals`,
-:func:`message_arrows`), tested on their own.
+:func:`delays_by_class`, :func:`delay_groups`, :func:`delays_differ`, :func:`decision_shares`,
+:func:`round_intervals`, :func:`reply_intervals`, :func:`message_arrows`), tested on their own.
 
 Inputs are the columns of ``metrics.csv`` (:func:`netsim.results.read_metrics`) and of
 ``messages.csv`` (:func:`read_messages`); ``summary`` is the dict of ``summary.json``. Rounds are
@@ -19,6 +19,7 @@ that ``metrics.csv`` records as round r + 1, completed at that row's ``time``.
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,33 @@ def delay_groups(summary: dict[str, Any], messages: dict[str, np.ndarray]) -> li
         else:
             groups.append((delays, [variant]))
     return [names for _, names in groups]
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic: the largest gap between the empirical CDFs of
+    ``a`` and ``b`` (both non-empty)."""
+    a, b = np.sort(a), np.sort(b)
+    points = np.concatenate((a, b))
+    cdf_a = np.searchsorted(a, points, side="right") / len(a)
+    cdf_b = np.searchsorted(b, points, side="right") / len(b)
+    return float(np.max(np.abs(cdf_a - cdf_b)))
+
+
+def delays_differ(
+    first: dict[str, np.ndarray], other: dict[str, np.ndarray], level: float = 0.01
+) -> bool:
+    """Whether two variants' delays (:func:`delays_by_class`) differ: another set of link
+    classes, or a class whose two samples the two-sample KS test tells apart at ``level``
+    (D > c(level) sqrt((n + m) / (n m)), c = sqrt(-ln(level / 2) / 2), the asymptotic
+    critical value)."""
+    if first.keys() != other.keys():
+        return True
+    c = np.sqrt(-np.log(level / 2) / 2)
+    for link, a in first.items():
+        b = other[link]
+        if ks_distance(a, b) > c * np.sqrt((len(a) + len(b)) / (len(a) * len(b))):
+            return True
+    return False
 
 
 def decision_shares(
@@ -326,6 +354,19 @@ def plot_message_sequence(
         )
         if arrows["lost"][k]:
             ax.plot(arrows["x1"][k], arrows["y1"][k], "x", color=colour, markersize=7, mew=1.6)
+    names = decision_names(window)
+    for decision, marker in (("eliminated", "o"), ("clipped", "D")):
+        hit = names == decision
+        ax.scatter(
+            arrows["x1"][hit],
+            arrows["y1"][hit],
+            s=30 if marker == "o" else 22,
+            marker=marker,
+            facecolors="none",
+            edgecolors=np.where(arrows["byzantine"][hit], BYZANTINE_COLOUR, HONEST_COLOUR),
+            linewidths=1.2,
+            zorder=3,
+        )
     ticks = _completion_ticks(metrics, variant, rounds, lane) if metrics is not None else None
     if ticks is not None:
         ax.plot(ticks[0], ticks[1], "|", color="black", markersize=14, mew=2.0)
@@ -349,9 +390,12 @@ def plot_message_sequence(
     ax.grid(True, axis="x", alpha=0.3)
     for k in range(len(nodes)):
         ax.axhline(k, color="grey", linewidth=0.5, alpha=0.4, zorder=0)
+    hollow = {"color": "grey", "linestyle": "None", "markerfacecolor": "none", "mew": 1.2}
     handles = [
         Line2D([], [], color=HONEST_COLOUR, label="honest sender"),
         Line2D([], [], color=BYZANTINE_COLOUR, label="Byzantine sender"),
+        Line2D([], [], marker="o", label="eliminated by the receiver", **hollow),
+        Line2D([], [], marker="D", markersize=5, label="clipped by the server", **hollow),
         Line2D([], [], color="grey", linestyle="--", label="late (missed its round)"),
         Line2D([], [], color="grey", marker="x", linestyle="-", label="lost"),
     ]
@@ -420,6 +464,8 @@ def plot_agent_timeline(
     fig, ax = plt.subplots(figsize=(13, 1.9 + 0.55 * len(lanes)))
     shades = ("#9cc1e3", "#3d7ab8")
     bar = {"edgecolor": "white", "linewidth": 0.6}  # a round of zero length shows as a line
+    deadline = info.get("deadline") or 0.0  # simulated s after a round's start
+    hatched = 0
     for k, (_, waiting, computing) in enumerate(lanes):
         for parity in (0, 1):
             spans = waiting[parity::2]
@@ -428,6 +474,17 @@ def plot_agent_timeline(
                 (k - 0.35, 0.7),
                 facecolors=shades[parity],
                 **bar,
+            )
+        if deadline:
+            spans = waiting[np.isclose(waiting[:, 1] - waiting[:, 0], deadline, rtol=1e-9)]
+            hatched += len(spans)
+            ax.broken_barh(
+                list(zip(spans[:, 0], spans[:, 1] - spans[:, 0])),
+                (k - 0.35, 0.7),
+                facecolors="none",
+                hatch="///",
+                edgecolor="white",
+                linewidth=0.0,
             )
         spans = computing[computing[:, 1] > computing[:, 0]]
         ax.broken_barh(
@@ -457,11 +514,21 @@ def plot_agent_timeline(
         Patch(facecolor="tab:orange", label=compute_label),
         Patch(facecolor="white", edgecolor="grey", label="gap: idle"),
     ]
+    if hatched:
+        handles.insert(
+            2,
+            Patch(
+                facecolor=shades[1],
+                hatch="///",
+                edgecolor="white",
+                label=f"ended by the deadline ({_seconds(deadline)})",
+            ),
+        )
     ax.legend(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.55 / fig.get_figheight() - 0.12),
-        ncol=4,
+        ncol=len(handles),
         fontsize=8.5,
         frameon=False,
     )
@@ -479,32 +546,44 @@ def plot_latency_cdf(
     summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
 ) -> Path | None:
     """Empirical CDF of the link delay (arrival - send, simulated s, log scale) of delivered
-    messages, one line per link class, the median marked with a dot. Variants with identical
-    delays are drawn once; when they differ, up to four groups of variants are drawn with
-    their own line style. None when no message was delivered."""
+    messages, one line per link class, the median marked with a dot.
+
+    The first variant is drawn; another variant is drawn too (dashed, then dash-dotted,
+    dotted: at most four) only when its delays differ from the first's (:func:`delays_differ`);
+    a note names the variants with identical or indistinguishable delays. None when no message
+    was delivered."""
     groups = delay_groups(summary, messages)
-    drawn = groups[:4]
-    per_group = [
-        delays_by_class(messages, names[0], summary["variants"][names[0]].get("byzantine", []))
-        for names in drawn
-    ]
-    if not any(len(d) for delays in per_group for d in delays.values()):
+    variants = summary["variants"]
+
+    def delays_of(names: list[str]) -> dict[str, np.ndarray]:
+        return delays_by_class(messages, names[0], variants[names[0]].get("byzantine", []))
+
+    base = delays_of(groups[0])
+    drawn, similar = [(groups[0], base)], []
+    for names in groups[1:]:
+        delays = delays_of(names)
+        if delays_differ(base, delays):
+            drawn.append((names, delays))
+        else:
+            similar.extend(names)
+    hidden = drawn[4:]
+    drawn = drawn[:4]
+    every = [d for _, delays in drawn for d in delays.values()]
+    if not any(len(d) for d in every):
         return None
-    positive = np.concatenate([d[d > 0] for delays in per_group for d in delays.values()])
+    positive = np.concatenate(every)
+    positive = positive[positive > 0]
     floor = float(positive.min()) / 2 if len(positive) else 1e-6
     colours = {c: plt.get_cmap("tab10")(k) for k, c in enumerate(LINK_CLASSES)}
-    styles = ("-", "--", "-.", ":")
-    fig, ax = plt.subplots(figsize=(10, 6))
+    fig, ax = plt.subplots(figsize=(11, 6.5))
     zero_delays = 0
-    for style, names, delays in zip(styles, drawn, per_group):
+    for style, (names, delays) in zip(("-", "--", "-.", ":"), drawn):
         for link, delay in delays.items():
-            if len(delay) == 0:
-                continue
             zero_delays += int(np.sum(delay <= 0))
             x = np.maximum(delay, floor)
             y = np.arange(1, len(x) + 1) / len(x)
             median = float(np.median(delay))
-            which = "" if len(groups) == 1 else f" [{_names(names)}]"
+            which = f" [{_names(names)}]" if len(drawn) > 1 else ""
             ax.step(
                 np.concatenate(([x[0]], x)),
                 np.concatenate(([0.0], y)),
@@ -515,26 +594,41 @@ def plot_latency_cdf(
                 label=f"{link}{which}: {len(x)} messages, median {_seconds(median)}",
             )
             ax.plot(max(median, floor), 0.5, "o", color=colours[link], markersize=6)
+    ax.plot([], [], "o", color="grey", label="median (dot at share 0.5)")
     ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
-    note = f"; {zero_delays} delays of 0 s drawn at {_seconds(floor)}" if zero_delays else ""
-    ax.set_xlabel(f"link delay = arrival - send (simulated s, log scale){note}")
+    zero_note = f"; {zero_delays} delays of 0 s drawn at {_seconds(floor)}" if zero_delays else ""
+    ax.set_xlabel(f"link delay = arrival - send (simulated s, log scale){zero_note}")
     ax.set_ylabel("share of delivered messages with delay ≤ x")
     ax.grid(True, which="both", alpha=0.25)
-    ax.plot([], [], "o", color="grey", label="median (dot at share 0.5)")
-    if len(groups) == 1:
-        scope = "every variant (identical delays)" if len(summary["variants"]) > 1 else ""
-        scope = scope or f"variant “{groups[0][0]}”"
-    else:
-        scope = f"{len(groups)} groups of variants with different delays"
-        if len(groups) > len(drawn):
-            scope += f" (first {len(drawn)} drawn)"
-    first = summary["variants"][drawn[0][0]]
+    ax.legend(loc="upper left", fontsize=8.5)
+    notes = []
+    if len(groups[0]) > 1:
+        notes.append("identical delays: " + ", ".join(f"“{v}”" for v in groups[0]))
+    if similar:
+        notes.append(
+            "delays not distinguishable from these (two-sample KS test, 1 %): "
+            + ", ".join(f"“{v}”" for v in similar)
+        )
+    if hidden:
+        notes.append("not drawn (at most 4 groups): " + ", ".join(n[0] for n, _ in hidden))
+    if notes:
+        ax.text(
+            0.99,
+            0.03,
+            "\n".join(textwrap.fill(note, 70) for note in notes),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            bbox={"facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
+        )
+    scope = f"variant “{groups[0][0]}”" if len(drawn) == 1 else f"{len(drawn)} groups of variants"
+    first = variants[groups[0][0]]
     ax.set_title(
         f"{summary['scenario']}: link delays, {scope}\n{_context(summary, first)}", fontsize=10
     )
-    ax.legend(loc="upper left", fontsize=8.5)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -639,7 +733,9 @@ def draw_timing_plots(
         paths = [plot_agent_timeline(summary, metrics, timeline)]
     else:
         paths = [
-            plot_message_sequence(summary, messages, plots_dir / f"{name}_msc.png", metrics=metrics),
+            plot_message_sequence(
+                summary, messages, plots_dir / f"{name}_msc.png", metrics=metrics
+            ),
             plot_agent_timeline(summary, metrics, timeline, messages=messages),
             plot_latency_cdf(summary, messages, plots_dir / f"{name}_latency.png"),
             plot_filter_decisions(summary, messages, plots_dir / f"{name}_decisions.png"),
@@ -704,8 +800,11 @@ def _completion_ticks(
     keep = np.isin(nodes, list(lane))
     x = metrics["time"][rows][keep]
     y = np.array([lane[int(n)] for n in nodes[keep]], dtype=np.float64)
-    labels = [f"r{int(r) - 1}" for r in metrics["round"][rows][keep]]
-    return x, y, labels
+    done: dict[tuple[float, float], list[str]] = {}  # rounds completed at one instant: one label
+    for xy, r in zip(zip(x.tolist(), y.tolist()), metrics["round"][rows][keep].tolist()):
+        done.setdefault(xy, []).append(str(r - 1))
+    points = np.array(list(done), dtype=np.float64).reshape(-1, 2)
+    return points[:, 0], points[:, 1], ["r" + ",".join(r) for r in done.values()]
 
 
 def _decision_counts(window: dict[str, np.ndarray]) -> str:

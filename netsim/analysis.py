@@ -1,0 +1,28 @@
+"""Quantities researchers read off a run (pure numpy, from result columns only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def time_to_accuracy(
+    metrics: dict[str, np.ndarray], epsilon: float, variant: str | None = None
+) -> tuple[int, float] | None:
+    """First round r at which every tracked node (honest agents, or the server) is within
+    ``epsilon`` of the optimum, and the simulated time (s) at which the last of them completed
+    round r. None if the run never gets there. ``metrics`` are the columns of metrics.csv
+    (``RunResult.metrics``); ``variant`` picks one variant (default: the only one)."""
+    rows = np.ones(len(metrics["round"]), dtype=bool)
+    if variant is not None:
+        rows = metrics["variant"] == variant
+    elif len(set(metrics["variant"])) > 1:
+        raise ValueError("several variants in these metrics: name one")
+    rounds = metrics["round"][rows]
+    worst = np.full(rounds.max() + 1, -np.inf)
+    np.maximum.at(worst, rounds, metrics["distance"][rows])
+    reached = np.flatnonzero(worst <= epsilon)
+    if reached.size == 0:
+        return None
+    first = int(reached[0])
+    done = np.max(metrics["time"][rows][rounds == first])
+    return first, float(done)
