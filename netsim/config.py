@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import math
 import sys
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ TOP_KEYS = (
     "seed",
     "engine",
     "trace",
+    "trace_format",
     "network",
     "costs",
     "protocol",
@@ -153,6 +155,7 @@ class Scenario:
     seed: int
     engine: str
     trace: bool
+    trace_format: str  # messages.csv, or messages.parquet (pyarrow)
     network: NetworkConfig
     costs: CostsConfig
     protocol: ProtocolConfig
@@ -246,6 +249,14 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         trace = messages <= TRACE_AUTO_LIMIT
     if not isinstance(trace, bool):
         raise ScenarioError("trace", 'must be true, false or "auto"', trace, "true | false | auto")
+    trace_format = as_choice(raw.get("trace_format", "csv"), "trace_format", ("csv", "parquet"))
+    if trace_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise ScenarioError(
+            "trace_format",
+            "Parquet needs pyarrow: pip install 'netsim[parquet]'",
+            trace_format,
+            "csv, or parquet with pyarrow installed",
+        )
     variants = _variants(raw.get("variants", []))
     resolved = _resolved(raw, name, seed, engine, trace, network, protocol, adversary)
     scenario = Scenario(
@@ -253,6 +264,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         seed=seed,
         engine=engine,
         trace=trace,
+        trace_format=trace_format,
         network=network,
         costs=costs,
         protocol=protocol,

@@ -1,8 +1,8 @@
 """Run records: metrics and message columns, the trace hash, and the files of a results dir.
 
-Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json`` and, when the
-trace is on, ``messages.csv``; for the CGC server, ``staleness.csv``. Plots are drawn from these
-files only (:mod:`netsim.plots`).
+Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json``; when the trace
+is on, ``messages.csv`` (or ``messages.parquet`` with ``trace_format = "parquet"``); for the CGC
+server, ``staleness.csv``. Plots are drawn from these files only (:mod:`netsim.plots`).
 
 **Trace hash** (spec/engine.md): SHA-256 over
 
@@ -118,6 +118,7 @@ class RunResult:
     manifest: dict[str, Any]
     variants: dict[str, VariantResult] = field(repr=False)
     out: Path | None = None
+    trace_format: str = "csv"  # messages.csv, or messages.parquet
 
     @property
     def metrics(self) -> dict[str, np.ndarray]:
@@ -159,7 +160,10 @@ class RunResult:
             messages["decision"] = np.array(
                 [DECISION_NAMES[int(d)] for d in messages["decision"]], dtype=object
             )
-            _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
+            if self.trace_format == "parquet":
+                _write_parquet(out / "messages.parquet", messages, ("variant", *MESSAGE_COLUMNS))
+            else:
+                _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
         staleness = self.staleness
         if staleness is not None:
             _write_csv(out / "staleness.csv", staleness, STALENESS_COLUMNS)
@@ -211,6 +215,19 @@ def read_staleness(path: str | Path) -> dict[str, np.ndarray] | None:
         "agent": np.array([int(row["agent"]) for row in rows]),
         "staleness": np.array([int(row["staleness"]) for row in rows]),
     }
+
+
+def _write_parquet(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            name: (columns[name].astype(str) if columns[name].dtype == object else columns[name])
+            for name in names
+        }
+    )
+    pq.write_table(table, path)
 
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:

@@ -66,7 +66,9 @@ def run(
         "trace_hash": digest,
         "wall_time_s": wall,
     }
-    result = RunResult(summary=summary, manifest=manifest, variants=variants)
+    result = RunResult(
+        summary=summary, manifest=manifest, variants=variants, trace_format=scenario.trace_format
+    )
     if out is not None:
         result.write(out)
     return result

@@ -166,3 +166,30 @@ def test_every_shipped_scenario_runs_from_the_cli(scenario, tmp_path, capsys):
     pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
     assert f"{scenario.stem}.png" in pngs
     assert main(["validate", str(scenario)]) == 0
+
+
+def test_trace_can_be_written_as_parquet(tmp_path):
+    """trace_format = "parquet" writes messages.parquet with the same columns and rows."""
+    import pyarrow.parquet as pq
+
+    import netsim
+
+    scenario = netsim.load_scenario(PAPER).with_overrides(
+        {"protocol.rounds": 4, "trace_format": "parquet"}
+    )
+    result = netsim.run(scenario, out=tmp_path)
+    table = pq.read_table(tmp_path / "messages.parquet")
+    assert table.column_names == [
+        "variant",
+        "round",
+        "sender",
+        "receiver",
+        "send_time",
+        "arrival_time",
+        "delivered",
+        "byzantine",
+        "decision",
+    ]
+    assert table.num_rows == len(result.messages["round"]) == 2 * 4 * 6 * 5
+    assert table.column("arrival_time").to_pylist() == result.messages["arrival_time"].tolist()
+    assert not (tmp_path / "messages.csv").exists()

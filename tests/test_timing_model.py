@@ -273,3 +273,21 @@ def test_invalid_delay_models_are_named(delay, key):
     with pytest.raises(netsim.ScenarioError) as err:
         small(network__delay=delay)
     assert err.value.key == key
+
+
+def test_each_round_ends_at_its_last_used_arrival_or_its_deadline():
+    """With loss and a deadline: agent i completes round r at max(start, last arrival) when all
+    n - 1 values came in time, else exactly at start + deadline (start = previous completion,
+    compute time 0)."""
+    deadline = 0.03
+    result = netsim.run(small(network__loss=0.05, protocol__deadline=deadline, protocol__rounds=40))
+    variant, m = only(result), result.messages
+    in_time = m["delivered"] & (m["decision"] != netsim.engine.Decision.LATE)
+    for column, agent in enumerate(variant.honest):
+        for r in range(40):
+            start, done = variant.times[r, column], variant.times[r + 1, column]
+            used = in_time & (m["receiver"] == agent) & (m["round"] == r)
+            if used.sum() == 5:
+                assert done == max(start, m["arrival_time"][used].max())
+            else:
+                assert done == start + deadline
