@@ -31,6 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 SERVER = -1  # the CGC server's node id in messages.csv
 MAX_MSC_NODES = 12  # above this a message-sequence chart is unreadable: not drawn
@@ -54,15 +55,19 @@ BYZANTINE_COLOUR = "tab:red"
 
 
 def read_messages(path: str | Path) -> dict[str, np.ndarray] | None:
-    """Read messages.csv back into columns (None if the run wrote none: trace off).
+    """Read messages.csv (or messages.parquet, with pyarrow) back into columns (None if the run
+    wrote none: trace off).
 
     ``round, sender, receiver`` are int64 (the CGC server is -1), ``send_time`` and
     ``arrival_time`` float64 simulated seconds (``arrival_time`` NaN for a lost message, written
     as ``nan`` or left empty), ``delivered`` and ``byzantine`` bool (``true``/``false``),
     ``variant`` and ``decision`` strings.
     """
-    if not Path(path).exists():
+    path = Path(path)
+    if not path.exists():
         return None
+    if path.suffix == ".parquet":
+        return _read_parquet(path)
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     return {
@@ -77,6 +82,24 @@ def read_messages(path: str | Path) -> dict[str, np.ndarray] | None:
         "delivered": np.array([_bool(row["delivered"]) for row in rows], dtype=bool),
         "byzantine": np.array([_bool(row["byzantine"]) for row in rows], dtype=bool),
         "decision": np.array([row["decision"].strip().lower() for row in rows], dtype=object),
+    }
+
+
+def _read_parquet(path: Path) -> dict[str, np.ndarray]:
+    import pyarrow.parquet as pq  # optional: netsim[parquet]
+
+    table = pq.read_table(path).to_pydict()
+    arrival = [np.nan if a is None else a for a in table["arrival_time"]]
+    return {
+        "variant": np.array(table["variant"], dtype=object),
+        "round": np.array(table["round"], dtype=np.int64),
+        "sender": np.array(table["sender"], dtype=np.int64),
+        "receiver": np.array(table["receiver"], dtype=np.int64),
+        "send_time": np.array(table["send_time"], dtype=np.float64),
+        "arrival_time": np.array(arrival, dtype=np.float64),
+        "delivered": np.array(table["delivered"], dtype=bool),
+        "byzantine": np.array(table["byzantine"], dtype=bool),
+        "decision": np.array([str(d).lower() for d in table["decision"]], dtype=object),
     }
 
 
@@ -139,13 +162,16 @@ def delays_by_class(
 def delay_groups(summary: dict[str, Any], messages: dict[str, np.ndarray]) -> list[list[str]]:
     """The variants grouped by identical delays: two variants share a group when every link
     class holds the same multiset of delays (the same seed and the same traffic give the same
-    draws). Groups in the order of their first variant."""
+    draws), up to the rounding of arrival - send (relative 1e-9, absolute 1e-15 s: the same
+    delay added to another send time). Groups in the order of their first variant."""
     groups: list[tuple[dict[str, np.ndarray], list[str]]] = []
     for variant, info in summary["variants"].items():
         delays = delays_by_class(messages, variant, info.get("byzantine", []))
         for seen, names in groups:
             if seen.keys() == delays.keys() and all(
-                np.array_equal(seen[c], delays[c]) for c in seen
+                len(seen[c]) == len(delays[c])
+                and np.allclose(seen[c], delays[c], rtol=1e-9, atol=1e-15)
+                for c in seen
             ):
                 names.append(variant)
                 break
@@ -167,15 +193,16 @@ def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
 def delays_differ(
     first: dict[str, np.ndarray], other: dict[str, np.ndarray], level: float = 0.01
 ) -> bool:
-    """Whether two variants' delays (:func:`delays_by_class`) differ: another set of link
-    classes, or a class whose two samples the two-sample KS test tells apart at ``level``
-    (D > c(level) sqrt((n + m) / (n m)), c = sqrt(-ln(level / 2) / 2), the asymptotic
-    critical value)."""
-    if first.keys() != other.keys():
+    """Whether ``other``'s delays (:func:`delays_by_class`) tell something ``first``'s do not:
+    a link class ``first`` lacks, or a shared class whose two samples the two-sample KS test
+    tells apart at ``level`` (D > c(level) sqrt((n + m) / (n m)), c = sqrt(-ln(level / 2) / 2),
+    the asymptotic critical value). A class only ``first`` has (say, a silent Byzantine agent's)
+    is no difference."""
+    if not other.keys() <= first.keys():
         return True
     c = np.sqrt(-np.log(level / 2) / 2)
-    for link, a in first.items():
-        b = other[link]
+    for link, b in other.items():
+        a = first[link]
         if ks_distance(a, b) > c * np.sqrt((len(a) + len(b)) / (len(a) * len(b))):
             return True
     return False
@@ -246,7 +273,7 @@ def round_intervals(
     ``start``. Returns ``(waiting, computing)``, each of shape (rounds, 2).
     """
     completion = np.asarray(completion, dtype=np.float64)
-    starts = np.concatenate(([start], completion[:-1] + compute_time))
+    starts = np.concatenate(([start], completion[:-1] + compute_time))[: len(completion)]
     waiting = np.column_stack((starts, completion))
     computing = np.column_stack((completion, completion + compute_time))
     return waiting, computing
@@ -400,12 +427,8 @@ def plot_message_sequence(
         Line2D([], [], color="grey", marker="x", linestyle="-", label="lost"),
     ]
     if ticks is not None:
-        handles.append(
-            Line2D(
-                [], [], color="black", marker="|", markersize=10, mew=2, linestyle="None",
-                label="round completion (r = round completed)",
-            )
-        )  # fmt: skip
+        tick = {"color": "black", "marker": "|", "markersize": 10, "mew": 2, "linestyle": "None"}
+        handles.append(Line2D([], [], label="round completion (r = round completed)", **tick))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8.5)
     counts = _decision_counts(window)
     ax.set_title(
@@ -432,10 +455,11 @@ def plot_agent_timeline(
     the next round starts (spec/engine.md); a gap is idle time.
 
     CE: one lane per honest agent (:func:`round_intervals` on its ``metrics.csv`` times). CGC:
-    the server's lane, and with ``messages`` one lane per agent showing when it computes a
-    gradient (:func:`reply_intervals`). ``compute_time`` (simulated s) is that of the
-    ``metrics.csv`` nodes: a number, or a list indexed by agent id (CE); default the summary's
-    ``compute_time`` (CE) or ``server_compute_time`` (CGC), else 0.
+    the server's lane and, given ``messages`` and agents that take time to answer, one lane per
+    agent showing when it computes a gradient (:func:`reply_intervals`). ``compute_time``
+    (simulated s) is that of the ``metrics.csv`` nodes: a number, or a list indexed by agent id
+    (CE); default the summary's ``compute_time`` (CE) or ``server_compute_time`` (CGC), else 0.
+    None when the variant has no completed round.
     """
     variant = _variant(summary, variant)
     info = summary["variants"][variant]
@@ -451,15 +475,20 @@ def plot_agent_timeline(
         compute = _compute_time(info, agent, compute_time)
         waiting, computing = round_intervals(completion[:rounds], compute)
         lanes.append(("server" if agent == "server" else f"agent {agent}", waiting, computing))
-    end = max((float(c[-1, 1]) for _, _, c in lanes if len(c)), default=0.0)
+    if not any(len(waiting) for _, waiting, _ in lanes):
+        return None
+    end = max(float(c[-1, 1]) for _, _, c in lanes if len(c))
+    agents_compute = False  # CGC: lanes for the agents, when they take time to answer
     if info["protocol"] == "cgc" and messages is not None:
-        for agent in range(info["n"]):
-            busy = reply_intervals(messages, variant, agent)
+        busy = [reply_intervals(messages, variant, agent) for agent in range(info["n"])]
+        agents_compute = any(np.any(b[:, 1] > b[:, 0]) for b in busy)
+    if agents_compute:
+        for agent, intervals in enumerate(busy):
             label = _node_label(agent, info.get("byzantine", []))
-            if len(busy) == 0:
+            if len(intervals) == 0:
                 label += "\n(sent no reply)"
-            lanes.append((label, np.empty((0, 2)), busy[busy[:, 0] < end]))
-    end = end if end > 0 else 1.0
+            lanes.append((label, np.empty((0, 2)), intervals[intervals[:, 0] < end]))
+    end = end if end > 0 else 1.0  # every round took no time: any scale will do
 
     fig, ax = plt.subplots(figsize=(13, 1.9 + 0.55 * len(lanes)))
     shades = ("#9cc1e3", "#3d7ab8")
@@ -503,8 +532,8 @@ def plot_agent_timeline(
     ax.set_xlabel("simulated time (s)")
     ax.grid(True, axis="x", alpha=0.3)
     computes = sorted({_compute_time(info, a, compute_time) for a in agents})
-    compute_label = "compute: " + ", ".join(_seconds(c) for c in computes) + " per round"
-    if info["protocol"] == "cgc" and messages is not None:
+    compute_label = "compute per round: " + ", ".join(_seconds(c) for c in computes)
+    if agents_compute:
         compute_label = f"compute (server: {_seconds(computes[0])}; agents: a gradient)"
     elif computes == [0.0]:
         compute_label += " (none drawn)"
@@ -524,21 +553,14 @@ def plot_agent_timeline(
                 label=f"ended by the deadline ({_seconds(deadline)})",
             ),
         )
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.55 / fig.get_figheight() - 0.12),
-        ncol=len(handles),
-        fontsize=8.5,
-        frameon=False,
-    )
     shown = max(len(w) for _, w, _ in lanes)
     ax.set_title(
         f"{summary['scenario']}, variant “{variant}”: what each node does in rounds "
         f"0-{shown - 1} (numbers: round)\n{_context(summary, info)}",
         fontsize=10,
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8.5, frameon=False)
     return _save(fig, path)
 
 
@@ -591,7 +613,7 @@ def plot_latency_cdf(
                 color=colours[link],
                 linestyle=style,
                 linewidth=1.6,
-                label=f"{link}{which}: {len(x)} messages, median {_seconds(median)}",
+                label=f"{link}{which}: {_count(len(x), 'message')}, median {_seconds(median)}",
             )
             ax.plot(max(median, floor), 0.5, "o", color=colours[link], markersize=6)
     ax.plot([], [], "o", color="grey", label="median (dot at share 0.5)")
@@ -602,29 +624,28 @@ def plot_latency_cdf(
     ax.set_xlabel(f"link delay = arrival - send (simulated s, log scale){zero_note}")
     ax.set_ylabel("share of delivered messages with delay ≤ x")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(loc="upper left", fontsize=8.5)
     notes = []
     if len(groups[0]) > 1:
         notes.append("identical delays: " + ", ".join(f"“{v}”" for v in groups[0]))
     if similar:
         notes.append(
-            "delays not distinguishable from these (two-sample KS test, 1 %): "
+            "delays not distinguishable from these (two-sample KS test, 1\u00a0%): "
             + ", ".join(f"“{v}”" for v in similar)
         )
     if hidden:
         notes.append("not drawn (at most 4 groups): " + ", ".join(n[0] for n, _ in hidden))
-    if notes:
-        ax.text(
-            0.99,
-            0.03,
-            "\n".join(textwrap.fill(note, 70) for note in notes),
-            transform=ax.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=8,
-            bbox={"facecolor": "white", "edgecolor": "lightgrey", "alpha": 0.9},
-        )
-    scope = f"variant “{groups[0][0]}”" if len(drawn) == 1 else f"{len(drawn)} groups of variants"
+    ax.legend(
+        loc="upper left",
+        fontsize=8.5,
+        title="\n".join(textwrap.fill(note, 60) for note in notes) or None,
+        title_fontsize=8,
+        alignment="left",
+    )
+    scope = (
+        f"variant “{groups[0][0]}”"
+        if len(drawn) == 1
+        else f"{len(drawn)} variants with different delays (one line style each)"
+    )
     first = variants[groups[0][0]]
     ax.set_title(
         f"{summary['scenario']}: link delays, {scope}\n{_context(summary, first)}", fontsize=10
@@ -656,7 +677,7 @@ def plot_filter_decisions(
     for k, (name, share) in enumerate(shares.items()):
         colour = plt.get_cmap("tab10")(k % 10)
         width = max(5.0 - 1.2 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
-        style = {"color": colour, "linewidth": width, "marker": "o", "markersize": 2.5}
+        style = {"color": colour, "linewidth": width, "marker": "o", "markersize": 3.5}
         byzantine_total = int(share["byzantine_values"].sum())
         filtered = int(share["byzantine_filtered"].sum())
         top.plot(
@@ -703,6 +724,7 @@ def plot_filter_decisions(
             fontsize=10,
         )
     axes[-1].set_xlabel("round (as in messages.csv, from 0)")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes:
         ax.set_ylabel("share of values")
         ax.set_ylim(-0.04, 1.04)
@@ -824,3 +846,7 @@ def _seconds(value: float) -> str:
     if abs(value) < 1:
         return f"{value * 1e3:.3g} ms"
     return f"{value:.3g} s"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
