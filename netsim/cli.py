@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         "--plots", type=Path, default=Path("plots"), help="where the figures go (default plots/)"
     )
     run.add_argument("--no-plot", action="store_true", help="write results only")
+    run.add_argument(
+        "--timing-plots",
+        action="store_true",
+        help="also draw the timing plots (message sequence, timeline, latency, "
+        "filter decisions); same as timing_plots = true in the scenario",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
 
@@ -124,7 +130,16 @@ def _run(args: argparse.Namespace) -> int:
         f"{', messages.csv' if result.messages is not None else ''})"
     )
     if not args.no_plot:
-        for path in draw_all(result.summary, result.metrics, result.staleness, args.plots):
+        timing = args.timing_plots or scenario.timing_plots
+        messages = result.messages if timing else None
+        if timing and messages is None:
+            print(
+                "warning: no timing plots: the message trace is off (set trace = true)",
+                file=sys.stderr,
+            )
+        for path in draw_all(
+            result.summary, result.metrics, result.staleness, args.plots, messages
+        ):
             print(f"plot: {path}")
     print(f"trace hash: {result.summary['trace_hash']}")
     return 0

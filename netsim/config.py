@@ -42,6 +42,7 @@ TOP_KEYS = (
     "engine",
     "trace",
     "trace_format",
+    "timing_plots",
     "network",
     "costs",
     "protocol",
@@ -156,6 +157,7 @@ class Scenario:
     engine: str
     trace: bool
     trace_format: str  # messages.csv, or messages.parquet (pyarrow)
+    timing_plots: bool  # draw the timing plots after `netsim run`
     network: NetworkConfig
     costs: CostsConfig
     protocol: ProtocolConfig
@@ -250,6 +252,9 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
     if not isinstance(trace, bool):
         raise ScenarioError("trace", 'must be true, false or "auto"', trace, "true | false | auto")
     trace_format = as_choice(raw.get("trace_format", "csv"), "trace_format", ("csv", "parquet"))
+    timing_plots = raw.get("timing_plots", False)
+    if not isinstance(timing_plots, bool):
+        raise ScenarioError("timing_plots", "must be true or false", timing_plots, "true | false")
     if trace_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ScenarioError(
             "trace_format",
@@ -265,6 +270,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         engine=engine,
         trace=trace,
         trace_format=trace_format,
+        timing_plots=timing_plots,
         network=network,
         costs=costs,
         protocol=protocol,

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .results import read_metrics, read_staleness
+from .timing_plots import read_messages
 
 FLOOR = 1e-17  # distances of exactly 0 are drawn here on the log scale
 
@@ -201,8 +202,12 @@ def draw_all(
     metrics: dict[str, np.ndarray],
     staleness: dict[str, np.ndarray] | None,
     plots_dir: Path,
+    messages: dict[str, np.ndarray] | None = None,
 ) -> list[Path]:
-    """Every figure of a run: the main one, and the staleness histogram of async CGC runs."""
+    """Every figure of a run: the main one, the staleness histogram of async CGC runs and, when
+    ``messages`` are given, the timing plots (:mod:`netsim.timing_plots`)."""
+    from .timing_plots import draw_timing_plots
+
     name = summary["scenario"]
     server = any(v["protocol"] == "cgc" for v in summary["variants"].values())
     main = (plot_server if server else plot_distances)(summary, metrics, plots_dir / f"{name}.png")
@@ -211,11 +216,14 @@ def draw_all(
         extra = plot_staleness(summary, staleness, plots_dir / f"{name}_staleness.png")
         if extra is not None:
             paths.append(extra)
+    if messages is not None:
+        paths += draw_timing_plots(summary, metrics, messages, plots_dir)
     return paths
 
 
 def plot_results_dir(results_dir: str | Path, plots_dir: str | Path = "plots") -> list[Path]:
-    """Redraw the plots of a finished run from its files (``netsim plot``)."""
+    """Redraw the plots of a finished run from its files (``netsim plot``); the timing plots
+    too when the run kept its message trace."""
     results_dir = Path(results_dir)
     summary_file = results_dir / "summary.json"
     if not summary_file.exists():
@@ -226,7 +234,10 @@ def plot_results_dir(results_dir: str | Path, plots_dir: str | Path = "plots") -
     summary = json.loads(summary_file.read_text())
     metrics = read_metrics(results_dir / "metrics.csv")
     staleness = read_staleness(results_dir / "staleness.csv")
-    return draw_all(summary, metrics, staleness, Path(plots_dir))
+    messages = read_messages(results_dir / "messages.csv")
+    if messages is None and (results_dir / "messages.parquet").exists():
+        messages = read_messages(results_dir / "messages.parquet")
+    return draw_all(summary, metrics, staleness, Path(plots_dir), messages)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:

@@ -122,6 +122,7 @@ def _cgc_summary(scenario: Scenario, protocol: CGCProtocol, honest_costs: list) 
     honest = list(net.honest)
     summary: dict[str, Any] = {
         "mode": proto.mode,
+        "server_compute_time": proto.server_compute_time,
         "trigger": proto.trigger if proto.mode == "async" else None,
         "step_size": proto.step_size.name,
         "theory": theory,

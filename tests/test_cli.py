@@ -193,3 +193,26 @@ def test_trace_can_be_written_as_parquet(tmp_path):
     assert table.num_rows == len(result.messages["round"]) == 2 * 4 * 6 * 5
     assert table.column("arrival_time").to_pylist() == result.messages["arrival_time"].tolist()
     assert not (tmp_path / "messages.csv").exists()
+
+
+def test_timing_plots_on_request_and_redrawn_from_the_files(tmp_path, capsys):
+    out, plots = tmp_path / "res", tmp_path / "plots"
+    args = [
+        "run",
+        str(PAPER),
+        "--out",
+        str(out),
+        "--plots",
+        str(plots),
+        "--quiet",
+        "--set",
+        "protocol.rounds=6",
+    ]
+    assert main(args) == 0
+    assert not (plots / "ce_paper_fig2_msc.png").exists()
+    assert main([*args, "--timing-plots"]) == 0
+    kinds = ("msc", "timeline", "latency", "decisions")
+    for kind in kinds:
+        (plots / f"ce_paper_fig2_{kind}.png").unlink()
+    assert main(["plot", str(out), "--plots", str(plots)]) == 0  # messages.csv is there
+    assert all((plots / f"ce_paper_fig2_{kind}.png").exists() for kind in kinds)
