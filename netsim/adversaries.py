@@ -5,12 +5,16 @@ does this Byzantine sender put on the link to this receiver now (or ``None``: se
 It may equivocate (a different value for every receiver), and it is *rushing*: its
 :class:`View` holds every honest message already sent (spec/README.md). Randomness comes from
 the stream of the pair (sender, receiver) (:mod:`netsim.rng`, KIND 2), handed in by the engine.
+An attack that needs history (``stale_replay``) keeps it in the run's :class:`RunMemory`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Protocol
 
 import numpy as np
@@ -222,3 +226,334 @@ class Mimic:
             gradients = view.honest_gradients or {}
             return gradients.get(self.target)
         return view.honest_latest.get(self.target)
+
+
+# --- attacks from the robust-aggregation literature ----------------------------------------------
+#
+# How a gradient attack carries over to CE: the server steps along -g (CGC paper, Eq. 17), a peer
+# steps along x_j - x_i (CE paper, Eq. 7). So a reply to the server acts through g, a value v sent
+# to peer i acts only through the displacement v - x_i it causes. An attack defined on the honest
+# gradients (negate, scale, add noise) is applied to the honest displacements in the receiver's
+# frame; this keeps every CE value translation-equivariant (shifting the problem by c shifts the
+# attack by c), which a literal "-mean of the honest estimates" would not be.
+
+
+def _honest_rows(view: View) -> np.ndarray | None:
+    """The honest values an attack builds on, one row per honest agent in id order: the honest
+    gradients at w_t (to the CGC server), every honest agent's latest estimate (to a peer)."""
+    values = view.honest_gradients if view.server else view.honest_latest
+    if not values:
+        return None
+    return np.array([values[j] for j in sorted(values)], dtype=np.float64)
+
+
+def _peer_rows(view: View, receiver: int) -> np.ndarray:
+    """The latest estimates of the honest agents other than ``receiver`` (what an honest
+    receiver hears from its honest peers), in id order; shape (k, d), k possibly 0."""
+    rows = [view.honest_latest[j] for j in sorted(view.honest_latest) if j != receiver]
+    return np.array(rows, dtype=np.float64).reshape(len(rows), view.dim)
+
+
+def _reversed_pull(view: View, receiver: int, factor: float) -> np.ndarray | None:
+    """-factor times the mean honest contribution. CGC: -factor * mean_h g_h. CE receiver i:
+    x_i - factor * (m_i - x_i), m_i the mean of the honest estimates other than x_i (x_i itself
+    when there are none); None for a Byzantine CE receiver (no estimate to push)."""
+    if view.server:
+        rows = _honest_rows(view)
+        return None if rows is None else -factor * rows.mean(axis=0)
+    if view.target is None:
+        return None
+    peers = _peer_rows(view, receiver)
+    if not len(peers):
+        return np.array(view.target, dtype=np.float64)
+    return view.target - factor * (peers.mean(axis=0) - view.target)
+
+
+def _unit(view: View, origin: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Unit vector from ``origin`` towards ``point`` (:func:`_away`'s rule when they coincide)."""
+    return _away(dataclasses.replace(view, target=point, optimum=origin))
+
+
+@ADVERSARIES.register("gaussian")
+@dataclass(frozen=True)
+class Gaussian:
+    """The honest reference value plus N(0, sigma^2 I) noise, drawn independently for every
+    receiver and round from the (sender, receiver) stream.
+
+    The Gaussian baseline of the robust-aggregation literature (Blanchard et al. 2017, Krum;
+    Xie, Koyejo & Gupta 2018, "Generalized Byzantine-tolerant SGD"), centred here on the honest
+    value so that it is a *noisy honest message* rather than pure noise. CGC server: the mean
+    honest gradient at w_t plus noise (a norm above the clipping threshold is clipped). CE
+    receiver i: x_i + noise, i.e. a displacement that is pure noise; nothing to a Byzantine
+    receiver.
+    """
+
+    sigma: float = 1.0
+
+    def __post_init__(self) -> None:
+        as_float(self.sigma, "sigma", low=0.0)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if view.server:
+            rows = _honest_rows(view)
+            reference = None if rows is None else rows.mean(axis=0)
+        else:
+            reference = view.target
+        if reference is None:
+            return None
+        return reference + self.sigma * rng.standard_normal(view.dim)
+
+
+@ADVERSARIES.register("sign_flip")
+@dataclass(frozen=True)
+class SignFlip:
+    """Reverses (and scales by ``scale``) the pull the honest values exert on the receiver.
+
+    The sign-flipping attack (Damaskinos et al. 2018; Allen-Zhu et al. 2021): send -g instead
+    of g. CGC server: -scale * mean_h g_h(w_t), so the server's step goes uphill. CE receiver i:
+    x_i - scale * (m_i - x_i), m_i the mean of the latest honest estimates other than x_i: the
+    displacement the honest peers cause in Eq. 7, reversed, so i is pushed away from the honest
+    group (a different value for every receiver). Not x_H - scale (x_i - x_H), the reflection
+    through the optimum: its displacement (1 + scale)(x_H - x_i) pulls i *towards* x_H, which
+    helps; and not -mean of the estimates, which depends on where the origin is.
+    ``ipm`` is this attack with ``scale = epsilon``.
+    """
+
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        as_float(self.scale, "scale", low=0.0, low_open=True)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        return _reversed_pull(view, receiver, self.scale)
+
+
+def alie_z_max(n: int, f: int) -> float:
+    """z_max of "A little is enough" (Baruch, Baruch & Goldberg 2019, Section 3): with
+    s = floor(n/2 + 1) - f honest workers to win over, z_max = Phi^-1((n - s) / n), Phi the
+    standard normal CDF. The probability is clamped into [1/(2n), 1 - 1/(2n)] so that z stays
+    finite in the degenerate cases (n <= 2, or f > n/2). E.g. n = 6, f = 1: s = 3, z = 0."""
+    supporters = n // 2 + 1 - f
+    probability = min(max((n - supporters) / n, 0.5 / n), 1.0 - 0.5 / n)
+    return NormalDist().inv_cdf(probability)
+
+
+@ADVERSARIES.register("alie")
+@dataclass(frozen=True)
+class ALittleIsEnough:
+    """Mean minus z times the coordinate-wise standard deviation of the honest values.
+
+    "A little is enough" (Baruch, Baruch & Goldberg, NeurIPS 2019): a small shift, within the
+    honest spread in every coordinate, that statistics-based filters cannot tell from honest
+    noise. The honest values are the honest gradients at w_t (CGC server) or every honest
+    agent's latest estimate (CE); the mean and the population standard deviation (ddof = 0)
+    are taken per coordinate over them. The same value goes to every receiver (no
+    equivocation). ``z`` defaults to :func:`alie_z_max` with n = (number of honest values) + f,
+    i.e. assuming exactly f Byzantine agents (the View does not say how many there are); for
+    n = 6, f = 1 that z is 0 and the value is the honest mean.
+    """
+
+    z: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.z is not None:
+            as_float(self.z, "z")
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        rows = _honest_rows(view)
+        if rows is None:
+            return None
+        z = self.z if self.z is not None else alie_z_max(len(rows) + view.f, view.f)
+        return rows.mean(axis=0) - z * rows.std(axis=0)
+
+
+@ADVERSARIES.register("ipm")
+@dataclass(frozen=True)
+class InnerProductManipulation:
+    """-epsilon times the mean honest value, so that the aggregate's inner product with the
+    honest direction turns negative.
+
+    Inner-product manipulation (Xie, Koyejo & Gupta, "Fall of Empires", UAI 2019 / PMLR 115,
+    2020). CGC server: -epsilon * mean_h g_h(w_t). CE receiver i, in the receiver's frame (see
+    above): x_i - epsilon * (m_i - x_i), m_i the mean of the latest honest estimates other than
+    x_i. The same maths as ``sign_flip`` with ``scale = epsilon``, as in the literature; the
+    default epsilon = 0.1 is small, so the value stays close to the honest ones and slips
+    through distance- and norm-based filters.
+    """
+
+    epsilon: float = 0.1
+
+    def __post_init__(self) -> None:
+        as_float(self.epsilon, "epsilon", low=0.0, low_open=True)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        return _reversed_pull(view, receiver, self.epsilon)
+
+
+@ADVERSARIES.register("dissensus")
+@dataclass(frozen=True)
+class Dissensus:
+    """Each receiver gets the value that cancels a fraction ``epsilon`` of its honest
+    consensus pull, so the honest agents drift apart instead of agreeing.
+
+    The dissensus attack (He, Karimireddy & Jaggi 2022, "Byzantine-robust decentralized
+    learning via self-centered clipping", arXiv:2202.01545): Byzantine j sends honest i
+    x_i - epsilon * sum_{k honest} W_ik (x_k - x_i) / sum_{j Byzantine} W_ij. With CE's equal
+    weights and f Byzantine neighbours (the View gives the bound f, not the actual count; f = 0
+    is taken as 1): x_i - (epsilon / f) * sum_{k honest, k != i} (x_k - x_i), a different
+    direction for every receiver. If every value were kept, the f of them would add
+    -epsilon times the honest pull: epsilon = 1 freezes consensus. CGC: the server is the only
+    receiver, so there is nothing to split; the formula becomes -(epsilon / f) * sum_h g_h,
+    the f replies together cancelling epsilon times the honest sum before clipping.
+    """
+
+    epsilon: float = 1.0
+
+    def __post_init__(self) -> None:
+        as_float(self.epsilon, "epsilon", low=0.0, low_open=True)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        byzantine = max(view.f, 1)
+        if view.server:
+            rows = _honest_rows(view)
+            return None if rows is None else -self.epsilon * rows.sum(axis=0) / byzantine
+        if view.target is None:
+            return None
+        pull = (_peer_rows(view, receiver) - view.target).sum(axis=0)
+        return view.target - self.epsilon * pull / byzantine
+
+
+class RunMemory:
+    """What an adversary remembers during one run: per (attack, sender, receiver), the honest
+    reference value of each round it was called for.
+
+    One object per run, created on the first call of that run. The engine hands no run handle,
+    so a run is recognised by its optimum array: a simulation computes x_H (or w*) once and
+    passes that same array in every View of the run, and a new run computes a new one. The
+    memory is dropped when that array is garbage collected (a weakref finalizer), so an id can
+    never be reused while its memory is alive. Determinism: the history of a pair is filled only
+    by that pair's calls, which one SimPy process makes in the engine's deterministic order.
+    """
+
+    def __init__(self) -> None:
+        self.history: dict[tuple[str, int, int], dict[int, np.ndarray]] = {}
+
+    def replay(
+        self, key: tuple[str, int, int], round: int, value: np.ndarray, lag: int
+    ) -> np.ndarray:
+        """Store ``value`` for ``round``; return the value stored for the latest round at or
+        before ``round - lag`` (the oldest one stored if there is none yet)."""
+        rounds = self.history.setdefault(key, {})
+        rounds[round] = np.array(value, dtype=np.float64)
+        eligible = [r for r in rounds if r <= round - lag]
+        chosen = max(eligible) if eligible else min(rounds)
+        for r in [r for r in rounds if r < chosen]:
+            del rounds[r]  # never needed again: later calls look at later rounds
+        return rounds[chosen].copy()
+
+
+_RUN_MEMORIES: dict[int, RunMemory] = {}  # id(view.optimum) -> the memory of that run
+
+
+def run_memory(view: View) -> RunMemory:
+    """The :class:`RunMemory` of the run ``view`` belongs to (a fresh, unshared one if the view
+    has no optimum array to recognise the run by)."""
+    anchor = view.optimum
+    if anchor is None:
+        return RunMemory()
+    memory = _RUN_MEMORIES.get(id(anchor))
+    if memory is None:
+        memory = _RUN_MEMORIES[id(anchor)] = RunMemory()
+        weakref.finalize(anchor, _RUN_MEMORIES.pop, id(anchor), None)
+    return memory
+
+
+@ADVERSARIES.register("stale_replay")
+@dataclass(frozen=True)
+class StaleReplay:
+    """Replays an honest value from ``lag`` rounds earlier: genuine, but out of date.
+
+    A replay attack, and the worst case of bounded staleness in asynchronous Byzantine SGD
+    (Damaskinos et al. 2018, Kardam). CGC server: the mean honest gradient at w_{t - lag}, the
+    server's state lag rounds ago (what a straggler would send). CE receiver i: x_i as it was at
+    this sender's call of round r - lag, dragging i back to its own past; nothing to a
+    Byzantine receiver. Before ``lag`` rounds have passed, the oldest value seen (round 0's).
+    The history is kept per (sender, receiver) in the run's :class:`RunMemory`.
+    """
+
+    lag: int = 5
+
+    def __post_init__(self) -> None:
+        as_int(self.lag, "lag", low=1)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if view.server:
+            rows = _honest_rows(view)
+            current = None if rows is None else rows.mean(axis=0)
+        else:
+            current = view.target
+        if current is None:
+            return None
+        memory = run_memory(view)
+        return memory.replay(("stale_replay", sender, receiver), round, current, self.lag)
+
+
+@ADVERSARIES.register("collusion")
+@dataclass(frozen=True)
+class Collusion:
+    """The Byzantine agents all send the same value, at ``fraction`` of the largest distance
+    (CE) or norm (CGC) the filter lets through, all pushing along one agreed direction.
+
+    netsim's full-knowledge colluding attack, in the spirit of the aggregation-tailored attacks
+    of Fang et al. (USENIX Security 2020). The agents coordinate through what they share: the
+    adversary object and the omniscient View. The value is a deterministic function of the
+    receiver and the View, never of the sender, so the f of them send identical values and
+    no mutable state is needed.
+
+    CE receiver i: x_i + fraction * r_i * u, with u = (m - x_H) / ||m - x_H||, m the mean of
+    every honest latest estimate (one direction for every receiver: the whole honest group is
+    dragged the same way, coherently), and r_i the (h - f)-th smallest distance from x_i to its
+    h - 1 honest peers' estimates: k <= f identical values at distance D < r_i are all kept by
+    CE (at most h - f - 1 honest values are closer, so they rank within the n - 1 - f nearest).
+    Nothing to a Byzantine receiver. CGC server: -fraction * T * ḡ / ||ḡ||, ḡ the mean
+    honest gradient and T the largest honest gradient norm at w_t (the clipping threshold when
+    there are f Byzantine agents: their f equal norms <= T leave the (f+1)-th largest >= their
+    norm, so none is clipped); together they cancel f * fraction * T of the honest sum's length.
+    """
+
+    fraction: float = 0.99
+
+    def __post_init__(self) -> None:
+        as_float(self.fraction, "fraction", low=0.0, high=1.0, low_open=True)
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        rows = _honest_rows(view)
+        if rows is None:
+            return None
+        if view.server:
+            threshold = float(scaled_row_norms(rows).max())
+            mean = rows.mean(axis=0)
+            return -self.fraction * threshold * _unit(view, np.zeros(view.dim), mean)
+        if view.target is None or view.optimum is None:
+            return None
+        direction = _unit(view, view.optimum, rows.mean(axis=0))
+        peers = _peer_rows(view, receiver)
+        if not len(peers):
+            return np.array(view.target, dtype=np.float64)
+        distances = np.sort(scaled_row_norms(peers - view.target))
+        radius = float(distances[min(max(len(distances) - view.f, 0), len(distances) - 1)])
+        return view.target + self.fraction * radius * direction

@@ -71,6 +71,7 @@ PROTOCOL_KEYS = (
     *CE_ONLY_KEYS,
     *CGC_ONLY_KEYS,
 )
+SLACK = 1.0 + 1e-9  # derived deadlines: absorbs the rounding of sums of times (see _deadline)
 TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
 
 
@@ -178,8 +179,16 @@ class Scenario:
         are derived again."""
         return self._reparsed(overrides, keep_variants=True)
 
-    def variant(self, variant: Variant) -> Scenario:
-        """The scenario of one variant: its overrides applied, no variants of its own."""
+    def variant(self, variant: Variant | str) -> Scenario:
+        """The scenario of one variant (a :class:`Variant`, or its name): its overrides applied,
+        no variants of its own."""
+        if isinstance(variant, str):
+            names = {v.name: v for v in self.variants}
+            if variant not in names:
+                raise ScenarioError(
+                    "variants", "no variant of that name", variant, ", ".join(names) or "none"
+                )
+            variant = names[variant]
         return self._reparsed(variant.overrides, keep_variants=False)
 
     def _reparsed(self, overrides: Mapping[str, Any], keep_variants: bool) -> Scenario:
@@ -582,21 +591,25 @@ def _cgc_protocol(
 def _deadline(
     table: dict[str, Any], network: NetworkConfig, round_trip: bool
 ) -> tuple[float | None, str]:
-    """The round deadline and how it was chosen (spec/ce.md, "The round deadline"): given; or
-    the declared Delta; or the delay bound plus compute time (twice the one-way delay for the
-    server's round trip); or none."""
+    """The round deadline and how it was chosen (spec/ce.md, "The round deadline"): given (a
+    number, or "none" to wait for every message); or the declared Delta; or the delay bound plus
+    compute time (twice the one-way delay for the server's round trip); or none. A derived
+    deadline carries a relative slack of 1e-9 (``SLACK``): a message that takes exactly the
+    bound must count although s + d + d and s + 2d differ in the last bit."""
     compute = max(network.compute_time)
+    if table.get("deadline") == "none":
+        return None, 'protocol.deadline = "none": waits for every message'
     if table.get("deadline") is not None:
         deadline = as_float(table["deadline"], "protocol.deadline", low=0.0, low_open=True)
         return deadline, "protocol.deadline"
     if network.asynchrony is not None:  # spec/ce.md: Delta (the server: a round trip)
         delta = network.asynchrony.delta
         if round_trip:
-            return 2 * delta + compute, "2 x network.asynchrony.delta + compute time"
-        return delta, "network.asynchrony.delta"
+            return (2 * delta + compute) * SLACK, "2 x network.asynchrony.delta + compute time"
+        return delta * SLACK, "network.asynchrony.delta"
     if math.isfinite(network.delay.upper_bound):
         hops = 2 if round_trip else 1
-        deadline = hops * network.delay.upper_bound + compute
+        deadline = (hops * network.delay.upper_bound + compute) * SLACK
         if deadline == 0.0:
             return None, "none (zero delay and compute)"
         return deadline, (

@@ -180,7 +180,9 @@ class LogNormal(DelayModel):
         as_float(self.sigma, "sigma", low=0.0)
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.lognormal(math.log(self.median), self.sigma, size)
+        # median * exp(sigma Z) rather than rng.lognormal(log median, sigma): the same normal
+        # draws, but sigma = 0 gives exactly the median (exp(log m) need not equal m).
+        return self.median * np.exp(self.sigma * rng.standard_normal(size))
 
     @property
     def expectation(self) -> float:
@@ -263,7 +265,8 @@ class Matrix(CompositeModel):
     ``base`` is an n x n matrix of simulated seconds (the diagonal is unused), or it is drawn:
     with ``plane = L`` the n agents are placed uniformly at random in the unit square (network
     stream, rng KIND 3) and base[j][i] = L ||p_j - p_i||. Links to and from the CGC server use
-    the mean of the base matrix. ``jitter`` is a nested delay model (default: none).
+    the mean of the off-diagonal entries (a homogeneous star: per-agent server latencies are not
+    modelled yet). ``jitter`` is a nested delay model (default: none).
     """
 
     base: Any = None
@@ -318,8 +321,9 @@ class Matrix(CompositeModel):
     def delay(
         self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
     ) -> float:
-        if sender < 0 or receiver < 0:  # the CGC server: the mean latency of the network
-            latency = float(np.mean(self.base))
+        if sender < 0 or receiver < 0:  # the CGC server: the mean latency between agents
+            base = np.asarray(self.base)
+            latency = float(base[~np.eye(len(base), dtype=bool)].mean())
         else:
             latency = self.base[sender][receiver]
         return latency + self.jitter.delay(rng, sender, receiver, send_time)

@@ -42,3 +42,19 @@ def test_time_to_accuracy_needs_a_variant_when_there_are_several():
     assert time_to_accuracy(metrics, 0.5, variant="b") == (0, 0.0)
     with pytest.raises(ValueError):
         time_to_accuracy(metrics, 0.5)
+
+
+def test_settled_time_to_accuracy_ignores_a_passing_visit():
+    # Within 0.1 at round 1, out again at round 2, within from round 3 on -> settled at 3.
+    metrics = columns(
+        [
+            ("a", 0, 0.0, "1", 1.0),
+            ("a", 1, 1.0, "1", 0.05),
+            ("a", 2, 2.0, "1", 0.5),
+            ("a", 3, 3.0, "1", 0.09),
+            ("a", 4, 4.0, "1", 0.01),
+        ]
+    )
+    assert time_to_accuracy(metrics, 0.1) == (1, 1.0)
+    assert time_to_accuracy(metrics, 0.1, settle=True) == (3, 3.0)
+    assert time_to_accuracy(metrics, 0.001, settle=True) is None

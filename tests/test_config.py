@@ -154,3 +154,12 @@ def test_scenario_is_frozen():
     scenario = small()
     with pytest.raises(AttributeError):
         scenario.seed = 3  # type: ignore[misc]
+
+
+def test_a_variant_can_be_picked_by_name():
+    scenario = netsim.load_scenario(ROOT / "scenarios" / "ce_paper_fig2.toml")
+    assert scenario.variant("no filter").protocol.filter == "none"
+    assert scenario.variant("CE").protocol.filter == "ce"
+    with pytest.raises(netsim.ScenarioError) as err:
+        scenario.variant("nope")
+    assert err.value.key == "variants"

@@ -1,0 +1,746 @@
+"""Robust aggregation rules (pure numpy, no SimPy): what an honest receiver makes of k inputs.
+
+Every rule has one signature::
+
+    rule(values (k, d), f, own=None, senders=None) -> Aggregate
+
+``values`` holds one received vector per row, ``f`` is the number of Byzantine inputs the rule
+must tolerate, ``own`` the receiver's own estimate (peer protocols; CE and centered clipping use
+it as their reference point, the other rules ignore it except when no input is left), and
+``senders`` the distinct sender ids of the rows (default ``0..k-1``). An :class:`Aggregate`
+holds the aggregate ``value`` and says which inputs entered it (``kept``) and which of those
+entered modified (``changed``), so that a trace can count the *influence*: the share of the
+Byzantine inputs that entered the aggregate (:meth:`Aggregate.influence`).
+
+Conventions shared by every rule:
+
+* **Order.** The rows are first put in sender-id order and every computation runs on that
+  order, and ties (equal distances, norms, scores or coordinates) go to the lower sender id. So
+  the result, bit for bit, depends on the set of (sender, value) pairs and never on the order
+  in which the rows were passed.
+* **Non-finite inputs are absent.** A row with a NaN or +-inf entry is excluded first (never
+  kept, flagged in ``excluded``) and the rule runs on the k' finite rows with
+  f' = max(0, f - #excluded): only a faulty sender sends such a value, so it uses up one of the
+  f faults. A server that follows spec/cgc.md replaces a non-finite gradient by zero before it
+  calls a rule, so there this exclusion never fires.
+* **n/f conditions.** Each rule checks its condition on the k and f it is called with and
+  raises :class:`netsim.errors.ScenarioError` with key ``protocol.filter`` when it fails (see
+  :func:`check_condition`). With at most f rows excluded the condition still holds for (k', f');
+  with more (more faults than f: the rule's assumption is broken) the rule still returns a
+  defined result, as its docstring says. ``k = 0`` with ``f = 0`` is allowed by every rule.
+* **Empty aggregate.** With no finite input the value is the zero vector for the sum rules
+  (``cgc``, ``cge``: the empty sum) and ``own`` (or the zero vector without ``own``) for the
+  others; nothing is kept.
+* **Huge values.** Norms use :func:`netsim.norms.scaled_row_norms`, differences are formed as
+  x/2 - y/2 (exact in the normal range, and it cannot overflow), and means are taken on columns
+  scaled by a power of two: an input of 1e308 never turns a bounded output into inf or NaN.
+
+``value`` is a *mean-like* aggregate for every rule except ``cgc`` and ``cge``, whose value is
+the *sum* of the kept (clipped) vectors, the server's step direction in the CGC paper (Eq. 17)
+and in CGE (see :data:`SUM_RULES`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import ScenarioError
+from .norms import scaled_row_norms
+
+FILTER_KEY = "protocol.filter"
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The result of one aggregation rule on k inputs (arrays are read-only).
+
+    ``value`` (d,): the aggregate (a sum for ``cgc`` and ``cge``, see :data:`SUM_RULES`).
+    ``kept`` (k,) bool: the inputs that entered ``value``, possibly modified.
+    ``changed`` (k,) bool: the kept inputs that entered modified (clipped, or only some of their
+    coordinates used); always a subset of ``kept``.
+    ``excluded`` (k,) bool: the non-finite inputs, treated as absent (never kept).
+    ``f_used``: the f the rule applied to the finite inputs, max(0, f - #excluded).
+    ``threshold``: rule-specific radius (nan where the rule has none): ``cgc``/``cge`` the
+    (f'+1)-th largest norm, ``ce`` the distance of the farthest kept input, ``centered_clipping``
+    the clipping radius tau.
+    ``iterations``/``converged``: iterative rules (``geometric_median``, ``centered_clipping``).
+    ``scores`` (k,): ``krum``/``multi_krum`` scores (nan for excluded inputs), else None.
+    """
+
+    value: np.ndarray
+    kept: np.ndarray
+    changed: np.ndarray
+    excluded: np.ndarray
+    f_used: int
+    threshold: float = math.nan
+    iterations: int = 0
+    converged: bool = True
+    scores: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for array in (self.value, self.kept, self.changed, self.excluded, self.scores):
+            if array is not None:
+                array.setflags(write=False)
+
+    def influence(self, byzantine: np.ndarray) -> float:
+        """Share of the Byzantine inputs that entered the aggregate: |kept and B| / |B|.
+
+        ``byzantine`` is a (k,) bool mask over the inputs. nan when it marks no input.
+        """
+        byzantine = np.asarray(byzantine, dtype=bool)
+        count = int(byzantine.sum())
+        return float((self.kept & byzantine).sum()) / count if count else math.nan
+
+
+class AggregatorRule(Protocol):
+    """``rule(values (k, d), f, own=None, senders=None) -> Aggregate`` (parameters of a rule,
+    such as ``m`` or ``tau``, are keyword-only with defaults)."""
+
+    def __call__(
+        self,
+        values: np.ndarray,
+        f: int,
+        own: np.ndarray | None = None,
+        senders: np.ndarray | None = None,
+    ) -> Aggregate: ...
+
+
+# --- n/f conditions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Condition:
+    text: str  # the condition, in the rule's docstring words
+    largest_f: Callable[[int], int]  # the largest f allowed with k inputs (< 0: none)
+    smallest_k: int  # the fewest inputs with which f = 0 is allowed
+
+
+_MAJORITY = _Condition("k > 2f", lambda k: (k - 1) // 2, 1)
+_CONDITIONS: dict[str, _Condition] = {
+    "none": _Condition("f >= 0", lambda k: 2**62, 0),
+    "ce": _Condition("k > f", lambda k: k - 1, 1),
+    "cgc": _MAJORITY,
+    "cge": _MAJORITY,
+    "median": _MAJORITY,
+    "trimmed_mean": _MAJORITY,
+    "krum": _Condition("k > 2f + 2", lambda k: (k - 3) // 2, 3),
+    "multi_krum": _Condition("k > 2f + 2", lambda k: (k - 3) // 2, 3),
+    "geometric_median": _MAJORITY,
+    "centered_clipping": _MAJORITY,
+}
+
+
+class _Counts:
+    """The value of a condition error: shows as ``k=4, f=1``."""
+
+    def __init__(self, k: int, f: object):
+        self.k, self.f = k, f
+
+    def __repr__(self) -> str:
+        return f"k={self.k}, f={self.f}"
+
+
+def condition_holds(name: str, k: int, f: int) -> bool:
+    """Whether rule ``name`` accepts k inputs and f faults (its n/f condition, or k = f = 0)."""
+    condition = _CONDITIONS[name]
+    return (k == 0 and f == 0) or 0 <= f <= condition.largest_f(k)
+
+
+def check_condition(name: str, k: int, f: int) -> None:
+    """Raise :class:`ScenarioError` (key ``protocol.filter``) unless rule ``name`` accepts k
+    inputs and f faults. For a scenario, a peer receives k = n - 1 inputs, the server k = n."""
+    if name not in _CONDITIONS:
+        raise ScenarioError(FILTER_KEY, "unknown aggregation rule", name, ", ".join(AGGREGATORS))
+    if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
+        raise ScenarioError(FILTER_KEY, f"{name} needs an integer f", _Counts(k, f), "f >= 0")
+    if not condition_holds(name, k, int(f)):
+        condition = _CONDITIONS[name]
+        largest = condition.largest_f(k)
+        allowed = (
+            f"0 <= f <= {largest} for k={k}"
+            if largest >= 0
+            else f"k >= {condition.smallest_k} and f = 0"
+        )
+        raise ScenarioError(FILTER_KEY, f"{name} needs {condition.text}", _Counts(k, f), allowed)
+
+
+def _parameter_error(name: str, parameter: str, value: object, allowed: str) -> ScenarioError:
+    return ScenarioError(FILTER_KEY, f"{name}: bad parameter {parameter}", value, allowed)
+
+
+# --- shared steps: finite rows in sender order, sorting, overflow-safe arithmetic -------------
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The finite rows of one call, in sender-id order (the order every rule computes in)."""
+
+    k: int  # rows passed in
+    d: int
+    rows: np.ndarray  # (k', d) the finite rows, sorted by sender id
+    position: np.ndarray  # (k',) where each of them is in the caller's array
+    excluded: np.ndarray  # (k,) bool, in the caller's order
+    f: int  # max(0, f - #excluded)
+
+    def mask(self, local: np.ndarray) -> np.ndarray:
+        """A (k,) mask in the caller's order from a (k',) mask over ``rows``."""
+        full = np.zeros(self.k, dtype=bool)
+        full[self.position[local]] = True
+        return full
+
+    def order(self, key: np.ndarray) -> np.ndarray:
+        """Indices into ``rows`` sorting ``key`` ascending, ties by sender id (``rows`` is in
+        sender order, so a stable sort breaks ties by sender)."""
+        return np.argsort(key, kind="stable")
+
+    def order_by_norm(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Indices into ``rows`` sorting the rows of ``vectors`` by norm ascending, ties by
+        sender id, and the rank of each row's norm among distinct norms (equal norms, equal
+        rank). Uses :func:`_norm_keys`, so norms that are equal in plain arithmetic tie."""
+        exponent, mantissa = _norm_keys(vectors)
+        order = np.lexsort((np.arange(len(vectors)), mantissa, exponent))
+        step = np.ones(len(order), dtype=np.int64)
+        if len(order):
+            step[0] = 0
+            step[1:] = (exponent[order][1:] != exponent[order][:-1]) | (
+                mantissa[order][1:] != mantissa[order][:-1]
+            )
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.cumsum(step)
+        return order, rank
+
+    def result(
+        self,
+        value: np.ndarray,
+        kept: np.ndarray,
+        changed: np.ndarray | None = None,
+        **extra: object,
+    ) -> Aggregate:
+        changed = np.zeros(len(self.rows), dtype=bool) if changed is None else changed
+        return Aggregate(
+            value=np.asarray(value, dtype=np.float64),
+            kept=self.mask(kept),
+            changed=self.mask(changed & kept),
+            excluded=self.excluded.copy(),
+            f_used=self.f,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    def empty(self, own: np.ndarray | None, is_sum: bool = False, **extra: object) -> Aggregate:
+        """No finite input: the zero vector for a sum rule, else ``own`` (or zero)."""
+        value = own.copy() if own is not None and not is_sum else np.zeros(self.d)
+        none = np.zeros(0, dtype=bool)
+        return self.result(value, none, none, **extra)
+
+
+def _prepare(
+    name: str,
+    values: np.ndarray,
+    f: int,
+    own: np.ndarray | None,
+    senders: np.ndarray | None,
+) -> tuple[_Inputs, np.ndarray | None]:
+    """Check the call, drop the non-finite rows and put the rest in sender order."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"{name}: values must be a (k, d) array (got shape {values.shape})")
+    k, d = values.shape
+    check_condition(name, k, f)
+    senders = np.arange(k) if senders is None else np.asarray(senders)
+    if senders.shape != (k,) or len(np.unique(senders)) != k:
+        raise ValueError(f"{name}: senders must be {k} distinct ids (got {senders.tolist()})")
+    if own is not None:
+        own = np.asarray(own, dtype=np.float64)
+        if own.shape != (d,) or not np.all(np.isfinite(own)):
+            raise ValueError(f"{name}: own must be a finite ({d},) vector (got {own})")
+    finite = np.all(np.isfinite(values), axis=1)
+    by_sender = np.argsort(senders, kind="stable")
+    position = by_sender[finite[by_sender]]
+    excluded = ~finite
+    inputs = _Inputs(
+        k=k,
+        d=d,
+        rows=values[position],
+        position=position,
+        excluded=excluded,
+        f=max(0, int(f) - int(excluded.sum())),
+    )
+    return inputs, own
+
+
+def _norm_keys(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact sort keys for ||v||: ||v||^2 = mantissa * 2**exponent, for each row v.
+
+    Each row is divided by the power of two just above its largest |entry| (exact) before its
+    squares are summed, so nothing overflows or underflows and the sum rounds as the plain sum
+    of squares would: rows whose plain squared norms are equal (integer rows, say) get equal
+    keys and fall to the sender-id tie-break. (``scaled_row_norms`` divides by the largest
+    entry itself and can put two such rows an ulp apart.) Sort by (exponent, mantissa).
+    """
+    if len(vectors) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    _, row_exponent = np.frexp(np.max(np.abs(vectors), axis=1))
+    scaled = np.ldexp(vectors, -row_exponent[:, None])
+    mantissa, exponent = np.frexp(np.sum(scaled * scaled, axis=1))
+    exponent = exponent.astype(np.int64) + 2 * row_exponent
+    return np.where(mantissa == 0, np.iinfo(np.int64).min, exponent), mantissa
+
+
+def _mean(rows: np.ndarray) -> np.ndarray:
+    """Column means of ``rows`` (m >= 1, d) that cannot overflow.
+
+    Each column is divided by the power of two just above its largest |entry| (exact), averaged
+    (|entries| < 1, so the sum stays below m) and scaled back; the result is clipped to the
+    column's range, where the exact mean lies, so rounding never carries it outside.
+    """
+    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
+    mean = np.ldexp(np.ldexp(rows, -exponent).mean(axis=0), exponent)
+    return np.clip(mean, rows.min(axis=0), rows.max(axis=0))
+
+
+def _sum(rows: np.ndarray) -> np.ndarray:
+    """Column sums of ``rows`` (m, d), accumulated on columns scaled by a power of two so that
+    no partial sum overflows: the result is +-inf only when the exact sum is out of range."""
+    if len(rows) == 0:
+        return np.zeros(rows.shape[1])
+    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
+    with np.errstate(over="ignore"):
+        return np.ldexp(np.ldexp(rows, -exponent).sum(axis=0), exponent)
+
+
+def _half_differences(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """(rows - center) / 2, formed as rows/2 - center/2 so that it cannot overflow."""
+    return rows / 2 - center / 2
+
+
+def _distances(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
+    """||x - center|| for each row, without spurious overflow (inf only beyond ~1.8e308)."""
+    with np.errstate(over="ignore"):
+        return 2 * scaled_row_norms(_half_differences(rows, center))
+
+
+def _coordinatewise_result(inputs: _Inputs, value: np.ndarray, used: np.ndarray) -> Aggregate:
+    """A coordinate-wise rule's result: ``used`` (k', d) marks the entries that entered
+    ``value``; an input is kept if any of its coordinates entered, changed if not all did."""
+    kept = used.any(axis=1)
+    return inputs.result(value, kept, kept & ~used.all(axis=1))
+
+
+# --- the rules --------------------------------------------------------------------------------
+
+
+def mean_of_all(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """No filter: the mean of all (finite) inputs, (1/k) sum_j x_j.
+
+    The baseline every paper compares with (projected consensus in the CE paper's Fig. 2). It
+    tolerates no fault; ``f`` is accepted (any f >= 0) and ignored. kept = every finite input.
+    """
+    inputs, own = _prepare("none", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    return inputs.result(_mean(inputs.rows), np.ones(len(inputs.rows), dtype=bool))
+
+
+def comparative_elimination(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Comparative elimination around ``own`` (CE paper, Eqs. 5-6), then the plain average.
+
+    Sort the inputs by ||x_j - own|| non-decreasing, ties by sender id, and keep the first
+    k - f: F = the k - f inputs nearest to own. ``value`` = (own + sum_{j in F} x_j) / (|F| + 1),
+    the plain average of own and the kept values, which is the CE update of Eq. 7 with
+    eta = 1/(|F| + 1) before the projection. A protocol with another step size uses ``kept``:
+    x_i + eta sum_{j in F} (x_j - x_i). ``threshold`` = the distance of the farthest kept input.
+
+    Needs ``own`` and k > f (at least one input kept); the CE paper's n > 2f is a condition on
+    the scenario (a peer receives k = n - 1 values). Distances beyond ~1.8e308 count as +inf.
+    """
+    if own is None:
+        raise ScenarioError(
+            FILTER_KEY, "ce needs the receiver's own estimate (a peer protocol)", "ce", "peer"
+        )
+    inputs, own = _prepare("ce", values, f, own, senders)
+    assert own is not None
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    half = _half_differences(inputs.rows, own)
+    nearest = inputs.order_by_norm(half)[0][: len(inputs.rows) - inputs.f]
+    with np.errstate(over="ignore"):
+        distance = 2 * scaled_row_norms(half)  # inf only beyond ~1.8e308
+    kept = np.zeros(len(inputs.rows), dtype=bool)
+    kept[nearest] = True
+    value = _mean(np.vstack([own, inputs.rows[kept]]))
+    return inputs.result(value, kept, threshold=float(distance[nearest].max(initial=0.0)))
+
+
+def _norm_order(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Norms of the finite rows, their order (ties by sender id), which of them are strictly
+    larger than the (f'+1)-th largest, and that norm (the threshold)."""
+    norms = scaled_row_norms(inputs.rows)
+    order, rank = inputs.order_by_norm(inputs.rows)
+    pivot = order[len(order) - inputs.f - 1]
+    return norms, order, rank > rank[pivot], float(norms[pivot])
+
+
+def comparative_gradient_clipping(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Comparative gradient clipping (CGC paper, Eq. 16); ``value`` is a SUM (Eq. 17).
+
+    Sort the k gradients by norm, ties by sender id: ||g_{i_1}|| <= ... <= ||g_{i_k}||. With
+    threshold T = ||g_{i_{k-f}}|| (the (f+1)-th largest), the f largest are scaled to norm T,
+    g_hat_j = (T / ||g_j||) g_j, the others kept as they are. ``value`` = sum_j g_hat_j, the
+    server's step direction: w_{t+1} = w_t - eta * value. Unlike the mean-like rules it is not
+    divided by k. kept = every finite input; changed = the inputs scaled down (in the f largest
+    with norm > T). ``threshold`` = T; T = 0 is the paper's termination rule (the caller stops;
+    the value is then 0). ``own`` is ignored.
+
+    Needs k > 2f (the n > 2f that 2f-redundancy requires, spec/cgc.md); Theorem 2 also needs
+    alpha = lambda/(3 mu) - f/n > 0, a condition on the costs that this rule does not check.
+    """
+    inputs, own = _prepare("cgc", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own, is_sum=True, threshold=0.0)
+    norms, _, clipped, threshold = _norm_order(inputs)
+    out = inputs.rows.copy()
+    # Unit direction first, then the threshold: threshold / norm would underflow for norms
+    # near 1e308 and lose the direction's precision.
+    out[clipped] = inputs.rows[clipped] / norms[clipped][:, None] * threshold
+    return inputs.result(_sum(out), np.ones(len(out), dtype=bool), clipped, threshold=threshold)
+
+
+def comparative_gradient_elimination(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Comparative gradient elimination (CGE); ``value`` is a SUM.
+
+    Gupta, Liu & Vaidya, "Byzantine fault-tolerant distributed machine learning using SGD and
+    norm-based comparative gradient elimination" (arXiv 2008.04699), and Liu, Gupta & Vaidya,
+    PODC 2021: sort the k gradients by norm, ties by sender id, drop the f largest and return the
+    SUM of the k - f others, sum_{j=1}^{k-f} g_{i_j} (not their mean): the server steps
+    w - eta * value. kept = the k - f smallest norms; nothing is changed. ``threshold`` = the
+    largest kept norm (the (f+1)-th largest). ``own`` is ignored.
+
+    Needs k > 2f (n > 2f, as for CGC); the papers' guarantees also need f/n below a bound that
+    depends on the costs, not checked here.
+    """
+    inputs, own = _prepare("cge", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own, is_sum=True, threshold=0.0)
+    _, order, _, threshold = _norm_order(inputs)
+    kept = np.zeros(len(inputs.rows), dtype=bool)
+    kept[order[: len(order) - inputs.f]] = True
+    return inputs.result(_sum(inputs.rows[kept]), kept, threshold=threshold)
+
+
+def _sorted_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's order (ties by sender: ``rows`` is in sender order) and sorted values."""
+    order = np.argsort(rows, axis=0, kind="stable")
+    return order, np.take_along_axis(rows, order, axis=0)
+
+
+def _used_by_position(order: np.ndarray, ranks: slice) -> np.ndarray:
+    """(k', d) mask of the entries whose within-column rank is in ``ranks``."""
+    used = np.zeros(order.shape, dtype=bool)
+    np.put_along_axis(used, order[ranks], True, axis=0)
+    return used
+
+
+def _median_of_sorted(ordered: np.ndarray) -> np.ndarray:
+    """The median of each sorted column: the middle entry, or a/2 + b/2 of the two middle
+    ones (not (a + b)/2, which overflows for a = b = 1e308), clipped to [a, b]."""
+    m = len(ordered)
+    low, high = ordered[(m - 1) // 2], ordered[m // 2]
+    return np.clip(low / 2 + high / 2, low, high) if m % 2 == 0 else low.copy()
+
+
+def coordinate_median(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Coordinate-wise median (Yin, Chen, Ramchandran & Bartlett, ICML 2018).
+
+    value_c = median_j x_{j,c} for each coordinate c; with an even number of inputs the average
+    of the two middle entries. kept = the inputs that give at least one coordinate (one or two
+    middle entries per coordinate; equal entries by sender id); changed = the kept inputs that do
+    not give every coordinate. ``own`` is ignored.
+
+    Needs k > 2f (honest majority): then every coordinate lies within the honest inputs' range.
+    """
+    inputs, own = _prepare("median", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    order, ordered = _sorted_columns(inputs.rows)
+    m = len(ordered)
+    used = _used_by_position(order, slice((m - 1) // 2, m // 2 + 1))
+    return _coordinatewise_result(inputs, _median_of_sorted(ordered), used)
+
+
+def trimmed_mean(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Coordinate-wise trimmed mean (Yin, Chen, Ramchandran & Bartlett, ICML 2018).
+
+    For each coordinate, remove the f largest and the f smallest entries and average the k - 2f
+    others. kept = the inputs that give at least one coordinate (equal entries are removed by
+    sender id: the higher ids are trimmed from the top, the lower from the bottom); changed =
+    the kept inputs trimmed in some coordinate. With f = 0 it is the mean. ``own`` is ignored.
+
+    Needs k > 2f; then every coordinate lies within the honest inputs' range.
+    """
+    inputs, own = _prepare("trimmed_mean", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    order, ordered = _sorted_columns(inputs.rows)
+    middle = slice(inputs.f, len(ordered) - inputs.f)
+    used = _used_by_position(order, middle)
+    return _coordinatewise_result(inputs, _mean(ordered[middle]), used)
+
+
+def _squared_distances(rows: np.ndarray) -> np.ndarray:
+    """(k, k) ||x_i - x_j||^2; an overflow gives +inf, never nan (the rows are finite)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        difference = rows[:, None, :] - rows[None, :, :]
+        return np.sum(difference * difference, axis=2)
+
+
+def _krum_scores(rows: np.ndarray, f: int) -> np.ndarray:
+    """score(i) = sum of the q = k - f - 2 smallest ||x_i - x_j||^2, j != i (Blanchard et al.).
+
+    The q smallest are summed in ascending order, so a score does not depend on row order.
+    A squared distance above ~1.8e308 is +inf; if that makes every score +inf (inputs spread by
+    more than ~1e154), the scores are computed again on the inputs divided by a power of two
+    above their largest |entry|, where nothing overflows.
+    """
+    k = len(rows)
+    q = max(k - f - 2, 0)  # clamped only when more than f inputs were non-finite
+
+    def scores(points: np.ndarray) -> np.ndarray:
+        # Column 0 of each sorted row is a zero: the point itself (or an equal one).
+        return np.sort(_squared_distances(points), axis=1)[:, 1 : q + 1].sum(axis=1)
+
+    result = scores(rows)
+    if k and np.isinf(result).all():
+        _, exponent = np.frexp(np.max(np.abs(rows)))
+        result = scores(np.ldexp(rows, -exponent))
+    return result
+
+
+def _krum_selection(
+    name: str,
+    values: np.ndarray,
+    f: int,
+    own: np.ndarray | None,
+    senders: np.ndarray | None,
+    m: int | None,
+) -> Aggregate:
+    inputs, own = _prepare(name, values, f, own, senders)
+    k = inputs.k
+    count = k - f if m is None else m
+    if (
+        isinstance(count, bool)
+        or not isinstance(count, (int, np.integer))
+        or not (1 <= count <= k - f or k == 0)
+    ):
+        raise _parameter_error(name, "m", count, f"an integer in [1, k - f] = [1, {k - f}]")
+    if len(inputs.rows) == 0:
+        return inputs.empty(own, scores=np.full(k, np.nan))
+    local_scores = _krum_scores(inputs.rows, inputs.f)
+    chosen = inputs.order(local_scores)[: min(int(count), len(inputs.rows))]
+    kept = np.zeros(len(inputs.rows), dtype=bool)
+    kept[chosen] = True
+    scores = np.full(k, np.nan)
+    scores[inputs.position] = local_scores
+    return inputs.result(_mean(inputs.rows[kept]), kept, scores=scores)
+
+
+def krum(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Krum (Blanchard, El Mhamdi, Guerraoui & Stainer, NeurIPS 2017).
+
+    score(i) = sum over the k - f - 2 inputs nearest to x_i (j != i) of ||x_i - x_j||^2;
+    ``value`` = the input with the smallest score (ties by sender id), kept = that input alone.
+    ``scores`` holds every score. ``own`` is ignored.
+
+    Needs k > 2f + 2. The chosen input is not always within the honest inputs' bounding box; it
+    is within sqrt(k - f - 2) * D of some honest input, D = the honest inputs' diameter (its
+    score is at most an honest one's, <= (k - f - 2) D^2, and it has an honest neighbour).
+    If more than f inputs are non-finite, q = k' - 2 is clamped at 0 (every score 0: the
+    lowest sender id wins).
+    """
+    return _krum_selection("krum", values, f, own, senders, m=1)
+
+
+def multi_krum(
+    values: np.ndarray,
+    f: int,
+    own: np.ndarray | None = None,
+    senders: np.ndarray | None = None,
+    *,
+    m: int | None = None,
+) -> Aggregate:
+    """Multi-Krum (Blanchard et al., NeurIPS 2017, Section 5): the mean of the m inputs with
+    the smallest Krum scores (ties by sender id); kept = those m. ``m`` defaults to k - f; with
+    m = 1 it is Krum, with f = 0 and m = k the mean of all inputs. Scores are computed once.
+
+    Needs k > 2f + 2 and 1 <= m <= k - f. Each chosen input has a score at most the m-th
+    smallest, hence at most an honest score, so the value lies in the honest bounding box
+    widened by sqrt(k - f - 2) * D in every coordinate (D = honest diameter). If more than f
+    inputs are non-finite, m is capped at the number of finite inputs.
+    """
+    return _krum_selection("multi_krum", values, f, own, senders, m=m)
+
+
+def _weiszfeld_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """One Weiszfeld step from y with the Vardi-Zhang modification, and whether y is a data
+    point that is a geometric median (so the step is zero).
+
+    With u_i = (x_i - y)/||x_i - y|| and w_i = 1/||x_i - y|| over the inputs not at y, and eta
+    the number of inputs at y (distance below the smallest normal float, where w_i overflows):
+    step = max(0, 1 - eta/r) (sum u_i) / (sum w_i), r = ||sum u_i|| (Vardi & Zhang, PNAS 2000).
+    For eta = 0 it is the plain Weiszfeld step sum w_i x_i / sum w_i - y. Unit vectors and
+    weights are formed from (x - y)/2, so neither overflows.
+    """
+    half = _half_differences(rows, y)
+    half_norm = scaled_row_norms(half)
+    at_y = half_norm < np.finfo(np.float64).tiny
+    away = ~at_y
+    if not away.any():
+        return np.zeros_like(y), True
+    pull = np.sum(half[away] / half_norm[away][:, None], axis=0)
+    weight = np.sum(0.5 / half_norm[away])
+    r = float(np.linalg.norm(pull))
+    eta = int(at_y.sum())
+    if eta and r <= eta:
+        return np.zeros_like(y), True
+    factor = 1.0 - eta / r if eta else 1.0
+    return factor * pull / weight, False
+
+
+def geometric_median(
+    values: np.ndarray,
+    f: int,
+    own: np.ndarray | None = None,
+    senders: np.ndarray | None = None,
+    *,
+    tol: float = 1e-10,
+    max_iterations: int = 1000,
+) -> Aggregate:
+    """Geometric median argmin_y sum_j ||x_j - y|| by Weiszfeld's algorithm.
+
+    (Weiszfeld 1937; Vardi & Zhang, PNAS 2000, for iterates that land on a data point; used as
+    an aggregator by Chen, Su & Xu, 2017, and Pillutla, Kakade & Harchaoui's RFA, 2022.)
+    1. If some input x_j satisfies the optimality condition strictly, ||sum_{x_i != x_j} u_i||
+       < #{i : x_i = x_j} (u_i the unit vector from x_j to x_i), it is the unique geometric
+       median and is returned exactly (the first such input by sender id).
+    2. Otherwise Weiszfeld from the coordinate-wise median y_0, each step modified as in
+       :func:`_weiszfeld_step`, until ||y_{t+1} - y_t|| <= tol * s, s = the median of
+       ||x_j - y_0|| (the inputs' robust spread: the criterion is relative and
+       translation-invariant), or ``max_iterations`` steps (``converged`` False).
+    kept = every finite input; nothing is changed. ``own`` is ignored.
+
+    Needs k > 2f (breakdown point 1/2): then ||value - z|| <= 2h/(h - b) * max_{honest} ||x_i - z||
+    for every z, with h honest and b Byzantine inputs.
+    """
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise _parameter_error("geometric_median", "tol", tol, "0 < tol < 1")
+    if (
+        isinstance(max_iterations, bool)
+        or not isinstance(max_iterations, int)
+        or max_iterations < 1
+    ):
+        raise _parameter_error("geometric_median", "max_iterations", max_iterations, ">= 1")
+    inputs, own = _prepare("geometric_median", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    rows = inputs.rows
+    everything = np.ones(len(rows), dtype=bool)
+    for candidate in rows:
+        half = _half_differences(rows, candidate)
+        half_norm = scaled_row_norms(half)
+        away = half_norm >= np.finfo(np.float64).tiny  # as in _weiszfeld_step
+        pull = np.sum(half[away] / half_norm[away][:, None], axis=0)
+        if np.linalg.norm(pull) < np.count_nonzero(~away):
+            return inputs.result(candidate.copy(), everything)
+    _, ordered = _sorted_columns(rows)
+    y = _median_of_sorted(ordered)
+    spread = float(np.median(_distances(rows, y)))
+    if spread == 0.0:
+        return inputs.result(y, everything)
+    for iteration in range(1, max_iterations + 1):
+        step, optimal = _weiszfeld_step(rows, y)
+        y = y + step
+        if optimal or scaled_row_norms(step[None, :])[0] <= tol * spread:
+            return inputs.result(y, everything, iterations=iteration)
+    return inputs.result(y, everything, iterations=max_iterations, converged=False)
+
+
+def centered_clipping(
+    values: np.ndarray,
+    f: int,
+    own: np.ndarray | None = None,
+    senders: np.ndarray | None = None,
+    *,
+    tau: float = 10.0,
+    iterations: int = 5,
+) -> Aggregate:
+    """Centered clipping (Karimireddy, He & Jaggi, "Learning from history for Byzantine robust
+    optimization", ICML 2021).
+
+    From v_0 = ``own`` if given, else the coordinate-wise median, repeat ``iterations`` times:
+    v <- v + (1/k) sum_j clip_tau(x_j - v), clip_tau(z) = z min(1, tau/||z||).
+    ``value`` = the last v. kept = every finite input; changed = the inputs clipped in the last
+    iteration (||x_j - v|| > tau for the v that iteration started from). ``threshold`` = tau.
+    Defaults tau = 10 and 5 iterations (netsim's choice, as in common implementations; tau is in
+    the inputs' units, so scale it with the problem). Each iteration moves v by at most tau,
+    so ||value - v_0|| <= iterations * tau whatever the inputs.
+
+    Needs k > 2f (honest majority, for the median start and the clipping to make sense); the
+    paper's guarantee needs a smaller fraction of faults (delta = f/k up to about 0.1-0.2),
+    which is not checked.
+    """
+    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 < tau < math.inf:
+        raise _parameter_error("centered_clipping", "tau", tau, "0 < tau < inf")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise _parameter_error("centered_clipping", "iterations", iterations, ">= 1")
+    inputs, own = _prepare("centered_clipping", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own, threshold=float(tau))
+    rows = inputs.rows
+    v = own.copy() if own is not None else _median_of_sorted(_sorted_columns(rows)[1])
+    clipped = np.zeros(len(rows), dtype=bool)
+    for _ in range(iterations):
+        half = _half_differences(rows, v)
+        half_norm = scaled_row_norms(half)
+        clipped = 2 * half_norm > tau
+        moves = 2 * half
+        moves[clipped] = half[clipped] / half_norm[clipped][:, None] * tau
+        v = v + _mean(moves)
+    return inputs.result(
+        v, np.ones(len(rows), dtype=bool), clipped, threshold=float(tau), iterations=iterations
+    )
+
+
+AGGREGATORS: dict[str, AggregatorRule] = {
+    "none": mean_of_all,
+    "ce": comparative_elimination,
+    "cgc": comparative_gradient_clipping,
+    "cge": comparative_gradient_elimination,
+    "median": coordinate_median,
+    "trimmed_mean": trimmed_mean,
+    "krum": krum,
+    "multi_krum": multi_krum,
+    "geometric_median": geometric_median,
+    "centered_clipping": centered_clipping,
+}
+
+SUM_RULES = frozenset({"cgc", "cge"})
+"""Rules whose ``value`` is a sum of the kept vectors (the server's step direction), not a
+mean-like aggregate."""

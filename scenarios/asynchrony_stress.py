@@ -1,0 +1,325 @@
+"""Asynchrony stress: where CE with a round deadline and the asynchronous CGC server degrade
+and where they break, as the network gets worse along four axes.
+
+What it studies. Three configurations, each run with a fixed number of rounds:
+
+- CE, absent = stale:       ``ce_paper_fig2.toml`` (CE variant), 200 rounds, round deadline
+                            100 ms; a value that misses it is replaced by the sender's last one;
+- CE, absent = eliminated:  the same, but a missing value uses up one of the f eliminations;
+- CGC async, quorum:        ``cgc_async.toml`` (quorum n - f variant), 400 rounds, diminishing
+                            step; a 100 ms deadline is the safety net if no quorum forms.
+
+The stress axes (one at a time, everything else as in the base scenarios, where link delays are
+exponential with mean 10 ms):
+
+1. stragglers: honest agent 3's links and compute time are F times slower (F = 1 ... 100),
+   delay model ``stragglers`` around the exponential;
+2. heavy tails: shifted Pareto (Lomax) delays with scale 10 ms and tail index alpha from 4 down
+   to 0.5 (mean infinite for alpha <= 1);
+3. message loss: every message is lost with probability p = 0 ... 0.5;
+4. partial synchrony: ``network.asynchrony = {gst = 0, delta = D}``, every delay capped at D,
+   and the deadline left to netsim's rule (CE: D after the round starts; CGC: 2D + compute),
+   i.e. a practitioner who knows Delta and sets the deadline to it; D from 1 s down to 1 ms.
+
+Metrics: the final distance to the optimum (max over honest agents, or the server) and the
+simulated time from which the distance stays below epsilon = 1e-3 until the end of the run
+(``netsim.time_to_accuracy(..., settle=True)``), not the first time it gets below epsilon: a run
+can pass through epsilon and leave again (CGC with a 100x straggler reaches 1e-3 on the four
+fast honest agents, then the straggler's gradient at w_0 arrives, is used for the rest of the
+run, and pushes w away to ~3); the table prints both. Dotted lines mark the initial distances: a
+point at or above its line made no progress. Median and min-max band over the seeds.
+
+Run (from the repository root)::
+
+    python scenarios/asynchrony_stress.py                 # full, 3 seeds, figure in plots/
+    python scenarios/asynchrony_stress.py --quick --plots /tmp/p   # a few seconds (tests)
+
+Writes ``<plots>/asynchrony_stress.png`` and prints the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+import netsim
+
+HERE = Path(__file__).resolve().parent
+EPSILON = 1e-3
+DEADLINE = 0.1  # simulated s: CE's round deadline and CGC's safety net (axes 1-3)
+EXPONENTIAL = {"model": "exponential", "mean": 0.01}
+STRAGGLER = 3  # honest in both base scenarios (CE: Byzantine 0; CGC: Byzantine 5)
+
+# name -> (base file, fixed overrides, rounds, quick rounds)
+CONFIGS = {
+    "CE, absent = stale": ("ce_paper_fig2.toml", {"protocol.absent": "stale"}, 200, 40),
+    "CE, absent = eliminated": ("ce_paper_fig2.toml", {"protocol.absent": "eliminated"}, 200, 40),
+    "CGC async, quorum n − f": ("cgc_async.toml", {}, 400, 60),
+}
+STYLES = {
+    "CE, absent = stale": {"color": "tab:blue", "marker": "o", "linestyle": "-"},
+    "CE, absent = eliminated": {"color": "tab:orange", "marker": "s", "linestyle": "--"},
+    "CGC async, quorum n − f": {"color": "tab:red", "marker": "^", "linestyle": "-"},
+}
+
+
+def stress_axes() -> dict[str, dict]:
+    """Axis name -> {"label", "levels": [(tick label, overrides)], "deadline": bool}."""
+    return {
+        "stragglers": {
+            "title": f"(a) straggler: agent {STRAGGLER} links and compute × F",
+            "xlabel": "slow-down factor F",
+            "deadline": True,
+            "levels": [
+                (
+                    f"{factor:g}",
+                    {
+                        "network.delay": {
+                            "model": "stragglers",
+                            "agents": [STRAGGLER],
+                            "factor": factor,
+                            "base": EXPONENTIAL,
+                        }
+                    },
+                )
+                for factor in (1.0, 3.0, 10.0, 30.0, 100.0)
+            ],
+        },
+        "heavy tails": {
+            "title": "(b) heavy tails: Pareto delays, scale 10 ms",
+            "xlabel": "tail index α (mean = ∞ for α ≤ 1)",
+            "deadline": True,
+            "levels": [
+                (
+                    f"{shape:g}",
+                    {"network.delay": {"model": "pareto", "scale": 0.01, "shape": shape}},
+                )
+                for shape in (4.0, 2.0, 1.5, 1.0, 0.7, 0.5)
+            ],
+        },
+        "loss": {
+            "title": "(c) message loss",
+            "xlabel": "loss probability p (per message)",
+            "deadline": True,
+            "levels": [(f"{p:g}", {"network.loss": p}) for p in (0.0, 0.01, 0.03, 0.1, 0.3, 0.5)],
+        },
+        "delta": {
+            "title": "(d) partial synchrony: delays ≤ Δ, deadline = Δ",
+            "xlabel": "Δ (ms)",
+            "deadline": False,
+            "levels": [
+                (f"{d * 1000:g}", {"network.asynchrony": {"gst": 0.0, "delta": d}})
+                for d in (1.0, 0.1, 0.05, 0.03, 0.01, 0.003, 0.001)
+            ],
+        },
+    }
+
+
+@cache
+def base_scenario(config: str, rounds: int) -> netsim.Scenario:
+    path, fixed, _, _ = CONFIGS[config]
+    sc = netsim.load_scenario(HERE / path)
+    return sc.with_overrides({"variants": [], "trace": False, "protocol.rounds": rounds, **fixed})
+
+
+def run_point(job: tuple) -> dict:
+    """One run -> final distance, initial distance, time to epsilon and a few counters."""
+    config, rounds, overrides, seed = job
+    sc = base_scenario(config, rounds).with_overrides({**overrides, "seed": seed})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # staleness-bound warnings: counted in the summary
+        result = netsim.run(sc, progress=False)
+    (summary,) = result.summary["variants"].values()
+    metrics = result.metrics
+    reached = netsim.time_to_accuracy(metrics, EPSILON)
+    return {
+        "final": summary["final_distance"],
+        "initial": float(np.max(metrics["distance"][metrics["round"] == 0])),
+        "first": None if reached is None else reached[1],
+        "time": settled[1]
+        if (settled := netsim.time_to_accuracy(metrics, EPSILON, settle=True))
+        else None,
+        "absent": summary["absent_honest"],
+        "violations": summary["synchrony_violations"],
+        "lost": summary.get("messages_lost", 0),
+        "staleness": summary.get("max_honest_staleness"),
+        "sim_time_end": summary["sim_time_end"],
+    }
+
+
+def run_all(jobs: list[tuple], workers: int) -> list[dict]:
+    if workers <= 1:
+        return [run_point(job) for job in jobs]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(run_point, jobs, chunksize=2))
+
+
+def spread(values: list[float | None]) -> tuple[float, float, float, int]:
+    """(median, min, max, number missing) over seeds; NaN if every value is missing."""
+    got = np.array([v for v in values if v is not None], dtype=float)
+    if len(got) == 0:
+        return math.nan, math.nan, math.nan, len(values)
+    return float(np.median(got)), float(got.min()), float(got.max()), len(values) - len(got)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small grid, few rounds (tests)")
+    parser.add_argument("--plots", default="plots", help="directory for the figure")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per point (default 3)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    args = parser.parse_args(argv)
+    seeds = list(range(args.seeds if args.seeds is not None else (1 if args.quick else 3)))
+
+    axes = stress_axes()
+    if args.quick:
+        for axis in axes.values():
+            axis["levels"] = [axis["levels"][0], axis["levels"][-1]]
+    points = []  # (axis, level index, config, overrides)
+    for name, axis in axes.items():
+        for k, (_, overrides) in enumerate(axis["levels"]):
+            for config in CONFIGS:
+                extra = {"protocol.deadline": DEADLINE} if axis["deadline"] else {}
+                points.append((name, k, config, {**overrides, **extra}))
+    jobs = []
+    for _, _, config, overrides in points:
+        rounds = CONFIGS[config][3] if args.quick else CONFIGS[config][2]
+        jobs.extend((config, rounds, overrides, seed) for seed in seeds)
+    outcomes = run_all(jobs, 1 if args.quick else args.jobs)
+    results = {
+        (name, k, config): outcomes[j * len(seeds) : (j + 1) * len(seeds)]
+        for j, (name, k, config, _) in enumerate(points)
+    }
+
+    print(
+        f"Asynchrony stress: final distance and time to epsilon = {EPSILON:g} (simulated s), "
+        f"{len(seeds)} seed(s); medians [min-max]"
+    )
+    header = f"{'axis':12} {'level':>6}  {'configuration':24} {'final distance':>30}"
+    print(f"{header} {'t_stay s':>9} {'miss':>5} {'t_first s':>9}  counters (median)")
+    for (name, k, config), row in results.items():
+        med, lo, hi, _ = spread([o["final"] for o in row])
+        t_med, _, _, missing = spread([o["time"] for o in row])
+        first, _, _, _ = spread([o["first"] for o in row])
+        if config.startswith("CE"):
+            counters = (
+                f"absent honest {np.median([o['absent'] for o in row]):.0f}, "
+                f"rounds > f absent {np.median([o['violations'] for o in row]):.0f}"
+            )
+        else:
+            counters = f"max staleness {np.median([o['staleness'] for o in row]):.0f}"
+        counters += f", lost {np.median([o['lost'] for o in row]):.0f}"
+        level = axes[name]["levels"][k][0]
+        final = f"{med:.2e} [{lo:.1e}-{hi:.1e}]"
+        print(
+            f"{name:12} {level:>6}  {config:24} {final:>30} {t_med:9.3g} "
+            f"{missing:>3}/{len(row)} {first:9.3g}  {counters}"
+        )
+    used = {
+        protocol: next(j[1] for j in jobs if j[0].startswith(protocol))
+        for protocol in ("CE", "CGC")
+    }
+    path = plot(axes, results, len(seeds), used, Path(args.plots))
+    print(f"figure: {path}")
+    return 0
+
+
+def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(axes_spec)
+    fig, grid = plt.subplots(2, len(names), figsize=(4.2 * len(names), 8.2), sharey="row")
+    floor = 1e-17  # exact zeros on the log scale
+    initial = {}
+    t_top = max(
+        (o["time"] for row in results.values() for o in row if o["time"] is not None),
+        default=1.0,
+    )
+    for col, name in enumerate(names):
+        spec = axes_spec[name]
+        ticks = [label for label, _ in spec["levels"]]
+        xs = np.arange(len(ticks))
+        top, bottom = grid[0, col], grid[1, col]
+        for config, style in STYLES.items():
+            rows = [results[(name, k, config)] for k in range(len(ticks))]
+            final = np.array([spread([o["final"] for o in row])[:3] for row in rows])
+            final = np.maximum(final, floor)
+            top.plot(xs, final[:, 0], label=config, **style)
+            top.fill_between(xs, final[:, 1], final[:, 2], color=style["color"], alpha=0.15)
+            initial[config] = max(o["initial"] for row in rows for o in row)
+            times = [spread([o["time"] for o in row]) for row in rows]
+            t = np.array([s[:3] for s in times])
+            bottom.plot(xs, t[:, 0], **style)
+            bottom.fill_between(xs, t[:, 1], t[:, 2], color=style["color"], alpha=0.15)
+            never = [x for x, s in zip(xs, times) if s[3] == n_seeds]
+            some = [x for x, s in zip(xs, times) if 0 < s[3] < n_seeds]
+            bottom.plot(
+                never,
+                [t_top * 3] * len(never),
+                linestyle="none",
+                marker="x",
+                markersize=9,
+                color=style["color"],
+            )
+            bottom.plot(
+                some,
+                [t_top * 3] * len(some),
+                linestyle="none",
+                marker="+",
+                markersize=9,
+                color=style["color"],
+            )
+        for config in ("CE, absent = stale", "CGC async, quorum n − f"):
+            colour = "tab:blue" if config.startswith("CE") else "tab:red"
+            top.axhline(initial[config], color=colour, linestyle=":", linewidth=1.2)
+        top.set_title(spec["title"], loc="left", fontsize=9.5)
+        for ax in (top, bottom):
+            ax.set_yscale("log")
+            ax.set_xticks(xs)
+            ax.set_xticklabels(ticks)
+            ax.grid(True, which="major", alpha=0.3)
+        bottom.set_xlabel(spec["xlabel"], fontsize=9)
+        bottom.axhline(t_top * 3, color="grey", linewidth=0.6, alpha=0.5)
+    ce_start = initial["CE, absent = stale"]
+    cgc_start = initial["CGC async, quorum n − f"]
+    grid[0, 1].text(
+        0.0, cgc_start * 1.8, "initial distance, CGC", color="tab:red", fontsize=8, va="bottom"
+    )
+    grid[0, 1].text(
+        0.0, ce_start / 1.8, "initial distance, CE", color="tab:blue", fontsize=8, va="top"
+    )
+    grid[0, 0].set_ylim(floor / 3, cgc_start * 30)
+    grid[1, 0].set_ylim(None, t_top * 8)
+    grid[1, 0].text(0.0, t_top * 4, "×: not below ε at the end (+: for some seeds)", fontsize=8)
+    grid[0, 0].set_ylabel("final distance to the optimum\n(max over honest agents / server)")
+    grid[1, 0].set_ylabel(f"time to ε = {EPSILON:g}, staying below\n(simulated s)")
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.suptitle(
+        "Asynchrony stress: CE with a round deadline vs the asynchronous CGC server (quorum); "
+        f"stress grows to the right\n(a)-(c): CE deadline {DEADLINE * 1000:g} ms, CGC "
+        f"safety-net deadline {DEADLINE * 1000:g} ms; (d): CE deadline Δ, CGC 2Δ + compute; "
+        f"rounds: CE {rounds['CE']}, CGC {rounds['CGC']}; median and min–max band over "
+        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "asynchrony_stress.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
