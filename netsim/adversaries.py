@@ -11,11 +11,10 @@ An attack that needs history (``stale_replay``) keeps it in the run's :class:`Ru
 from __future__ import annotations
 
 import dataclasses
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,6 +50,7 @@ class View:
     honest_gradients: Mapping[int, np.ndarray] | None = None
     server: bool = False  # True when the receiver is the CGC server
     f: int = 0  # the bound f the honest side's filter uses
+    memory: dict[str, Any] | None = None  # one dict per run, shared by every call of the run
 
 
 class Adversary(Protocol):
@@ -311,9 +311,10 @@ class Gaussian:
 class SignFlip:
     """Reverses (and scales by ``scale``) the pull the honest values exert on the receiver.
 
-    The sign-flipping attack (Damaskinos et al. 2018; Allen-Zhu et al. 2021): send -g instead
-    of g. CGC server: -scale * mean_h g_h(w_t), so the server's step goes uphill. CE receiver i:
-    x_i - scale * (m_i - x_i), m_i the mean of the latest honest estimates other than x_i: the
+    The sign-flipping baseline (e.g. Allen-Zhu et al., ICLR 2021; Karimireddy, He & Jaggi,
+    ICML 2021, "bit flipping"): send -g instead of g. CGC server: -scale * mean_h g_h(w_t), so
+    the server's step goes uphill. CE receiver i: x_i - scale * (m_i - x_i), m_i the mean of
+    the latest honest estimates other than x_i: the
     displacement the honest peers cause in Eq. 7, reversed, so i is pushed away from the honest
     group (a different value for every receiver). Not x_H - scale (x_i - x_H), the reflection
     through the optimum: its displacement (1 + scale)(x_H - x_i) pulls i *towards* x_H, which
@@ -437,12 +438,9 @@ class RunMemory:
     """What an adversary remembers during one run: per (attack, sender, receiver), the honest
     reference value of each round it was called for.
 
-    One object per run, created on the first call of that run. The engine hands no run handle,
-    so a run is recognised by its optimum array: a simulation computes x_H (or w*) once and
-    passes that same array in every View of the run, and a new run computes a new one. The
-    memory is dropped when that array is garbage collected (a weakref finalizer), so an id can
-    never be reused while its memory is alive. Determinism: the history of a pair is filled only
-    by that pair's calls, which one SimPy process makes in the engine's deterministic order.
+    One object per run, kept in the dict the engine hands every View of that run
+    (``view.memory``). Determinism: the history of a pair is filled only by that pair's calls,
+    which one SimPy process makes in the engine's deterministic order.
     """
 
     def __init__(self) -> None:
@@ -462,19 +460,14 @@ class RunMemory:
         return rounds[chosen].copy()
 
 
-_RUN_MEMORIES: dict[int, RunMemory] = {}  # id(view.optimum) -> the memory of that run
-
-
 def run_memory(view: View) -> RunMemory:
-    """The :class:`RunMemory` of the run ``view`` belongs to (a fresh, unshared one if the view
-    has no optimum array to recognise the run by)."""
-    anchor = view.optimum
-    if anchor is None:
+    """The :class:`RunMemory` of the run ``view`` belongs to, kept in the run's ``view.memory``
+    (a fresh, unshared one if the engine handed no memory)."""
+    if view.memory is None:
         return RunMemory()
-    memory = _RUN_MEMORIES.get(id(anchor))
+    memory = view.memory.get("run_memory")
     if memory is None:
-        memory = _RUN_MEMORIES[id(anchor)] = RunMemory()
-        weakref.finalize(anchor, _RUN_MEMORIES.pop, id(anchor), None)
+        memory = view.memory["run_memory"] = RunMemory()
     return memory
 
 
@@ -527,10 +520,11 @@ class Collusion:
     dragged the same way, coherently), and r_i the (h - f)-th smallest distance from x_i to its
     h - 1 honest peers' estimates: k <= f identical values at distance D < r_i are all kept by
     CE (at most h - f - 1 honest values are closer, so they rank within the n - 1 - f nearest).
-    Nothing to a Byzantine receiver. CGC server: -fraction * T * ḡ / ||ḡ||, ḡ the mean
-    honest gradient and T the largest honest gradient norm at w_t (the clipping threshold when
-    there are f Byzantine agents: their f equal norms <= T leave the (f+1)-th largest >= their
-    norm, so none is clipped); together they cancel f * fraction * T of the honest sum's length.
+    Nothing to a Byzantine receiver. CGC server: -fraction * T * g_mean / ||g_mean||, g_mean
+    the mean honest gradient and T the largest honest gradient norm at w_t (the clipping
+    threshold when there are f Byzantine agents: their f equal norms <= T leave the (f+1)-th
+    largest >= their norm, so none is clipped; at fraction = 1 float rounding may clip them by
+    an ulp); together they cancel f * fraction * T of the honest sum's length.
     """
 
     fraction: float = 0.99

@@ -42,7 +42,11 @@ def ce_view(receiver: int, f: int = 1, round: int = 0, optimum: np.ndarray = X_H
 
 
 def cgc_view(
-    f: int = 1, round: int = 0, gradients: dict | None = None, optimum: np.ndarray = W_STAR
+    f: int = 1,
+    round: int = 0,
+    gradients: dict | None = None,
+    optimum: np.ndarray = W_STAR,
+    memory: dict | None = None,
 ) -> View:
     """What CGC hands the adversary answering the server's w_t."""
     gradients = G if gradients is None else gradients
@@ -57,6 +61,7 @@ def cgc_view(
         honest_gradients=dict(gradients),
         server=True,
         f=f,
+        memory=memory,
     )
 
 
@@ -205,13 +210,13 @@ def test_dissensus_to_the_server_cancels_the_honest_sum():
 
 def test_stale_replay_sends_each_peer_its_own_estimate_from_lag_rounds_ago():
     adversary = attack("stale_replay", lag=2)
-    optimum = X_H.copy()  # one run: one optimum array
+    memory: dict = {}  # one run: one memory, handed in every View of the run
     rng = np.random.default_rng(0)
     sent = {1: [], 2: []}
     for r in range(6):
         for receiver in (1, 2):
             x_i = np.array([10.0 * receiver + r, 0.0])  # receiver's estimate in round r
-            view = View(r, 0.0, 2, {}, dict(X), target=x_i, optimum=optimum, f=1)
+            view = View(r, 0.0, 2, {}, dict(X), target=x_i, optimum=X_H, f=1, memory=memory)
             sent[receiver].append(adversary.value(0, receiver, r, view, rng))
     # Rounds 0..5 replay rounds 0, 0, 0, 1, 2, 3 (the oldest until lag rounds have passed).
     close(sent[1], [[10, 0], [10, 0], [10, 0], [11, 0], [12, 0], [13, 0]])
@@ -220,28 +225,29 @@ def test_stale_replay_sends_each_peer_its_own_estimate_from_lag_rounds_ago():
 
 def test_stale_replay_to_the_server_is_the_mean_gradient_lag_rounds_ago():
     adversary = attack("stale_replay", lag=3)
-    optimum = W_STAR.copy()
+    memory: dict = {}
     replies = []
     for t in range(5):
         gradients = {0: np.array([t, 0.0]), 1: np.array([0.0, 2.0 * t]), 2: np.array([2.0 * t, t])}
-        view = cgc_view(round=t, gradients=gradients, optimum=optimum)  # mean (t, t)
+        view = cgc_view(round=t, gradients=gradients, memory=memory)  # mean (t, t)
         replies.append(adversary.value(5, SERVER, t, view, np.random.default_rng(0)))
     close(replies, [[0, 0], [0, 0], [0, 0], [0, 0], [1, 1]])
 
 
 def test_stale_replay_keeps_one_history_per_sender_and_per_run():
     adversary = attack("stale_replay", lag=1)
-    optimum = X_H.copy()
+    memory: dict = {}
     rng = np.random.default_rng(0)
 
-    def call(sender, r, x, optimum=optimum):
-        view = View(r, 0.0, 2, {}, dict(X), target=np.array(x, float), optimum=optimum, f=1)
+    def call(sender, r, x, memory=memory):
+        x = np.array(x, float)
+        view = View(r, 0.0, 2, {}, dict(X), target=x, optimum=X_H, f=1, memory=memory)
         return adversary.value(sender, 1, r, view, rng)
 
     call(0, 0, [1, 1])
     close(call(0, 1, [2, 2]), [1, 1])
     close(call(4, 1, [5, 5]), [5, 5])  # sender 4 has no round 0: its oldest value
-    close(call(0, 9, [7, 7], optimum=X_H.copy()), [7, 7])  # a new run remembers nothing
+    close(call(0, 9, [7, 7], memory={}), [7, 7])  # a new run (a new memory) remembers nothing
 
 
 # --- collusion -----------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ class CEProtocol(RoundProtocol):
                 honest_latest=dict(self.honest_latest),
                 optimum=self.optimum,
                 f=self.f,
+                memory=self.adversary_memory,
             )
             for j in self.network.neighbours(b):
                 to_j = dataclasses.replace(view, target=self.x.get(j))

@@ -162,6 +162,7 @@ class CGCProtocol(RoundProtocol):
             honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
             server=True,
             f=self.f,
+            memory=self.adversary_memory,
         )
         adversary = self.scenario.adversary
         assert adversary is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -95,6 +95,7 @@ class RoundProtocol:
         self.counters = RunCounters()
         self.honest_sent: dict[int, dict[int, np.ndarray]] = {}  # round -> sender -> value
         self._adversary_rng = AdversaryStreams(scenario.seed)
+        self.adversary_memory: dict[str, Any] = {}  # the adversary's state for this run
         self._on_round = on_round
 
     def _round_done(self) -> None:
