@@ -598,15 +598,31 @@ def multi_krum(
     return _krum_selection("multi_krum", values, f, own, senders, m=m)
 
 
-def _weiszfeld_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
-    """One Weiszfeld step from y with the Vardi-Zhang modification, and whether y is a data
-    point that is a geometric median (so the step is zero).
+def _cost_change(half: np.ndarray, half_norm: np.ndarray, step: np.ndarray) -> float:
+    """F(y + step) - F(y) for F(y) = sum_i ||x_i - y||, given h_i = (x_i - y)/2 and ||h_i||.
 
-    With u_i = (x_i - y)/||x_i - y|| and w_i = 1/||x_i - y|| over the inputs not at y, and eta
-    the number of inputs at y (distance below the smallest normal float, where w_i overflows):
-    step = max(0, 1 - eta/r) (sum u_i) / (sum w_i), r = ||sum u_i|| (Vardi & Zhang, PNAS 2000).
-    For eta = 0 it is the plain Weiszfeld step sum w_i x_i / sum w_i - y. Unit vectors and
-    weights are formed from (x - y)/2, so neither overflows.
+    Each term ||x_i - y - step|| - ||x_i - y|| = 2 (||h'|| - ||h||), h' = h - step/2, is formed
+    without cancellation as (-2 <step, h> + ||step||^2 / 2) / (||h'|| + ||h||), so a far input
+    (say at 1e300) does not drown the change. nan if a term overflows.
+    """
+    moved_norm = scaled_row_norms(half - step / 2)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        terms = (-2 * (half @ step) + (step @ step) / 2) / (half_norm + moved_norm)
+        return float(np.sum(np.where(half_norm + moved_norm > 0, terms, 0.0)))
+
+
+def _geometric_median_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """One step towards the geometric median from y, and whether y is one (step zero).
+
+    Weiszfeld's step with the Vardi-Zhang modification: with u_i = (x_i - y)/||x_i - y|| and
+    w_i = 1/||x_i - y|| over the inputs not at y, eta the number of inputs at y (distance below
+    the smallest normal float, where w_i overflows) and r = ||sum u_i||,
+    step = max(0, 1 - eta/r) (sum u_i) / (sum w_i) (Vardi & Zhang, PNAS 2000); for eta = 0 it
+    is the plain Weiszfeld step sum w_i x_i / sum w_i - y. When y is no input and d >= 2, the
+    Newton step H^-1 sum u_i, H = sum_i w_i (I - u_i u_i^T) the Hessian of F, replaces it if it
+    decreases F more (:func:`_cost_change`): Weiszfeld alone crawls when the median lies close
+    to an input, and Newton converges quadratically there. Unit vectors and weights are formed
+    from (x - y)/2, so nothing overflows.
     """
     half = _half_differences(rows, y)
     half_norm = scaled_row_norms(half)
@@ -614,14 +630,26 @@ def _weiszfeld_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
     away = ~at_y
     if not away.any():
         return np.zeros_like(y), True
-    pull = np.sum(half[away] / half_norm[away][:, None], axis=0)
-    weight = np.sum(0.5 / half_norm[away])
+    unit = half[away] / half_norm[away][:, None]
+    weights = 0.5 / half_norm[away]
+    pull = np.sum(unit, axis=0)
+    weight = np.sum(weights)
     r = float(np.linalg.norm(pull))
     eta = int(at_y.sum())
     if eta and r <= eta:
         return np.zeros_like(y), True
-    factor = 1.0 - eta / r if eta else 1.0
-    return factor * pull / weight, False
+    step = (1.0 - eta / r if eta else 1.0) * pull / weight
+    if eta == 0 and len(y) >= 2:
+        hessian = weight * np.eye(len(y)) - (unit.T * weights) @ unit
+        try:
+            newton = np.linalg.solve(hessian, pull)
+        except np.linalg.LinAlgError:  # inputs on a line through y: H is singular
+            return step, False
+        if np.all(np.isfinite(newton)) and _cost_change(half, half_norm, newton) < _cost_change(
+            half, half_norm, step
+        ):
+            return newton, False
+    return step, False
 
 
 def geometric_median(
@@ -633,21 +661,26 @@ def geometric_median(
     tol: float = 1e-10,
     max_iterations: int = 1000,
 ) -> Aggregate:
-    """Geometric median argmin_y sum_j ||x_j - y|| by Weiszfeld's algorithm.
+    """Geometric median argmin_y F(y), F(y) = sum_j ||x_j - y||, by Weiszfeld's algorithm.
 
-    (Weiszfeld 1937; Vardi & Zhang, PNAS 2000, for iterates that land on a data point; used as
-    an aggregator by Chen, Su & Xu, 2017, and Pillutla, Kakade & Harchaoui's RFA, 2022.)
-    1. If some input x_j satisfies the optimality condition strictly, ||sum_{x_i != x_j} u_i||
-       < #{i : x_i = x_j} (u_i the unit vector from x_j to x_i), it is the unique geometric
-       median and is returned exactly (the first such input by sender id).
-    2. Otherwise Weiszfeld from the coordinate-wise median y_0, each step modified as in
-       :func:`_weiszfeld_step`, until ||y_{t+1} - y_t|| <= tol * s, s = the median of
-       ||x_j - y_0|| (the inputs' robust spread: the criterion is relative and
-       translation-invariant), or ``max_iterations`` steps (``converged`` False).
-    kept = every finite input; nothing is changed. ``own`` is ignored.
+    Weiszfeld (1937), with Vardi & Zhang (PNAS 2000) for iterates that land on an input; as a
+    robust aggregator: Chen, Su & Xu (2017), Pillutla, Kakade & Harchaoui (RFA, 2022).
 
-    Needs k > 2f (breakdown point 1/2): then ||value - z|| <= 2h/(h - b) * max_{honest} ||x_i - z||
-    for every z, with h honest and b Byzantine inputs.
+    1. If some input x_j meets the optimality condition strictly,
+       ||sum_{i: x_i != x_j} u_i|| < #{i : x_i = x_j}, u_i the unit vector from x_j to x_i,
+       it is the unique geometric median and is returned exactly (the first by sender id).
+    2. Otherwise iterate from y_0 = the coordinate-wise median. Each step is Weiszfeld's, with
+       the Vardi-Zhang modification when y sits on an input, or a Newton step when that lowers
+       F more (see :func:`_geometric_median_step`). Stop when ||y_{t+1} - y_t|| <= tol * s,
+       s = median_j ||x_j - y_0|| (the inputs' robust spread, so the test is relative and
+       translation-invariant), or after ``max_iterations`` steps (``converged`` False).
+       Defaults tol = 1e-10, max_iterations = 1000.
+
+    kept = every finite input; nothing is changed. ``own`` is ignored. ``iterations`` = steps
+    taken (0 when step 1 found the median).
+
+    Needs k > 2f (breakdown point 1/2). With h honest and b Byzantine inputs, h > b, and any z:
+    ||value - z|| <= 2h / (h - b) * max_{honest i} ||x_i - z||.
     """
     if not (isinstance(tol, (int, float)) and 0 < tol < 1):
         raise _parameter_error("geometric_median", "tol", tol, "0 < tol < 1")
@@ -665,7 +698,7 @@ def geometric_median(
     for candidate in rows:
         half = _half_differences(rows, candidate)
         half_norm = scaled_row_norms(half)
-        away = half_norm >= np.finfo(np.float64).tiny  # as in _weiszfeld_step
+        away = half_norm >= np.finfo(np.float64).tiny  # as in _geometric_median_step
         pull = np.sum(half[away] / half_norm[away][:, None], axis=0)
         if np.linalg.norm(pull) < np.count_nonzero(~away):
             return inputs.result(candidate.copy(), everything)
@@ -675,7 +708,7 @@ def geometric_median(
     if spread == 0.0:
         return inputs.result(y, everything)
     for iteration in range(1, max_iterations + 1):
-        step, optimal = _weiszfeld_step(rows, y)
+        step, optimal = _geometric_median_step(rows, y)
         y = y + step
         if optimal or scaled_row_norms(step[None, :])[0] <= tol * spread:
             return inputs.result(y, everything, iterations=iteration)
