@@ -55,7 +55,7 @@ from .norms import scaled_row_norms
 FILTER_KEY = "protocol.filter"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq on arrays would be ambiguous: compare fields instead
 class Aggregate:
     """The result of one aggregation rule on k inputs (arrays are read-only).
 
@@ -120,9 +120,10 @@ class _Condition:
     smallest_k: int  # the fewest inputs with which f = 0 is allowed
 
 
+_NO_BOUND = 2**62
 _MAJORITY = _Condition("k > 2f", lambda k: (k - 1) // 2, 1)
 _CONDITIONS: dict[str, _Condition] = {
-    "none": _Condition("f >= 0", lambda k: 2**62, 0),
+    "none": _Condition("f >= 0", lambda k: _NO_BOUND, 0),
     "ce": _Condition("k > f", lambda k: k - 1, 1),
     "cgc": _MAJORITY,
     "cge": _MAJORITY,
@@ -161,11 +162,12 @@ def check_condition(name: str, k: int, f: int) -> None:
     if not condition_holds(name, k, int(f)):
         condition = _CONDITIONS[name]
         largest = condition.largest_f(k)
-        allowed = (
-            f"0 <= f <= {largest} for k={k}"
-            if largest >= 0
-            else f"k >= {condition.smallest_k} and f = 0"
-        )
+        if largest >= _NO_BOUND:
+            allowed = "f >= 0"
+        elif largest >= 0:
+            allowed = f"0 <= f <= {largest} for k={k}"
+        else:
+            allowed = f"k >= {condition.smallest_k} and f = 0"
         raise ScenarioError(FILTER_KEY, f"{name} needs {condition.text}", _Counts(k, f), allowed)
 
 
@@ -364,7 +366,10 @@ def comparative_elimination(
     """
     if own is None:
         raise ScenarioError(
-            FILTER_KEY, "ce needs the receiver's own estimate (a peer protocol)", "ce", "peer"
+            FILTER_KEY,
+            "ce needs the receiver's own estimate, which only a peer protocol has",
+            "ce",
+            'with protocol.kind = "ce"',
         )
     inputs, own = _prepare("ce", values, f, own, senders)
     assert own is not None
@@ -572,8 +577,8 @@ def krum(
     Needs k > 2f + 2. The chosen input is not always within the honest inputs' bounding box; it
     is within sqrt(k - f - 2) * D of some honest input, D = the honest inputs' diameter (its
     score is at most an honest one's, <= (k - f - 2) D^2, and it has an honest neighbour).
-    If more than f inputs are non-finite, q = k' - 2 is clamped at 0 (every score 0: the
-    lowest sender id wins).
+    If more than f inputs are non-finite (so f' = 0), q = max(k' - 2, 0): with k' <= 2 finite
+    inputs every score is 0 and the lowest sender id wins.
     """
     return _krum_selection("krum", values, f, own, senders, m=1)
 
@@ -590,10 +595,11 @@ def multi_krum(
     the smallest Krum scores (ties by sender id); kept = those m. ``m`` defaults to k - f; with
     m = 1 it is Krum, with f = 0 and m = k the mean of all inputs. Scores are computed once.
 
-    Needs k > 2f + 2 and 1 <= m <= k - f. Each chosen input has a score at most the m-th
-    smallest, hence at most an honest score, so the value lies in the honest bounding box
-    widened by sqrt(k - f - 2) * D in every coordinate (D = honest diameter). If more than f
-    inputs are non-finite, m is capped at the number of finite inputs.
+    Needs k > 2f + 2 and 1 <= m <= k - f. Each chosen input scores at most the m-th smallest
+    score, which is at most (k - f - 2) D^2 (D = honest diameter) since at least k - f >= m
+    honest inputs score that low; as for Krum, it is then within sqrt(k - f - 2) D of an honest
+    input, so the value lies in the honest bounding box widened by sqrt(k - f - 2) D.
+    If more than f inputs are non-finite, m is capped at the number of finite inputs.
     """
     return _krum_selection("multi_krum", values, f, own, senders, m=m)
 
