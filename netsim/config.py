@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from .adversaries import ADVERSARIES, Adversary
+from .aggregators import check_condition
 from .checks import as_choice, as_float, as_int
 from .costs import LeastSquares
 from .delays import DELAY_MODELS, DelayModel
 from .errors import ScenarioError
-from .filters import GRADIENT_FILTERS, PEER_FILTERS
 from .step_sizes import STEP_SIZES
 
 if sys.version_info >= (3, 11):
@@ -70,6 +70,28 @@ PROTOCOL_KEYS = (
     "step_size",
     *CE_ONLY_KEYS,
     *CGC_ONLY_KEYS,
+)
+# Filters by protocol (spec/interface.md): a peer filters estimates, the server gradients.
+PEER_RULES = (
+    "ce",
+    "none",
+    "median",
+    "trimmed_mean",
+    "krum",
+    "multi_krum",
+    "geometric_median",
+    "centered_clipping",
+)
+SERVER_RULES = (
+    "cgc",
+    "none",
+    "cge",
+    "median",
+    "trimmed_mean",
+    "krum",
+    "multi_krum",
+    "geometric_median",
+    "centered_clipping",
 )
 SLACK = 1.0 + 1e-9  # derived deadlines: absorbs the rounding of sums of times (see _deadline)
 TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
@@ -470,10 +492,11 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
 def _ce_protocol(
     table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
 ) -> ProtocolConfig:
-    filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", tuple(PEER_FILTERS))
+    filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", PEER_RULES)
     n, f = network.n, network.f
     if not n - 1 - f >= 1:
         raise ScenarioError("network.f", f"CE needs n - 1 - f >= 1 (n={n})", f, f"f <= {n - 2}")
+    check_condition(filter_name, n - 1, f)  # a peer filters the n - 1 values it receives
     absent = as_choice(table.get("absent", "eliminated"), "protocol.absent", ABSENT_POLICIES)
     deadline, rule = _deadline(table, network, round_trip=False)
     step_size = _step_size(table, {"schedule": "constant", "eta": 1.0 / (n - f)})
@@ -496,7 +519,8 @@ def _cgc_protocol(
     from .theory import cgc_constants  # local: theory imports costs only
 
     n, f = network.n, network.f
-    filter_name = as_choice(table.get("filter", "cgc"), "protocol.filter", tuple(GRADIENT_FILTERS))
+    filter_name = as_choice(table.get("filter", "cgc"), "protocol.filter", SERVER_RULES)
+    check_condition(filter_name, network.n, network.f)
     mode = as_choice(table.get("mode", "sync"), "protocol.mode", ("sync", "async"))
     trigger = as_choice(
         table.get("trigger", "deadline"), "protocol.trigger", ("deadline", "quorum")

@@ -11,7 +11,16 @@ Missing values (spec/ce.md): a value that has not arrived by the deadline, or th
 (NaN, +-inf), is *absent*; with ``absent = "eliminated"`` each absent sender uses up one of the f
 eliminations, with ``absent = "stale"`` the sender's most recent finite value stands in for it.
 If m > f values are absent the round proceeds with what it has and the run counts a synchrony
-violation. Should an update still come out non-finite (possible only when a filter lets values
+violation.
+
+Any other filter of :mod:`netsim.aggregators` (median, trimmed mean, Krum, multi-Krum, geometric
+median, centered clipping) gives an aggregate a_i of the received values, and the step treats it
+as standing for the n - 1 - f values CE would keep:
+  x_i^{r+1} = [ x_i^r + eta_r (n - 1 - f) (a_i - x_i^r) ]_{X_i},
+which with eta = 1/(n - f) is the average of x_i and n - 1 - f copies of a_i. A round with too
+few values for the rule's n/f condition leaves x_i unchanged and is counted.
+
+Should an update still come out non-finite (possible only when a filter lets values
 of order 1e308 through), the agent keeps its estimate and the run counts it.
 """
 
@@ -24,6 +33,7 @@ import numpy as np
 import simpy
 
 from ..adversaries import View
+from ..aggregators import AGGREGATORS, condition_holds
 from ..config import Scenario
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
@@ -44,7 +54,9 @@ class CEProtocol(RoundProtocol):
     ):
         super().__init__(scenario, env, network, optimum, on_round)
         net, proto = scenario.network, scenario.protocol
-        self.filter = PEER_FILTERS[proto.filter]
+        # CE and none: the paper's mask-and-step rule; any other rule: an aggregate (see above).
+        self.filter = PEER_FILTERS.get(proto.filter)
+        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
         self.recorder = RoundRecorder(self.honest, self.rounds, scenario.dim)
         self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
         self.x: dict[int, np.ndarray] = {}
@@ -161,14 +173,27 @@ class CEProtocol(RoundProtocol):
         if absent > self.f:
             self.counters.synchrony_violations += 1
         received = np.array(values) if values else np.empty((0, x.shape[0]))
-        kept = self.filter(x, received, max(0, self.f - absent), np.array(senders))
-        for index, keep in zip(trace_index, kept):
-            if index >= 0:
-                self.network.trace.decide(index, Decision.KEPT if keep else Decision.ELIMINATED)
+        f_left = max(0, self.f - absent)
         eta = self.scenario.protocol.step_size(r)
+        changed = np.zeros(len(received), dtype=bool)
         with np.errstate(over="ignore", invalid="ignore"):
-            aggregate = x + eta * np.sum(received[kept] - x, axis=0)
+            if self.aggregator is None:  # CE or none: the paper's rule (Eq. 7)
+                kept = self.filter(x, received, f_left, np.array(senders))
+                aggregate = x + eta * np.sum(received[kept] - x, axis=0)
+            elif condition_holds(self.scenario.protocol.filter, len(received), f_left):
+                result = self.aggregator(received, f_left, own=x, senders=np.array(senders))
+                kept, changed = result.kept, result.changed
+                # The aggregate stands for the n - 1 - f values CE would keep (module docstring).
+                aggregate = x + eta * (self.n - 1 - self.f) * (result.value - x)
+            else:  # too few values for the rule's n/f condition: no update this round
+                self.counters.filter_skipped += 1
+                kept = np.zeros(len(received), dtype=bool)
+                aggregate = x
             new = self.costs[i].project(aggregate)
+        for index, keep, change in zip(trace_index, kept, changed):
+            if index >= 0:
+                decision = Decision.CLIPPED if change else Decision.KEPT
+                self.network.trace.decide(index, decision if keep else Decision.ELIMINATED)
         if not np.all(np.isfinite(new)):
             self.counters.non_finite_updates += 1
             return x

@@ -31,6 +31,7 @@ import numpy as np
 import simpy
 
 from ..adversaries import View
+from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..engine import Decision, Mailbox, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
@@ -57,7 +58,9 @@ class CGCProtocol(RoundProtocol):
     ):
         super().__init__(scenario, env, network, optimum, on_round)
         proto = scenario.protocol
-        self.filter = GRADIENT_FILTERS[proto.filter]
+        # CGC and none: the paper's clip-and-sum; any other rule: see _aggregate.
+        self.filter = GRADIENT_FILTERS.get(proto.filter)
+        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
         self.asynchronous = proto.mode == "async"
         self.recorder = RoundRecorder((SERVER,), self.rounds, scenario.dim)
         self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
@@ -105,22 +108,22 @@ class CGCProtocol(RoundProtocol):
                 if self.asynchronous
                 else self._fresh_gradients(t, arrived)
             )
-            result = self.filter(gradients, self.f, np.arange(self.n))
+            total, threshold, kept, clipped = self._aggregate(gradients)
             for agent, index in used.items():
                 if self.network.trace.decision[index] < 0:  # first use decides
-                    clipped = bool(result.clipped[agent])
-                    self.network.trace.decide(index, Decision.CLIPPED if clipped else Decision.KEPT)
-            self.clipped_byzantine += int(
-                sum(result.clipped[b] for b in self.scenario.network.byzantine)
-            )
-            # Termination rule: output w_t when the (f+1)-th largest norm is 0. Only when at most
-            # f gradients are absent (zeros standing in for replies that did not come): more
-            # absent zeros say nothing about w_t.
-            if result.threshold == 0.0 and self.n - len(used) <= self.f:
+                    decision = Decision.CLIPPED if clipped[agent] else Decision.KEPT
+                    self.network.trace.decide(
+                        index, decision if kept[agent] else Decision.ELIMINATED
+                    )
+            self.clipped_byzantine += int(sum(clipped[b] for b in self.scenario.network.byzantine))
+            # Termination rule (CGC, S2): output w_t when the (f+1)-th largest norm is 0. Only
+            # when at most f gradients are absent (zeros standing in for replies that did not
+            # come): more absent zeros say nothing about w_t.
+            if threshold == 0.0 and self.n - len(used) <= self.f:
                 self.terminated_at = t
                 break
             with np.errstate(over="ignore", invalid="ignore"):
-                new = self.w - proto.step_size(t) * result.total
+                new = self.w - proto.step_size(t) * total
             if np.all(np.isfinite(new)):
                 self.w = new
             else:
@@ -167,6 +170,25 @@ class CGCProtocol(RoundProtocol):
         adversary = self.scenario.adversary
         assert adversary is not None
         return adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
+
+    def _aggregate(
+        self, gradients: np.ndarray
+    ) -> tuple[np.ndarray, float | None, np.ndarray, np.ndarray]:
+        """The step direction, the termination threshold (CGC and none only), and which
+        gradients entered it (kept) and were changed (clipped).
+
+        CGC and none: the sum of the (clipped) gradients, CGC paper Eq. 17. CGE: the sum of the
+        n - f smallest. A mean-style rule (median, trimmed mean, Krum, ...) returns one
+        gradient-like vector a; the server steps with n a, what the plain sum of n gradients
+        would be if all equalled a.
+        """
+        senders = np.arange(self.n)
+        if self.filter is not None:
+            result = self.filter(gradients, self.f, senders)
+            return result.total, result.threshold, np.ones(self.n, dtype=bool), result.clipped
+        aggregate = self.aggregator(gradients, self.f, senders=senders)
+        scale = 1.0 if self.scenario.protocol.filter in SUM_RULES else float(self.n)
+        return scale * aggregate.value, None, aggregate.kept, aggregate.changed
 
     def _receive(self, message: Message) -> None:
         """A reply reaches the server. A non-finite one is counted and eliminated here, but still

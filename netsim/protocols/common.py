@@ -24,6 +24,7 @@ class RunCounters:
     non_finite_received: int = 0  # received values with a NaN/inf entry (treated as absent)
     non_finite_updates: int = 0  # updates that came out non-finite and were not applied
     deadline_rounds: int = 0  # honest (receiver, round) pairs completed by the deadline
+    filter_skipped: int = 0  # updates skipped: too few values for the filter's n/f condition
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
