@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import netsim
+from netsim.adversaries import ADVERSARIES
 from netsim.engine import Decision
 from netsim.rng import SERVER
 
@@ -72,7 +73,9 @@ def test_sync_server_follows_the_papers_recursion():
         {"kind": "mimic", "target": 2},
         {"kind": "non_finite", "value": "nan"},
         {"kind": "non_finite", "value": "huge"},
+        *({"kind": name} for name in sorted(ADVERSARIES.names())),  # every attack, defaults
     ],
+    ids=lambda table: "-".join(str(v) for v in table.values()),
 )
 def test_theorem_2_bound_holds_at_every_round(adversary):
     """||w_t - w*||^2 <= rho^t ||w_0 - w*||^2 for every t, whatever the Byzantine agent does."""
