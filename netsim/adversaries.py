@@ -247,6 +247,15 @@ def _honest_rows(view: View) -> np.ndarray | None:
     return np.array([values[j] for j in sorted(values)], dtype=np.float64)
 
 
+def _honest_reference(view: View) -> np.ndarray | None:
+    """What an honest message would be: the mean honest gradient at w_t (to the CGC server),
+    the receiver's own estimate (to a peer); None when there is none."""
+    if view.server:
+        rows = _honest_rows(view)
+        return None if rows is None else rows.mean(axis=0)
+    return view.target
+
+
 def _peer_rows(view: View, receiver: int) -> np.ndarray:
     """The latest estimates of the honest agents other than ``receiver`` (what an honest
     receiver hears from its honest peers), in id order; shape (k, d), k possibly 0."""
@@ -296,11 +305,7 @@ class Gaussian:
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
     ) -> np.ndarray | None:
-        if view.server:
-            rows = _honest_rows(view)
-            reference = None if rows is None else rows.mean(axis=0)
-        else:
-            reference = view.target
+        reference = _honest_reference(view)
         if reference is None:
             return None
         return reference + self.sigma * rng.standard_normal(view.dim)
@@ -492,11 +497,7 @@ class StaleReplay:
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
     ) -> np.ndarray | None:
-        if view.server:
-            rows = _honest_rows(view)
-            current = None if rows is None else rows.mean(axis=0)
-        else:
-            current = view.target
+        current = _honest_reference(view)
         if current is None:
             return None
         memory = run_memory(view)
