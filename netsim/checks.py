@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ScenarioError
@@ -54,3 +56,31 @@ def _range(low: float | None, high: float | None, low_open: bool) -> str:
     if low is None:
         return f"<= {high}"
     return f"{'(' if low_open else '['}{low}, {high}]"
+
+
+def as_staircase(
+    breaks: Any,
+    values: Any,
+    keys: tuple[str, str],
+    parse_break: Callable[[Any, str], float],
+    allowed_breaks: str,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A piecewise-constant function: strictly increasing breakpoints (parsed by
+    ``parse_break``) and one more value > 0 than breakpoints; ``keys`` name the two lists."""
+    break_key, value_key = keys
+    if not isinstance(breaks, (list, tuple)) or not breaks:
+        raise ScenarioError(break_key, "must be a non-empty list", breaks, allowed_breaks)
+    points = tuple(parse_break(b, f"{break_key}[{k}]") for k, b in enumerate(breaks))
+    if any(a >= b for a, b in itertools.pairwise(points)):
+        raise ScenarioError(break_key, "must increase strictly", list(points), allowed_breaks)
+    if not isinstance(values, (list, tuple)) or len(values) != len(points) + 1:
+        raise ScenarioError(
+            value_key,
+            f"needs one more entry than {break_key}",
+            values,
+            f"a list of {len(points) + 1} numbers > 0",
+        )
+    levels = tuple(
+        as_float(v, f"{value_key}[{k}]", low=0.0, low_open=True) for k, v in enumerate(values)
+    )
+    return points, levels

@@ -20,7 +20,6 @@ from the same link stream, in the same order, as that inner model would.
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import as_float, as_int
+from .checks import as_float, as_int, as_staircase
 from .errors import ScenarioError
 from .registry import Registry
 from .rng import GEOMETRY, stream
@@ -402,31 +401,12 @@ class Profile(CompositeModel):
     base: Any
 
     def __post_init__(self) -> None:
-        if not isinstance(self.times, (list, tuple)) or not self.times:
-            raise ScenarioError(
-                "times",
-                "must be a non-empty list of simulated times",
-                self.times,
-                "increasing times >= 0",
-            )
-        times = tuple(as_float(t, f"times[{k}]", low=0.0) for k, t in enumerate(self.times))
-        if any(a >= b for a, b in itertools.pairwise(times)):
-            raise ScenarioError(
-                "times", "must increase strictly", list(times), "increasing times >= 0"
-            )
-        if (
-            not isinstance(self.multipliers, (list, tuple))
-            or len(self.multipliers) != len(times) + 1
-        ):
-            raise ScenarioError(
-                "multipliers",
-                "needs one more entry than times",
-                self.multipliers,
-                f"a list of {len(times) + 1} factors > 0",
-            )
-        factors = tuple(
-            as_float(m, f"multipliers[{k}]", low=0.0, low_open=True)
-            for k, m in enumerate(self.multipliers)
+        times, factors = as_staircase(
+            self.times,
+            self.multipliers,
+            ("times", "multipliers"),
+            lambda t, key: as_float(t, key, low=0.0),
+            "increasing times >= 0",
         )
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "multipliers", factors)

@@ -7,11 +7,9 @@ Each schedule knows whether it satisfies the conditions of the partially asynchr
 from __future__ import annotations
 
 import bisect
-import itertools
 from dataclasses import dataclass
 
-from .checks import as_float, as_int
-from .errors import ScenarioError
+from .checks import as_float, as_int, as_staircase
 from .registry import Registry
 
 STEP_SIZES: Registry = Registry("step-size schedule", name_field="schedule")
@@ -87,27 +85,12 @@ class PiecewiseStep:
     values: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.boundaries, (list, tuple)) or not self.boundaries:
-            raise ScenarioError(
-                "boundaries",
-                "must be a non-empty list of rounds",
-                self.boundaries,
-                "increasing integers >= 1",
-            )
-        bounds = tuple(as_int(b, f"boundaries[{k}]", low=1) for k, b in enumerate(self.boundaries))
-        if any(b >= c for b, c in itertools.pairwise(bounds)):
-            raise ScenarioError(
-                "boundaries", "must increase strictly", list(bounds), "increasing integers >= 1"
-            )
-        if not isinstance(self.values, (list, tuple)) or len(self.values) != len(bounds) + 1:
-            raise ScenarioError(
-                "values",
-                "needs one more entry than boundaries",
-                self.values,
-                f"a list of {len(bounds) + 1} step sizes > 0",
-            )
-        values = tuple(
-            as_float(v, f"values[{k}]", low=0.0, low_open=True) for k, v in enumerate(self.values)
+        bounds, values = as_staircase(
+            self.boundaries,
+            self.values,
+            ("boundaries", "values"),
+            lambda b, key: as_int(b, key, low=1),
+            "increasing integers >= 1",
         )
         object.__setattr__(self, "boundaries", bounds)
         object.__setattr__(self, "values", values)
