@@ -677,7 +677,8 @@ def geometric_median(
        it is the unique geometric median and is returned exactly (the first by sender id).
     2. Otherwise iterate from y_0 = the coordinate-wise median. Each step is Weiszfeld's, with
        the Vardi-Zhang modification when y sits on an input, or a Newton step when that lowers
-       F more (see :func:`_geometric_median_step`). Stop when ||y_{t+1} - y_t|| <= tol * s,
+       F more (see :func:`_geometric_median_step`). Stop when ||y_{t+1} - y_t|| <= tol * s
+       (or 4 ulps of y, the float resolution, whichever is larger),
        s = median_j ||x_j - y_0|| (the inputs' robust spread, so the test is relative and
        translation-invariant), or after ``max_iterations`` steps (``converged`` False).
        Defaults tol = 1e-10, max_iterations = 1000.
@@ -713,10 +714,13 @@ def geometric_median(
     spread = float(np.median(_distances(rows, y)))
     if spread == 0.0:
         return inputs.result(y, everything)
+    # A step of a few ulps of y is rounding noise: when the inputs agree to machine precision
+    # (converged estimates) tol * spread is below what float64 can resolve around y.
+    resolution = 4 * np.finfo(np.float64).eps * float(np.max(np.abs(y)))
     for iteration in range(1, max_iterations + 1):
         step, optimal = _geometric_median_step(rows, y)
         y = y + step
-        if optimal or scaled_row_norms(step[None, :])[0] <= tol * spread:
+        if optimal or scaled_row_norms(step[None, :])[0] <= max(tol * spread, resolution):
             return inputs.result(y, everything, iterations=iteration)
     return inputs.result(y, everything, iterations=max_iterations, converged=False)
 
