@@ -253,6 +253,13 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenario:
     """Validate a scenario given as a dict (the parsed TOML)."""
     raw = copy.deepcopy(dict(raw))
+    if "matrix" in raw:  # scenarios/attack_matrix.toml: a study grid over scenarios
+        raise ScenarioError(
+            "matrix",
+            "this file is an attack-matrix grid, not a scenario",
+            "[matrix]",
+            "run it with: python scenarios/attack_matrix.py",
+        )
     _no_unknown(raw, TOP_KEYS, "")
     name = raw.get("name", "scenario")
     if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):

@@ -122,3 +122,8 @@ def with_changes(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
             node = node.setdefault(part, {})
         node[parts[-1]] = value
     return raw
+
+
+def is_grid(path: Path) -> bool:
+    """A study grid (``[matrix]``) among the scenario files, run by its own script."""
+    return "\n[matrix]" in path.read_text()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from builders import PAPER
+from builders import PAPER, is_grid
 
 from netsim.cli import main
 
@@ -146,7 +146,11 @@ def test_console_entry_point_runs_as_a_module(tmp_path):
     assert completed.stderr.startswith("error: network.f: must satisfy 2f < n")
 
 
-@pytest.mark.parametrize("scenario", sorted((PAPER.parent).glob("*.toml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "scenario",
+    [p for p in sorted(PAPER.parent.glob("*.toml")) if not is_grid(p)],
+    ids=lambda p: p.stem,
+)
 def test_every_shipped_scenario_runs_from_the_cli(scenario, tmp_path, capsys):
     """Each scenario runs (shortened) and draws its figures."""
     code = main(
@@ -216,3 +220,8 @@ def test_timing_plots_on_request_and_redrawn_from_the_files(tmp_path, capsys):
         (plots / f"ce_paper_fig2_{kind}.png").unlink()
     assert main(["plot", str(out), "--plots", str(plots)]) == 0  # messages.csv is there
     assert all((plots / f"ce_paper_fig2_{kind}.png").exists() for kind in kinds)
+
+
+def test_the_attack_matrix_grid_is_not_run_as_a_scenario(capsys):
+    assert main(["run", str(PAPER.parent / "attack_matrix.toml")]) == 2
+    assert "python scenarios/attack_matrix.py" in capsys.readouterr().err

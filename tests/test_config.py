@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from builders import ROOT, small, small_raw
+from builders import ROOT, is_grid, small, small_raw
 
 import netsim
 
@@ -143,7 +143,7 @@ def test_derived_defaults_follow_their_inputs():
 
 
 def test_every_shipped_scenario_is_valid():
-    files = sorted(Path(ROOT, "scenarios").glob("*.toml"))
+    files = [p for p in sorted(Path(ROOT, "scenarios").glob("*.toml")) if not is_grid(p)]
     assert files
     for path in files:
         scenario = netsim.load_scenario(path)
