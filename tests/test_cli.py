@@ -12,6 +12,19 @@ from builders import PAPER, is_grid
 
 from netsim.cli import main
 
+# The columns of messages.csv, as spec/interface.md lists them (the contract, written out).
+TRACE_COLUMNS = [
+    "variant",
+    "round",
+    "sender",
+    "receiver",
+    "send_time",
+    "arrival_time",
+    "delivered",
+    "byzantine",
+    "decision",
+]
+
 
 def test_validate_accepts_the_paper_scenario(capsys):
     assert main(["validate", str(PAPER)]) == 0
@@ -89,17 +102,7 @@ def test_run_writes_results_and_plot(tmp_path, capsys):
     assert manifest["seed"] == 3 and "numpy" in manifest["dependencies"]
     with open(out / "messages.csv", newline="") as handle:
         header = next(csv.reader(handle))
-    assert header == [
-        "variant",
-        "round",
-        "sender",
-        "receiver",
-        "send_time",
-        "arrival_time",
-        "delivered",
-        "byzantine",
-        "decision",
-    ]
+    assert header == TRACE_COLUMNS
     png = plots / "ce_paper_fig2.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -183,17 +186,7 @@ def test_trace_can_be_written_as_parquet(tmp_path):
     )
     result = netsim.run(scenario, out=tmp_path)
     table = pq.read_table(tmp_path / "messages.parquet")
-    assert table.column_names == [
-        "variant",
-        "round",
-        "sender",
-        "receiver",
-        "send_time",
-        "arrival_time",
-        "delivered",
-        "byzantine",
-        "decision",
-    ]
+    assert table.column_names == TRACE_COLUMNS
     assert table.num_rows == len(result.messages["round"]) == 2 * 4 * 6 * 5
     assert table.column("arrival_time").to_pylist() == result.messages["arrival_time"].tolist()
     assert not (tmp_path / "messages.csv").exists()
