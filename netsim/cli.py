@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .config import Scenario, load_scenario, tomllib
+from .config import Scenario, load_scenario, read_toml, tomllib
 from .errors import ScenarioError
 
 
@@ -84,10 +84,66 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(handler=_validate)
 
-    plot = commands.add_parser("plot", help="redraw the plots of a finished run from its files")
-    plot.add_argument("results", type=Path, help="a results directory written by `netsim run`")
-    plot.add_argument("--plots", type=Path, default=Path("plots"))
+    plot = commands.add_parser(
+        "plot",
+        help="redraw the plots of a finished run, or plot a sweep store",
+        description="netsim plot RESULTS_DIR redraws a run's figures; netsim plot STORE --x KEY "
+        "--y METRIC [--hue KEY] draws a metric vs a swept key (mean and 95%% CI over seeds); "
+        "--x KEY --y KEY --z METRIC draws a heatmap.",
+    )
+    plot.add_argument(
+        "results", type=Path, help="a results directory of `netsim run`, or a sweep.db"
+    )
+    plot.add_argument("--plots", type=Path, default=Path("plots"), help="where figures go")
+    plot.add_argument("--x", help="sweep: the swept key on the x axis")
+    plot.add_argument("--y", help="sweep: the metric (or, with --z, a second swept key)")
+    plot.add_argument("--hue", help="sweep: one line per value of this swept key")
+    plot.add_argument("--z", help="sweep: the metric of a heatmap over --x and --y")
+    plot.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="sweep: keep only points with this value of a swept key (repeatable)",
+    )
+    plot.add_argument("--out", type=Path, help="sweep: the PNG to write")
     plot.set_defaults(handler=_plot)
+
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a sweep: a scenario plus a [sweep] table of dotted keys -> lists",
+        description="Runs every point of the sweep not yet in its store; re-running the same "
+        "command resumes an interrupted sweep.",
+    )
+    sweep.add_argument("sweep", type=Path, help="sweep TOML file")
+    sweep.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
+    sweep.add_argument("--executor", choices=("local", "dask"), default="local")
+    sweep.add_argument(
+        "--scheduler", help="dask.distributed scheduler address (default: a LocalCluster)"
+    )
+    sweep.add_argument("--store", type=Path, help="SQLite store (default results/<name>/sweep.db)")
+    sweep.add_argument("--status", action="store_true", help="summarise the store; run nothing")
+    invalid = sweep.add_mutually_exclusive_group()
+    invalid.add_argument(
+        "--skip-invalid", action="store_true", help="skip points the scenario rejects"
+    )
+    invalid.add_argument(
+        "--fail-invalid", action="store_true", help="refuse to run if any point is invalid"
+    )
+    sweep.add_argument(
+        "--retry-failed", action="store_true", help="run the points that failed before again"
+    )
+    sweep.add_argument(
+        "--plots", type=Path, default=Path("plots"), help="where the sweep's figures go"
+    )
+    sweep.add_argument("--no-plot", action="store_true", help="do not draw [[sweep.plots]]")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.set_defaults(handler=_sweep)
+
+    export = commands.add_parser("export", help="a sweep store as a tidy CSV table")
+    export.add_argument("store", type=Path, help="a sweep.db written by `netsim sweep`")
+    export.add_argument("--csv", type=Path, required=True, help="the CSV file to write")
+    export.set_defaults(handler=_export)
     return parser
 
 
@@ -99,10 +155,10 @@ def _load(args: argparse.Namespace) -> Scenario:
     return scenario.with_overrides(overrides) if overrides else scenario
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def _parse_override(item: str, flag: str = "--set") -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     if not sep or not key:
-        raise ScenarioError("--set", "expects KEY=VALUE", item, "e.g. protocol.rounds=50")
+        raise ScenarioError(flag, "expects KEY=VALUE", item, "e.g. protocol.rounds=50")
     try:
         value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
@@ -148,6 +204,8 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from .theory import cgc_constants, check_redundancy, cost_constants
 
+    if "sweep" in read_toml(args.scenario):
+        return _validate_sweep(args)
     scenario = _load(args)
     runs = scenario.runs()
     net = scenario.network
@@ -204,11 +262,135 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate_sweep(args: argparse.Namespace) -> int:
+    from .sweep import load_sweep
+
+    if args.overrides:
+        raise ScenarioError("--set", "not supported for sweep files", args.overrides, "none")
+    sweep = load_sweep(args.scenario)
+    total = len(sweep.points) + len(sweep.invalid)
+    print(f"{args.scenario}: valid sweep {sweep.name!r}: {total} points")
+    for key, values in sweep.values.items():
+        print(f"  {key}: {len(values)} values: {values}")
+    print(f"  seeds: {list(sweep.seeds)}")
+    if sweep.invalid:
+        print(sweep.invalid_report())
+        if sweep.on_invalid == "fail":
+            print(
+                'error: sweep.on_invalid: invalid points are fatal (set on_invalid = "skip" or '
+                "pass --skip-invalid to netsim sweep)",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"  on_invalid = skip: {len(sweep.points)} points will run")
+    return 0
+
+
 def _plot(args: argparse.Namespace) -> int:
+    if args.results.is_file():
+        return _plot_sweep(args)
     from .plots import plot_results_dir
 
     for path in plot_results_dir(args.results, args.plots):
         print(f"plot: {path}")
+    return 0
+
+
+def _plot_sweep(args: argparse.Namespace) -> int:
+    from .sweep import plot_sweep
+
+    if not args.x or not args.y:
+        raise ScenarioError(
+            "--x/--y", "a sweep plot needs both", None, "--x KEY --y METRIC [--hue KEY]"
+        )
+    where = dict(_parse_override(item, "--where") for item in args.where)
+    out = args.out
+    path = plot_sweep(args.results, args.x, args.y, args.hue, args.z, where, out, args.plots)
+    print(f"plot: {path}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import default_store, load_sweep, run_sweep
+
+    choice = "skip" if args.skip_invalid else "fail" if args.fail_invalid else None
+    sweep = load_sweep(args.sweep, on_invalid=choice)
+    store = args.store or default_store(sweep)
+    if args.status:
+        return _sweep_status(sweep, store)
+    if sweep.invalid:
+        print(sweep.invalid_report(), file=sys.stderr)
+    skipped = f", {len(sweep.invalid)} invalid skipped" if sweep.invalid else ""
+    print(
+        f"{sweep.name}: {len(sweep.points)} points ({len(sweep.keys)} swept keys x "
+        f"{len(sweep.seeds)} seeds{skipped})"
+    )
+    outcome = run_sweep(
+        sweep,
+        store,
+        jobs=args.jobs,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        retry_failed=args.retry_failed,
+        progress=False if args.quiet else None,
+    )
+    print(
+        f"ran {outcome.done + outcome.failed} points: {outcome.done} done, {outcome.failed} "
+        f"failed; {outcome.already} were already in the store"
+    )
+    print(f"store: {outcome.store}")
+    if outcome.failed:
+        print(
+            f"warning: {outcome.failed} points failed: see `netsim sweep {args.sweep} --status`; "
+            "their tracebacks are in the store",
+            file=sys.stderr,
+        )
+    if not args.no_plot:
+        from .sweep import plot_sweep
+
+        for spec in sweep.plots:
+            print(f"plot: {plot_sweep(outcome.store, plots=args.plots, **spec)}")
+    print(f"export: netsim export {outcome.store} --csv {outcome.store.with_suffix('.csv')}")
+    return 1 if outcome.failed else 0
+
+
+def _sweep_status(sweep: Any, store: Path) -> int:
+    from .sweep import SweepStore
+
+    if not store.is_file():
+        print(f"{sweep.name}: {len(sweep.points)} points, none run yet (no store at {store})")
+        return 0
+    with SweepStore(store, create=False) as db:
+        rows = list(db.points())
+    by_id = {row.point_id: row for row in rows}
+    done = [p for p in sweep.points if p.point_id in by_id and by_id[p.point_id].status == "done"]
+    failed = [
+        p for p in sweep.points if p.point_id in by_id and by_id[p.point_id].status == "failed"
+    ]
+    missing = len(sweep.points) - len(done) - len(failed)
+    wall = sum(row.wall_s or 0.0 for row in rows)
+    print(
+        f"{sweep.name}: {len(sweep.points)} points: {len(done)} done, {len(failed)} failed, "
+        f"{missing} missing; {len(sweep.invalid)} invalid (not run); "
+        f"{wall:.1f} s of worker time so far"
+    )
+    print(f"store: {store}")
+    for point in failed[:10]:
+        error = (by_id[point.point_id].error or "").strip().splitlines()
+        print(f"  failed: {point.params | {'seed': point.seed}}: {error[-1] if error else '?'}")
+    if len(failed) > 10:
+        print(f"  ... and {len(failed) - 10} more (netsim export ... --csv has them all)")
+    if missing or failed:
+        hint = " --retry-failed" if failed else ""
+        print(f"resume: netsim sweep {sweep.source}{hint}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .sweep import export_csv
+
+    rows = export_csv(args.store, args.csv)
+    print(f"{rows} rows: {args.csv}")
     return 0
 
 

@@ -231,6 +231,13 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario TOML file."""
     path = Path(path)
+    raw = read_toml(path)
+    raw.setdefault("name", path.stem)
+    return parse_scenario(raw, source=path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The parsed TOML file, or a :class:`ScenarioError` that says why it cannot be read."""
     try:
         text = path.read_text()
     except OSError as err:
@@ -246,8 +253,7 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             "scenario", f"not valid TOML: {err}", str(path), "a TOML file (https://toml.io)"
         ) from None
-    raw.setdefault("name", path.stem)
-    return parse_scenario(raw, source=path)
+    return raw
 
 
 def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenario:
@@ -259,6 +265,13 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
             "this file is an attack-matrix grid, not a scenario",
             "[matrix]",
             "run it with: python scenarios/attack_matrix.py",
+        )
+    if "sweep" in raw:  # a sweep file: the scenario plus a [sweep] grid
+        raise ScenarioError(
+            "sweep",
+            "this file is a sweep (a scenario plus a [sweep] table), not a single scenario",
+            "[sweep]",
+            "run it with: netsim sweep FILE",
         )
     _no_unknown(raw, TOP_KEYS, "")
     name = raw.get("name", "scenario")

@@ -59,7 +59,7 @@ def run(
         "seed": scenario.seed,
         "engine": scenario.engine,
         "netsim_version": __version__,
-        "dependencies": _versions(),
+        "dependencies": dependency_versions(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "command": command if command is not None else sys.argv,
@@ -74,7 +74,8 @@ def run(
     return result
 
 
-def _versions() -> dict[str, str]:
+def dependency_versions() -> dict[str, str]:
+    """The installed versions of netsim's dependencies (for manifests and sweep stores)."""
     versions = {}
     for name in DEPENDENCIES:
         try:

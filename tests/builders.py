@@ -125,5 +125,7 @@ def with_changes(raw: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
 
 
 def is_grid(path: Path) -> bool:
-    """A study grid (``[matrix]``) among the scenario files, run by its own script."""
-    return "\n[matrix]" in path.read_text()
+    """A study grid among the scenario files: a ``[sweep]`` (run by ``netsim sweep``) or the
+    attack ``[matrix]`` (run by its own script)."""
+    text = path.read_text()
+    return "\n[matrix]" in text or "\n[sweep]" in text
