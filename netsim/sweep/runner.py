@@ -52,7 +52,7 @@ def run_sweep(
     if sweep.invalid and sweep.on_invalid == "fail":
         raise ScenarioError(
             "sweep.on_invalid",
-            sweep.invalid_report().replace("\n", "; ")
+            sweep.invalid_summary()
             + ' -- set on_invalid = "skip" in [sweep] or pass --skip-invalid to run the rest',
             "fail",
             "skip | fail",

@@ -86,12 +86,27 @@ class Sweep:
         return tuple(self.values)
 
     def invalid_report(self) -> str:
-        """How many points are invalid and why, one line per distinct reason."""
-        reasons = Counter(str(p.error) for p in self.invalid)
+        """How many points are invalid and why: one line per key and problem, with the values
+        that caused it."""
+        return "\n".join(self._invalid_lines(indent="  "))
+
+    def invalid_summary(self) -> str:
+        """:meth:`invalid_report` on one line (for an error message)."""
+        head, *reasons = self._invalid_lines(indent="")
+        return f"{head} " + "; ".join(reasons)
+
+    def _invalid_lines(self, indent: str) -> list[str]:
+        groups: dict[tuple[str, str], list[ScenarioError]] = {}
+        for point in self.invalid:
+            groups.setdefault((point.error.key, point.error.problem), []).append(point.error)
         total = len(self.points) + len(self.invalid)
         lines = [f"{len(self.invalid)} of {total} sweep points are invalid:"]
-        lines += [f"  {count} x {reason}" for reason, count in reasons.most_common()]
-        return "\n".join(lines)
+        for (key, problem), errors in sorted(groups.items(), key=lambda g: -len(g[1])):
+            values = Counter(repr(e.value) for e in errors)
+            got = ", ".join(f"{v} ({c}x)" if c > 1 else v for v, c in values.items())
+            allowed = f"; allowed {errors[0].allowed}" if errors[0].allowed else ""
+            lines.append(f"{indent}{len(errors)} x {key}: {problem} (got {got}{allowed})")
+        return lines
 
 
 def load_sweep(path: str | Path, on_invalid: str | None = None) -> Sweep:
@@ -123,7 +138,7 @@ def parse_sweep(
     )
     seeds = _seeds(table, base.seed)
     values = {key: _values(key, value, raw) for key, value in table.items() if key not in RESERVED}
-    if not values and len(seeds) == 1:
+    if not table:
         raise ScenarioError(
             "sweep",
             "sweeps nothing",
