@@ -33,7 +33,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-ENGINES = ("reference",)
+ENGINES = ("reference", "fast")
 PROTOCOLS = ("ce", "cgc")
 ABSENT_POLICIES = ("eliminated", "stale")
 TOP_KEYS = (

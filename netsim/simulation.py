@@ -25,8 +25,13 @@ def simulate(
 
     ``on_round`` is called after every round completion of an honest agent or of the server
     (progress bars). Raises :class:`SimulationStalled` if an honest agent or the server waits
-    for a message that never comes.
+    for a message that never comes. With ``engine = "fast"`` the run goes to the batched engine
+    (:mod:`netsim.fast`), which returns the same result.
     """
+    if scenario.engine == "fast":
+        from .fast import simulate_fast  # imported here: netsim.fast builds on this module
+
+        return simulate_fast(scenario, name, on_round)
     env = OrderedEnvironment()
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]

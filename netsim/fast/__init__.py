@@ -1,0 +1,73 @@
+"""The fast engine: the reference's message-level semantics, batched with numpy.
+
+Select it with ``engine = "fast"`` in a scenario (or ``--set engine="fast"``). It returns the
+same :class:`netsim.results.VariantResult` as the reference engine (:func:`netsim.simulate`):
+the same estimates and completion times at every round, bit for bit, the same message trace
+(every message's own delay draw from its link's stream, arrival time, loss, decision) and the
+same trace hash. What differs is the cost: one heap event per agent and round instead of one
+SimPy event per message, arrival times of a whole row of links at once, link streams seeded in
+bulk, and the filters applied to stacked receivers (see the modules).
+
+Support matrix:
+
+- CE (``protocol.kind = "ce"``): every option: every filter, deadlines, ``absent`` =
+  eliminated | stale, loss, partial synchrony (caps, last-moment delivery), compute times,
+  stragglers, every delay model of the registry, every adversary (:mod:`netsim.fast.peer_engine`).
+- CGC, synchronous mode: every option (:mod:`netsim.fast.server_engine`).
+- CGC, asynchronous mode: not batched; the run falls back to the reference engine with a
+  one-line warning.
+
+Two more fallbacks, each with a one-line warning, never a silent difference: a delay model the
+fast engine does not know layer by layer (a plug-in registered later), and a message whose
+delay does not move time forward (``constant`` 0, or a draw too small to change its send time):
+the same-instant order of the reference then needs its per-message events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+
+from ..config import Scenario
+from ..delays import Constant, Matrix
+from ..results import VariantResult
+from .draws import DelayPlan, batchable
+from .peer_engine import ZeroDelay
+
+__all__ = ["simulate_fast", "unsupported"]
+
+
+def unsupported(scenario: Scenario) -> str | None:
+    """Why ``scenario`` cannot run on the fast engine (None when it can)."""
+    proto, net = scenario.protocol, scenario.network
+    if proto.kind == "cgc" and proto.mode == "async":
+        return 'protocol.mode = "async" (CGC) is not batched'
+    if not batchable(net.delay):
+        return f"network.delay.model = {net.delay.name!r} is not batched"
+    plan = DelayPlan(net.delay)
+    zero_leaf = isinstance(plan.leaf, Constant) and float(plan.leaf.value) == 0.0
+    if zero_leaf and not any(isinstance(layer, Matrix) for layer in plan.layers):
+        return "zero link delays need the reference's same-instant event order"
+    return None
+
+
+def simulate_fast(
+    scenario: Scenario, name: str | None = None, on_round: Callable[[], None] | None = None
+) -> VariantResult:
+    """Run ``scenario`` on the fast engine (module docstring); fall back to the reference
+    engine, with a warning, where the fast engine does not apply."""
+    from .results import run_peer, run_server
+
+    reason = unsupported(scenario)
+    if reason is None:
+        try:
+            if scenario.protocol.kind == "cgc":
+                return run_server(scenario, name, on_round)
+            return run_peer(scenario, name, on_round)
+        except ZeroDelay as err:
+            reason = str(err)
+    warnings.warn(f'engine = "fast": {reason}; running the reference engine', stacklevel=3)
+    from ..simulation import simulate
+
+    return simulate(dataclasses.replace(scenario, engine="reference"), name, on_round)

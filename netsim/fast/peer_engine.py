@@ -1,0 +1,479 @@
+"""The CE protocol (spec/ce.md) on the fast engine: agent events in a heap, messages in arrays.
+
+The reference (:mod:`netsim.protocols.ce`) makes every message a SimPy event. Here only the
+agents' events are: round starts, deadline checks and round completions, ordered exactly as
+:class:`netsim.engine.OrderedEnvironment` orders them, by (simulated time, key) with the keys
+of spec/engine.md (deadline (1, agent) < completion (2, agent) < round start (3, Byzantine?,
+agent)); a message is a row entry of a :class:`netsim.fast.rounds.RoundBook`, its arrival time
+computed with numpy when its sender starts the round (a whole row of n links at once, from the
+links' own streams, :mod:`netsim.fast.draws`).
+
+Why that is the same run. With every delay moving time forward (arrival > send time), the
+reference delivers a message before any agent event at or after its arrival time (a delivery
+has the smallest key, and it is queued before that instant comes), and never before its send.
+So "was it delivered when the agent looked" is "arrival <= the agent's event time", and the
+agent events alone, in the reference's order, determine the run:
+
+- an honest agent's round start only sends (its value is its current estimate);
+- a completion (at the time rule (a) or (b) of :mod:`netsim.fast.rounds` gives, queued as soon
+  as it is known) uses the messages with arrival <= its time; its estimate update is deferred
+  and computed in batches (:mod:`netsim.fast.peer_update`), in completion order, a batch being
+  cut where an update needs another update of the same batch;
+- a Byzantine round start reads the honest state of its instant (honest events at the same
+  instant come first: their keys are smaller), so every pending update is computed before the
+  adversary is asked, through the same :class:`netsim.adversaries.View` and streams as in the
+  reference.
+
+A zero delay (a message visible at its own sending instant, e.g. ``constant`` 0) breaks the
+assumption; the engine then raises :class:`ZeroDelay` and the caller runs the reference engine
+instead (netsim.fast.simulate_fast).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+from collections.abc import Callable
+
+import numpy as np
+
+from ..adversaries import View
+from ..config import Scenario
+from ..engine.network import BoundViolation
+from ..engine.trace import Decision
+from ..errors import SimulationStalled
+from ..protocols.common import AdversaryStreams, RunCounters
+from .draws import DelayPlan, HonestLinkDraws, LiveLinks
+from .peer_update import peer_step
+from .rounds import UNDECIDED, RoundBook
+from .trace import TraceSink
+
+DEADLINE, COMPLETION, ROUND_START = 1, 2, 3
+BLOCK_BYTES = 512 * 2**20  # memory for pre-drawn honest link delays
+BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
+
+
+class ZeroDelay(Exception):
+    """A message arrived at its own send time: outside the fast engine's assumption."""
+
+
+class PeerEngine:
+    """One CE run (module docstring). Use :meth:`run`, then read the attributes."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        optimum: np.ndarray,
+        on_round: Callable[[], None] | None = None,
+    ):
+        net, proto = scenario.network, scenario.protocol
+        self.scenario = scenario
+        self.optimum = optimum
+        self.on_round = on_round
+        self.n, self.f, self.rounds, self.dim = net.n, net.f, proto.rounds, scenario.dim
+        self.byzantine = np.zeros(self.n, dtype=bool)
+        self.byzantine[list(net.byzantine)] = True
+        self.honest = tuple(net.honest)
+        self.deadline = proto.deadline
+        self.stale = proto.absent == "stale"
+        self.compute = net.compute_time
+        self.costs = scenario.costs.costs
+        self.counters = RunCounters()
+        self.capped = 0
+        # awaited[s, j]: an honest receiver waits for every other agent, a Byzantine one for
+        # the honest agents only.
+        others = ~np.eye(self.n, dtype=bool)
+        self.awaited = others & (~self.byzantine[None, :] | ~self.byzantine[:, None])
+        self.plan = DelayPlan(net.delay)
+        block = max(1, BLOCK_BYTES // (9 * self.n * self.n))
+        self.honest_draws = HonestLinkDraws(
+            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, block
+        )
+        self.live = LiveLinks(net.delay, scenario.seed, net.loss)
+        self.adversary_rng = AdversaryStreams(scenario.seed)
+        self.adversary_memory: dict = {}
+        self.trace = TraceSink(scenario.trace, net.asynchrony)
+        # estimates[r, i]: x_i^r (honest rows); times[r, i]: when i completed round r
+        self.estimates = np.zeros((self.rounds + 1, self.n, self.dim))
+        self.times = np.zeros((self.rounds + 1, self.n))
+        for i in self.honest:
+            cost = self.costs[i]
+            self.estimates[0, i] = (
+                cost.minimizer() if proto.x0 is None else cost.project(proto.x0[i])
+            )
+        self.started_round = np.full(self.n, -1)  # last round each agent started
+        self.completed = np.zeros(self.n, dtype=np.int64)  # rounds completed (events processed)
+        self.updated = np.zeros(self.n, dtype=np.int64)  # rounds whose estimate is computed
+        self.books: dict[int, RoundBook] = {}
+        self.retired = 0  # rounds handed to the trace
+        self.pending: list[tuple[int, int]] = []  # (agent, round) completions to compute
+        self.heap: list[tuple] = []
+        self.sequence = 0  # insertion counter (SimPy's event id)
+        self.order = 0  # round starts processed (the reference's send order)
+        self.receivers = np.arange(self.n)
+        if self.stale:
+            self.latest_round = np.full((self.n, self.n), -1)  # [receiver, sender]
+            self.latest_value = np.zeros((self.n, self.n, self.dim))  # Byzantine rows only
+        self.stale_books: list[RoundBook] = []  # retired rounds whose messages may be latest
+        self.now = 0.0
+
+    # --- the event loop --------------------------------------------------------------------
+
+    def run(self) -> None:
+        for agent in range(self.n):
+            self._push(0.0, ROUND_START, int(self.byzantine[agent]), agent, 0)
+        while self.heap:
+            time, kind, _, agent, _, round = heapq.heappop(self.heap)
+            self.now = time
+            if kind == ROUND_START:
+                self._round_start(agent, round, time)
+            elif kind == COMPLETION:
+                self._completion(agent, round, time)
+            else:
+                self._deadline(agent, round, time)
+        self._flush()
+        for i in self.honest:
+            if self.completed[i] < self.rounds:
+                raise SimulationStalled(
+                    "protocol.deadline",
+                    f"honest agent {i} waits forever in round {self.started_round[i]} (a sender "
+                    "stays silent and delays are unbounded); set a round deadline in simulated "
+                    "seconds",
+                    self.deadline,
+                    "a number > 0",
+                )
+        self._retire(final=True)
+
+    def _push(self, time: float, kind: int, byzantine: int, agent: int, round: int) -> None:
+        self.sequence += 1
+        heapq.heappush(self.heap, (time, kind, byzantine, agent, self.sequence, round))
+
+    def _book(self, round: int) -> RoundBook:
+        book = self.books.get(round)
+        if book is None:
+            book = self.books[round] = RoundBook(round, self.n, self.awaited)
+            book.updates_left = len(self.honest)
+        return book
+
+    # --- events --------------------------------------------------------------------------------
+
+    def _round_start(self, agent: int, round: int, time: float) -> None:
+        book = self._book(round)
+        self.started_round[agent] = round
+        if self.byzantine[agent]:
+            sent, lost, delay = self._byzantine_sends(agent, round, time, book)
+        else:
+            sent, lost, delay = self._honest_sends(agent, round, time)
+        arrival = time + delay
+        if np.any(sent & (arrival <= time)):
+            raise ZeroDelay(f"a message of agent {agent} arrives at its send time {time!r}")
+        ready = book.record_sends(agent, time, self.order, sent, lost, arrival)
+        self.order += 1
+        for receiver in ready:
+            self._schedule(book, int(receiver))
+        book.opened[agent] = True
+        book.start[agent] = time
+        if not self._schedule(book, agent) and self.deadline is not None:
+            self._push(time + self.deadline, DEADLINE, 0, agent, round)
+
+    def _schedule(self, book: RoundBook, receiver: int) -> bool:
+        """Queue ``receiver``'s completion if rule (a) already gives its time."""
+        time = book.completion_time(receiver, self.deadline)
+        if time is None:
+            return False
+        book.scheduled[receiver] = True
+        self._push(time, COMPLETION, 0, receiver, book.round)
+        return True
+
+    def _deadline(self, agent: int, round: int, time: float) -> None:
+        book = self.books.get(round)
+        if book is not None and not book.scheduled[agent]:  # else: a no-op check
+            book.scheduled[agent] = True
+            book.by_deadline[agent] = True
+            self._push(time, COMPLETION, 0, agent, round)
+
+    def _completion(self, agent: int, round: int, time: float) -> None:
+        book = self.books[round]
+        book.completion[agent] = time
+        self.completed[agent] = round + 1
+        if not self.byzantine[agent]:
+            self.times[round + 1, agent] = time
+            self.counters.deadline_rounds += int(book.by_deadline[agent])
+            self.pending.append((agent, round))
+            if len(self.pending) * self.n * self.dim >= BATCH_ELEMENTS:
+                self._flush()
+        if round + 1 < self.rounds:
+            self._push(
+                time + self.compute[agent],
+                ROUND_START,
+                int(self.byzantine[agent]),
+                agent,
+                round + 1,
+            )
+        self._retire()
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def _honest_sends(
+        self, agent: int, round: int, time: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        leaf, lost = self.honest_draws.draws(agent, round)
+        delay = self.plan.delays(leaf, agent, self.receivers, time)
+        sent = self.receivers != agent
+        lost = np.zeros(self.n, dtype=bool) if lost is None else lost
+        asynchrony = self.scenario.network.asynchrony
+        if asynchrony is not None and time >= asynchrony.gst:
+            over = sent & (delay > asynchrony.delta)
+            if over.any():
+                if asynchrony.on_violation == "error":
+                    receiver = int(np.flatnonzero(over)[0])
+                    raise BoundViolation(
+                        "network.asynchrony.delta",
+                        f"link {agent} -> {receiver} drew a delay of {delay[receiver]:.6g} s for "
+                        f"a message sent at {time:.6g} s, after GST",
+                        asynchrony.delta,
+                        f'>= {delay[receiver]:.6g}, or on_violation = "cap"',
+                    )
+                self.capped += int(over.sum())
+                delay = np.where(over, asynchrony.delta, delay)
+            lost = np.zeros(self.n, dtype=bool)
+        return sent, lost, delay
+
+    def _byzantine_sends(
+        self, agent: int, round: int, time: float, book: RoundBook
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The adversary's value for every receiver (the reference's ``_byzantine``), and the
+        delays of the messages it sends, from the links' live streams."""
+        self._flush()
+        view = self._view(round, time)
+        adversary = self.scenario.adversary
+        values = np.zeros((self.n, self.dim))
+        sent = np.zeros(self.n, dtype=bool)
+        lost = np.zeros(self.n, dtype=bool)
+        delay = np.zeros(self.n)
+        asynchrony = self.scenario.network.asynchrony
+        bounded = asynchrony is not None and time >= asynchrony.gst
+        for j in range(self.n):
+            if j == agent:
+                continue
+            target = None if self.byzantine[j] else self.estimates[self.completed[j], j]
+            to_j = dataclasses.replace(view, target=target)
+            value = adversary.value(agent, j, round, to_j, self.adversary_rng(agent, j))
+            if value is None:
+                continue
+            values[j] = np.array(value, dtype=np.float64)
+            sent[j] = True
+            delay[j], lost[j] = self.live.next(agent, j, time)
+            if bounded:
+                assert asynchrony is not None
+                if self.scenario.adversary_delivery == "last_moment":
+                    delay[j] = asynchrony.delta
+                else:
+                    delay[j] = min(delay[j], asynchrony.delta)
+        book.byzantine_values[agent] = values
+        return sent, lost, delay
+
+    def _view(self, round: int, time: float) -> View:
+        """What the reference shows an adversary at a Byzantine round start (all honest events
+        up to this instant are processed and their updates computed)."""
+        book = self.books[round]
+        started = [i for i in self.honest if book.started[i]]
+        started.sort(key=lambda i: book.send_order[i])
+        return View(
+            round=round,
+            now=time,
+            dim=self.dim,
+            honest_sent={i: self.estimates[round, i] for i in started},
+            honest_latest={
+                i: self.estimates[self.started_round[i], i]
+                for i in self.honest
+                if self.started_round[i] >= 0
+            },
+            optimum=self.optimum,
+            f=self.f,
+            memory=self.adversary_memory,
+        )
+
+    # --- estimates -----------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Compute every pending update, in completion order, in dependency-free batches."""
+        batch: list[tuple[int, int, np.ndarray, tuple | None]] = []
+        for agent, round in self.pending:
+            in_time, stale_rows, needed_agents, needed_rounds = self._inputs(agent, round)
+            if batch and np.any(self.updated[needed_agents] < needed_rounds):
+                self._compute(batch)
+                batch = []
+            batch.append((agent, round, in_time, stale_rows))
+        if batch:
+            self._compute(batch)
+        self.pending = []
+        self._retire()
+        if self.stale:
+            self._fold_arrived()
+
+    def _inputs(self, agent: int, round: int) -> tuple:
+        """What receiver ``agent`` uses in ``round``: its in-time mask, (round, value) of each
+        sender's latest message (stale policy, else None), and the (agents, rounds) whose
+        estimates it reads."""
+        book = self.books[round]
+        in_time = book.in_time(agent)
+        needed_agents = np.append(np.flatnonzero(in_time & ~self.byzantine), agent)
+        needed_rounds = np.full(len(needed_agents), round)
+        stale_rows = None
+        if self.stale:
+            stale_rows = self._latest(agent, book.completion[agent])
+            senders = np.flatnonzero((stale_rows[0] >= 0) & ~self.byzantine)
+            needed_agents = np.append(needed_agents, senders)
+            needed_rounds = np.append(needed_rounds, stale_rows[0][senders])
+        return in_time, stale_rows, needed_agents, needed_rounds
+
+    def _latest(self, receiver: int, time: float) -> tuple[np.ndarray, np.ndarray]:
+        """(round, value) of each sender's most recent finite message delivered to
+        ``receiver`` by ``time`` (round -1: none), as ``RoundInbox.latest``; honest values are
+        read at compute time (their estimate may not be computed yet)."""
+        rounds = self.latest_round[receiver].copy()
+        values = self.latest_value[receiver].copy()
+        for book in [*self.stale_books, *self.books.values()]:
+            arrived = book.arrival[:, receiver] <= time
+            if not arrived.any():
+                continue
+            newer = arrived & self._finite_sent(book, receiver) & (book.round > rounds)
+            rounds[newer] = book.round
+            for sender in np.flatnonzero(newer & self.byzantine):
+                values[sender] = book.byzantine_values[sender][receiver]
+        return rounds, values
+
+    def _fold_arrived(self) -> None:
+        """Fold retired rounds whose messages have all arrived by now into the latest values:
+        every later completion happens at or after now."""
+        keep = []
+        for book in self.stale_books:
+            if np.any(np.isfinite(book.arrival) & (book.arrival > self.now)):
+                keep.append(book)
+                continue
+            for receiver in range(self.n):
+                delivered = np.isfinite(book.arrival[:, receiver])
+                newer = delivered & self._finite_sent(book, receiver)
+                newer &= book.round > self.latest_round[receiver]
+                if newer.any():
+                    self.latest_round[receiver, newer] = book.round
+                    for sender in np.flatnonzero(newer & self.byzantine):
+                        self.latest_value[receiver, sender] = book.byzantine_values[sender][
+                            receiver
+                        ]
+        self.stale_books = keep
+
+    def _sent_values(self, book: RoundBook, receiver: int) -> np.ndarray:
+        """(n, d): what each sender sent ``receiver`` in that round (honest rows need their
+        round-start estimate computed)."""
+        values = self.estimates[book.round].copy()
+        for sender, rows in book.byzantine_values.items():
+            values[sender] = rows[receiver]
+        return values
+
+    def _finite_sent(self, book: RoundBook, receiver: int) -> np.ndarray:
+        finite = ~self.byzantine.copy()
+        for sender, rows in book.byzantine_values.items():
+            finite[sender] = bool(np.all(np.isfinite(rows[receiver])))
+        return finite
+
+    def _compute(self, batch: list) -> None:
+        """The updates of a batch of (receiver, round) pairs that do not depend on each other."""
+        size = len(batch)
+        own = np.empty((size, self.dim))
+        values = np.empty((size, self.n, self.dim))
+        present = np.zeros((size, self.n), dtype=bool)
+        stale = np.zeros((size, self.n), dtype=bool)
+        in_time_all = np.zeros((size, self.n), dtype=bool)
+        eta = []
+        for u, (agent, round, in_time, stale_rows) in enumerate(batch):
+            book = self.books[round]
+            own[u] = self.estimates[round, agent]
+            values[u] = self._sent_values(book, agent)
+            finite = np.all(np.isfinite(values[u]), axis=1)
+            usable = in_time & finite
+            self.counters.non_finite_received += int(np.sum(in_time & ~finite))
+            book.decision[in_time & ~finite, agent] = Decision.ELIMINATED
+            arrived_honest = in_time & ~self.byzantine
+            arrived_honest[agent] = True
+            self.counters.absent_honest += int(np.sum(~arrived_honest & ~self.byzantine))
+            present[u] = usable
+            in_time_all[u] = usable
+            if stale_rows is not None:
+                fill = ~usable & (stale_rows[0] >= 0)
+                fill[agent] = False
+                if fill.any():
+                    stale_values = stale_rows[1].copy()
+                    for sender in np.flatnonzero(fill & ~self.byzantine):
+                        stale_values[sender] = self.estimates[stale_rows[0][sender], sender]
+                    values[u, fill] = stale_values[fill]
+                    present[u] |= fill
+                    stale[u] = fill
+            absent = (self.n - 1) - int(present[u].sum())
+            self.counters.synchrony_violations += int(absent > self.f)
+            eta.append(self.scenario.protocol.step_size(round))
+        step = peer_step(
+            self.scenario.protocol.filter, own, values, present, stale, eta, self.n, self.f
+        )
+        for u, (agent, round, *_rest) in enumerate(batch):
+            book = self.books[round]
+            usable = in_time_all[u]
+            kept = np.where(step.changed[u], Decision.CLIPPED, Decision.KEPT)
+            decision = np.where(step.kept[u], kept, Decision.ELIMINATED)
+            book.decision[usable, agent] = decision[usable]
+            self.counters.filter_skipped += int(step.skipped[u])
+            x = own[u]
+            with np.errstate(over="ignore", invalid="ignore"):
+                new = self.costs[agent].project(step.aggregate[u])
+            if not np.all(np.isfinite(new)):
+                self.counters.non_finite_updates += 1
+                new = x
+            self.estimates[round + 1, agent] = new
+            self.updated[agent] = round + 1
+            book.updates_left -= 1
+            if self.on_round is not None:
+                self.on_round()
+
+    # --- the trace -----------------------------------------------------------------------------
+
+    def _retire(self, final: bool = False) -> None:
+        """Hand finished rounds to the trace, in round order (their decisions are final)."""
+        while self.retired in self.books:
+            book = self.books[self.retired]
+            if not final and not (book.complete() and book.updates_left == 0):
+                return
+            self._emit(book)
+            if self.stale:
+                self.stale_books.append(book)
+            del self.books[self.retired]
+            self.retired += 1
+
+    def _emit(self, book: RoundBook) -> None:
+        delivered = book.sent & ~book.lost
+        in_time = book.in_time_all()
+        decision = book.decision.copy()
+        byzantine_receiver = np.broadcast_to(self.byzantine[None, :], decision.shape)
+        decision[delivered & byzantine_receiver & in_time] = Decision.KEPT
+        decision[delivered & (decision == UNDECIDED)] = Decision.LATE
+        # canonical order: receiver, then sender -> transpose [sender, receiver]
+        sender, receiver = np.nonzero(book.sent.T)[::-1]
+        delivered_t = delivered[sender, receiver]
+        arrival = np.where(delivered_t, book.arrival[sender, receiver], np.nan)
+        columns = {
+            "round": np.full(len(sender), book.round, dtype=np.int64),
+            "sender": sender.astype(np.int64),
+            "receiver": receiver.astype(np.int64),
+            "send_time": book.send_time[sender],
+            "arrival_time": arrival,
+            "delivered": delivered_t,
+            "byzantine": self.byzantine[sender],
+            "decision": decision[sender, receiver].astype(np.int8),
+        }
+        self.trace.add(columns, book.send_order[sender])
+
+
+def tracked(engine: PeerEngine) -> tuple[np.ndarray, np.ndarray]:
+    """(times, estimates) of the honest agents, rounds 0..R, as the reference records them."""
+    honest = list(engine.honest)
+    return engine.times[:, honest], engine.estimates[:, honest]

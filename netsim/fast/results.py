@@ -1,0 +1,136 @@
+"""A fast run's arrays as the reference's :class:`netsim.results.VariantResult` and summary.
+
+The summary has the same keys and values as :func:`netsim.simulation.simulate`'s; the helpers
+that compute its parts from arrays are the reference's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ..config import Scenario
+from ..costs import aggregate_optimum
+from ..results import VariantResult
+from ..simulation import _cgc_summary, _time_to_accuracy
+from .peer_engine import PeerEngine, tracked
+
+
+def run_peer(
+    scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
+) -> VariantResult:
+    """CE on the fast engine (:class:`netsim.fast.peer_engine.PeerEngine`)."""
+    net = scenario.network
+    honest_costs = [scenario.costs.costs[i] for i in net.honest]
+    optimum = aggregate_optimum(honest_costs)
+    engine = PeerEngine(scenario, optimum.point, on_round)
+    engine.run()
+    times, estimates = tracked(engine)
+    return _result(
+        scenario,
+        name,
+        optimum,
+        nodes=tuple(net.honest),
+        times=times,
+        estimates=estimates,
+        completed=scenario.protocol.rounds,
+        trace=engine.trace,
+        counters=engine.counters.as_dict(),
+        capped=engine.capped,
+        extra={},
+        staleness=None,
+    )
+
+
+def run_server(
+    scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
+) -> VariantResult:
+    """Synchronous CGC on the fast engine (:class:`netsim.fast.server_engine.ServerEngine`)."""
+    from .server_engine import ServerEngine
+
+    net = scenario.network
+    honest_costs = [scenario.costs.costs[i] for i in net.honest]
+    optimum = aggregate_optimum(honest_costs)
+    engine = ServerEngine(scenario, optimum.point, on_round)
+    engine.run()
+    completed = engine.completed
+    staleness = engine.staleness[:completed]
+    protocol = SimpleNamespace(
+        staleness=engine.staleness,
+        recorder=SimpleNamespace(completed=completed),
+        terminated_at=engine.terminated_at,
+        clipped_byzantine=engine.clipped_byzantine,
+        staleness_breaches=[],
+    )
+    return _result(
+        scenario,
+        name,
+        optimum,
+        nodes=("server",),
+        times=engine.times[: completed + 1],
+        estimates=engine.estimates[: completed + 1],
+        completed=completed,
+        trace=engine.trace,
+        counters=engine.counters.as_dict(),
+        capped=engine.capped,
+        extra=_cgc_summary(scenario, protocol, honest_costs),
+        staleness=staleness,
+    )
+
+
+def _result(
+    scenario: Scenario,
+    name: str | None,
+    optimum: Any,
+    nodes: tuple,
+    times: np.ndarray,
+    estimates: np.ndarray,
+    completed: int,
+    trace: Any,
+    counters: dict[str, int],
+    capped: int,
+    extra: dict[str, Any],
+    staleness: np.ndarray | None,
+) -> VariantResult:
+    net = scenario.network
+    columns = len(nodes)
+    distances = optimum.distance(estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
+    summary: dict[str, Any] = {
+        "protocol": scenario.protocol.kind,
+        "filter": scenario.protocol.filter,
+        "rounds": completed,
+        "n": net.n,
+        "f": net.f,
+        "byzantine": list(net.byzantine),
+        "adversary": getattr(scenario.adversary, "name", None),
+        "delay_model": net.delay.name,
+        "deadline": scenario.protocol.deadline,
+        "deadline_rule": scenario.protocol.deadline_rule,
+        "sim_time_end": float(times[-1].max()),
+        "optimum": optimum.point.tolist(),
+        "optimum_unique": optimum.unique,
+        "final_distance": float(distances[-1].max()),
+        "time_to_accuracy": _time_to_accuracy(distances, times),
+        "messages_sent": trace.sent,
+        "messages_delivered": trace.delivered,
+        "messages_lost": trace.sent - trace.delivered,
+        "compute_time": list(net.compute_time),
+        **counters,
+    }
+    if net.asynchrony is not None:
+        summary.update(trace.bound_summary(capped))
+    summary.update(extra)
+    summary["trace_hash"] = trace.digest(estimates)
+    return VariantResult(
+        name=name or scenario.name,
+        summary=summary,
+        nodes=nodes,
+        times=times,
+        estimates=estimates,
+        distances=distances,
+        messages=trace.columns() if scenario.trace else {},
+        staleness=staleness,
+    )

@@ -1,0 +1,378 @@
+"""Synchronous CGC (spec/cgc.md, spec/engine.md "Rounds (CGC server)") on the fast engine.
+
+The reference (:mod:`netsim.protocols.cgc`) runs a SimPy process for the server and one per
+agent, and every message is an event. Here a heap holds the agent-level events in the
+reference's order, by (simulated time, key): a request's arrival at an agent (the delivery key
+(0, server, agent, round): the agent's mailbox acts on it), the server's deadline check (1, -1)
+and round completion (2, -1), an agent's end of computation (3, Byzantine?, agent) and the
+server's round start (3, 0, -1). A reply is not an event: with every delay moving time forward
+(arrival > send time; a zero delay raises :class:`netsim.fast.peer_engine.ZeroDelay` and the
+caller falls back to the reference) a reply is in time iff its arrival <= the server's
+completion, and the completion time is known as soon as the last awaited reply is sent:
+
+    C_t = max(s_t, max_i A_i(t)) if every agent's reply of round t is delivered and that is
+          not after s_t + deadline; else s_t + deadline.
+
+The mailbox rules are the reference's (:class:`netsim.engine.Mailbox`): an idle agent takes a
+request on arrival; a busy one queues it (``latest``: only the highest round is kept, the
+others are dropped and ``eliminated``; ``fifo``: all, in arrival order) and takes the next one
+when it has sent its reply. The filter and the step are the reference's functions
+(:mod:`netsim.filters`, :mod:`netsim.aggregators`). The request links (server -> agent) carry
+one message per round and are drawn in blocks (:class:`netsim.fast.draws.HonestLinkDraws`);
+the reply links, whose k-th message is an agent's k-th reply, use live streams.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from ..adversaries import View
+from ..aggregators import AGGREGATORS, SUM_RULES
+from ..config import Scenario
+from ..engine.network import BoundViolation
+from ..engine.trace import Decision
+from ..errors import SimulationStalled
+from ..filters import GRADIENT_FILTERS
+from ..protocols.common import AdversaryStreams, RunCounters
+from ..rng import SERVER
+from .draws import DelayPlan, HonestLinkDraws, LiveLinks
+from .peer_engine import ZeroDelay
+from .rounds import UNDECIDED
+from .trace import TraceSink
+
+ARRIVAL, DEADLINE, COMPLETION, START = 0, 1, 2, 3
+
+
+class ServerEngine:
+    """One synchronous CGC run (module docstring). Use :meth:`run`, then read the attributes."""
+
+    def __init__(
+        self, scenario: Scenario, optimum: np.ndarray, on_round: Callable[[], None] | None = None
+    ):
+        net, proto = scenario.network, scenario.protocol
+        self.scenario = scenario
+        self.optimum = optimum
+        self.on_round = on_round
+        self.n, self.f, self.rounds, self.dim = net.n, net.f, proto.rounds, scenario.dim
+        self.byzantine = set(net.byzantine)
+        self.honest = tuple(net.honest)
+        self.costs = scenario.costs.costs
+        self.filter = GRADIENT_FILTERS.get(proto.filter)
+        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
+        self.counters = RunCounters()
+        self.capped = 0
+        self.clipped_byzantine = 0
+        self.terminated_at: int | None = None
+        self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
+        self.times = np.zeros((self.rounds + 1, 1))
+        self.estimates = np.zeros((self.rounds + 1, 1, self.dim))
+        self.completed = 0
+        self.w = np.array(proto.x0, dtype=np.float64)
+        self.estimates[0, 0] = self.w
+        self.plan = DelayPlan(net.delay)
+        self.requests = HonestLinkDraws(
+            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, self.rounds
+        )
+        self.live = LiveLinks(net.delay, scenario.seed, net.loss)
+        self.adversary_rng = AdversaryStreams(scenario.seed)
+        self.adversary_memory: dict = {}
+        self.honest_sent: dict[int, dict[int, np.ndarray]] = {}
+        self.trace = TraceSink(scenario.trace, net.asynchrony)
+        # messages: one row each, in send order
+        self.rows: dict[str, list] = {name: [] for name in ("round", "sender", "receiver")}
+        self.rows.update({"send_time": [], "arrival_time": [], "delivered": [], "decision": []})
+        self.values: list[np.ndarray | None] = []  # reply values (None for requests)
+        # the agents: the request they compute (message index), and their queues
+        self.busy = [False] * self.n
+        self.queues: list[deque[int]] = [deque() for _ in range(self.n)]
+        # the server's current round
+        self.round = -1
+        self.round_start = 0.0
+        self.replies: dict[int, int] = {}  # agent -> its reply this round (-1: sent nothing)
+        self.request_values: dict[int, np.ndarray] = {}  # round -> the w the server sent
+        self.scheduled = False
+        self.by_deadline = False
+        self.finished = False
+        self.heap: list[tuple] = []
+        self.sequence = 0
+
+    # --- the event loop --------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._push(0.0, START, 0, SERVER, 0)
+        while self.heap:
+            time, kind, _, who, _, payload = heapq.heappop(self.heap)
+            if kind == START and who == SERVER:
+                self._server_start(payload, time)
+            elif kind == START:
+                self._reply(who, payload, time)
+            elif kind == ARRIVAL:
+                self._request_arrives(who, payload, time)
+            elif kind == DEADLINE:
+                self._deadline(payload, time)
+            else:
+                self._server_completion(payload, time)
+        if not self.finished:
+            raise SimulationStalled(
+                "protocol.deadline",
+                f"the server waits forever in round {self.round} (an agent never replies and "
+                "delays are unbounded); set a round deadline in simulated seconds",
+                self.scenario.protocol.deadline,
+                "a number > 0",
+            )
+        self._emit()
+
+    def _push(self, time: float, kind: int, byzantine: int, who: int, payload: int) -> None:
+        self.sequence += 1
+        heapq.heappush(self.heap, (time, kind, byzantine, who, self.sequence, payload))
+
+    def _record(
+        self, round: int, sender: int, receiver: int, time: float, delay: float, lost: bool
+    ) -> int:
+        if not delay > 0 or time + delay <= time:
+            raise ZeroDelay(f"a message {sender} -> {receiver} arrives at its send time {time!r}")
+        rows = self.rows
+        rows["round"].append(round)
+        rows["sender"].append(sender)
+        rows["receiver"].append(receiver)
+        rows["send_time"].append(time)
+        rows["arrival_time"].append(np.nan if lost else time + delay)
+        rows["delivered"].append(not lost)
+        rows["decision"].append(Decision.LOST if lost else UNDECIDED)
+        self.values.append(None)
+        return len(self.values) - 1
+
+    def _bounded(self, time: float) -> bool:
+        asynchrony = self.scenario.network.asynchrony
+        return asynchrony is not None and time >= asynchrony.gst
+
+    def _honest_bound(self, sender: int, receiver: int, time: float, delay: float) -> float:
+        """After GST an honest delay above Delta is capped (or stops the run)."""
+        asynchrony = self.scenario.network.asynchrony
+        assert asynchrony is not None
+        if delay > asynchrony.delta:
+            if asynchrony.on_violation == "error":
+                raise BoundViolation(
+                    "network.asynchrony.delta",
+                    f"link {sender} -> {receiver} drew a delay of {delay:.6g} s for a message "
+                    f"sent at {time:.6g} s, after GST",
+                    asynchrony.delta,
+                    f'>= {delay:.6g}, or on_violation = "cap"',
+                )
+            self.capped += 1
+            return asynchrony.delta
+        return delay
+
+    # --- the server --------------------------------------------------------------------------
+
+    def _server_start(self, t: int, time: float) -> None:
+        for old in [r for r in self.honest_sent if r < t - 1]:
+            del self.honest_sent[old]
+        self.round, self.round_start = t, time
+        self.replies = {}
+        self.scheduled = self.by_deadline = False
+        leaf, lost = self.requests.draws(SERVER, t)
+        delays = self.plan.delays(leaf, SERVER, np.arange(self.n), time)
+        lost = np.zeros(self.n, dtype=bool) if lost is None else lost
+        for i in range(self.n):
+            delay, dropped = float(delays[i]), bool(lost[i])
+            if self._bounded(time):
+                delay, dropped = self._honest_bound(SERVER, i, time, delay), False
+            index = self._record(t, SERVER, i, time, delay, dropped)
+            if not dropped:
+                self._push(time + delay, ARRIVAL, SERVER, i, index)
+        self.request_values[t] = self.w
+        deadline = self.scenario.protocol.deadline
+        if deadline is not None:
+            self._push(time + deadline, DEADLINE, 0, SERVER, t)
+
+    def _check_complete(self) -> None:
+        """Queue the completion once every agent's reply of the round is known (rule (a))."""
+        if self.scheduled or len(self.replies) < self.n:
+            return
+        if any(k < 0 or not self.rows["delivered"][k] for k in self.replies.values()):
+            return  # a reply never comes: the deadline decides
+        arrivals = [self.rows["arrival_time"][k] for k in self.replies.values()]
+        time = max(self.round_start, max(arrivals))
+        deadline = self.scenario.protocol.deadline
+        if deadline is not None and time > self.round_start + deadline:
+            return
+        self.scheduled = True
+        self._push(time, COMPLETION, 0, SERVER, self.round)
+
+    def _deadline(self, t: int, time: float) -> None:
+        if t == self.round and not self.scheduled and not self.finished:
+            self.scheduled = self.by_deadline = True
+            self._push(time, COMPLETION, 0, SERVER, t)
+
+    def _server_completion(self, t: int, time: float) -> None:
+        proto = self.scenario.protocol
+        self.counters.deadline_rounds += int(self.by_deadline)
+        arrival, decision = self.rows["arrival_time"], self.rows["decision"]
+        arrived = {
+            agent: index
+            for agent, index in sorted(self.replies.items())
+            if index >= 0 and self.rows["delivered"][index] and arrival[index] <= time
+        }
+        gradients = np.zeros((self.n, self.dim))
+        used: dict[int, int] = {}
+        for agent, index in arrived.items():
+            value = self.values[index]
+            assert value is not None
+            if np.all(np.isfinite(value)):
+                gradients[agent] = value
+                used[agent] = index
+        missing = [j for j in range(self.n) if j not in arrived]
+        self.counters.absent_honest += sum(1 for j in missing if j not in self.byzantine)
+        if len(missing) > self.f:
+            self.counters.synchrony_violations += 1
+        self.staleness[t] = [0 if j in used else -1 for j in range(self.n)]
+        total, threshold, kept, clipped = self._aggregate(gradients)
+        for agent, index in used.items():
+            if decision[index] < 0:
+                chosen = Decision.CLIPPED if clipped[agent] else Decision.KEPT
+                decision[index] = chosen if kept[agent] else Decision.ELIMINATED
+        for index in self.replies.values():  # delivered after the completion: late
+            if index >= 0 and self.rows["delivered"][index] and arrival[index] > time:
+                decision[index] = Decision.LATE
+        self.clipped_byzantine += int(sum(clipped[b] for b in self.byzantine))
+        if threshold == 0.0 and self.n - len(used) <= self.f:
+            self.terminated_at = t
+            self.finished = True
+            return
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = self.w - proto.step_size(t) * total
+        if np.all(np.isfinite(new)):
+            self.w = new
+        else:
+            self.counters.non_finite_updates += 1
+        self.times[t + 1, 0] = time
+        self.estimates[t + 1, 0] = self.w
+        self.completed = t + 1
+        if self.on_round is not None:
+            self.on_round()
+        if t + 1 < self.rounds:
+            self._push(time + proto.server_compute_time, START, 0, SERVER, t + 1)
+        else:
+            self.finished = True
+
+    def _aggregate(
+        self, gradients: np.ndarray
+    ) -> tuple[np.ndarray, float | None, np.ndarray, np.ndarray]:
+        """The reference's ``CGCProtocol._aggregate``: the same rule calls."""
+        senders = np.arange(self.n)
+        if self.filter is not None:
+            result = self.filter(gradients, self.f, senders)
+            return result.total, result.threshold, np.ones(self.n, dtype=bool), result.clipped
+        assert self.aggregator is not None
+        aggregate = self.aggregator(gradients, self.f, senders=senders)
+        scale = 1.0 if self.scenario.protocol.filter in SUM_RULES else float(self.n)
+        return scale * aggregate.value, None, aggregate.kept, aggregate.changed
+
+    # --- the agents --------------------------------------------------------------------------
+
+    def _request_arrives(self, agent: int, index: int, time: float) -> None:
+        """The mailbox's ``put``: an idle agent takes the request, a busy one queues it."""
+        if not self.busy[agent]:
+            self._take(agent, index, time)
+            return
+        queue = self.queues[agent]
+        queue.append(index)
+        if self.scenario.protocol.agent_queue == "latest" and len(queue) > 1:
+            rounds = self.rows["round"]
+            newest = max(queue, key=lambda k: rounds[k])
+            for dropped in queue:
+                if dropped != newest:
+                    self.rows["decision"][dropped] = Decision.ELIMINATED
+            self.queues[agent] = deque([newest])
+
+    def _take(self, agent: int, index: int, time: float) -> None:
+        self.busy[agent] = True
+        self.rows["decision"][index] = Decision.KEPT
+        byzantine = int(agent in self.byzantine)
+        compute = self.scenario.network.compute_time[agent]
+        self._push(time + compute, START, byzantine, agent, index)
+
+    def _reply(self, agent: int, request: int, time: float) -> None:
+        """The agent has computed: it replies to ``request`` and takes its next request."""
+        round = self.rows["round"][request]
+        w = self.request_values[round]
+        if agent in self.byzantine:
+            reply = self._byzantine_reply(agent, round, w, time)
+        else:
+            reply = self.costs[agent].gradient(w)
+            if self.byzantine:
+                self.honest_sent.setdefault(round, {})[agent] = reply
+        if reply is not None:
+            value = np.array(reply, dtype=np.float64)
+            delay, lost = self.live.next(agent, SERVER, time)
+            if self._bounded(time):
+                if agent in self.byzantine:
+                    asynchrony = self.scenario.network.asynchrony
+                    assert asynchrony is not None
+                    if self.scenario.adversary_delivery == "last_moment":
+                        delay = asynchrony.delta
+                    else:
+                        delay = min(delay, asynchrony.delta)
+                else:
+                    delay, lost = self._honest_bound(agent, SERVER, time, delay), False
+            index = self._record(round, agent, SERVER, time, delay, lost)
+            self.values[index] = value
+            if not lost and not np.all(np.isfinite(value)):
+                self.counters.non_finite_received += 1
+                self.rows["decision"][index] = Decision.ELIMINATED
+            if round == self.round and not self.finished and not self.scheduled:
+                self.replies[agent] = index  # decided at the server's completion
+                self._check_complete()
+            elif not lost:
+                self.rows["decision"][index] = Decision.LATE  # the server has moved on
+        elif round == self.round and not self.finished and not self.scheduled:
+            self.replies[agent] = -1
+        self.busy[agent] = False
+        queue = self.queues[agent]
+        if queue:
+            self._take(agent, queue.popleft(), time)
+
+    def _byzantine_reply(
+        self, agent: int, round: int, w: np.ndarray, time: float
+    ) -> np.ndarray | None:
+        view = View(
+            round=round,
+            now=time,
+            dim=self.dim,
+            honest_sent=dict(self.honest_sent.get(round, {})),
+            honest_latest={},
+            target=w,
+            optimum=self.optimum,
+            honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
+            server=True,
+            f=self.f,
+            memory=self.adversary_memory,
+        )
+        adversary = self.scenario.adversary
+        assert adversary is not None
+        return adversary.value(agent, SERVER, round, view, self.adversary_rng(agent, SERVER))
+
+    # --- the trace -----------------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        rows = self.rows
+        decision = np.array(rows["decision"], dtype=np.int8)
+        decision[decision == UNDECIDED] = Decision.LATE
+        columns = {
+            "round": np.array(rows["round"], dtype=np.int64),
+            "sender": np.array(rows["sender"], dtype=np.int64),
+            "receiver": np.array(rows["receiver"], dtype=np.int64),
+            "send_time": np.array(rows["send_time"], dtype=np.float64),
+            "arrival_time": np.array(rows["arrival_time"], dtype=np.float64),
+            "delivered": np.array(rows["delivered"], dtype=bool),
+            "decision": decision,
+        }
+        columns["byzantine"] = np.isin(columns["sender"], list(self.byzantine))
+        index = np.arange(len(decision))
+        order = np.lexsort((index, columns["sender"], columns["receiver"], columns["round"]))
+        self.trace.add({name: value[order] for name, value in columns.items()}, index[order])

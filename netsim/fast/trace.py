@@ -1,0 +1,106 @@
+"""The message trace, written a round at a time: the trace hash streams, the columns are optional.
+
+The trace hash (:func:`netsim.results.trace_hash`, spec/engine.md) hashes the messages sorted by
+(round, receiver, sender, send order) and then the estimates. The fast engine hands this sink
+the messages of one round at a time, in increasing round order and with their final decisions,
+already sorted by (receiver, sender); SHA-256 is fed incrementally, so the hash equals the
+reference's without holding every message (n = 1000 and 100 rounds are 10^8 messages). The
+columns (``scenario.trace``) are kept only when asked for, and returned in send order, the
+order in which the reference records messages (``MessageTrace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from ..config import AsynchronyConfig
+from ..results import MESSAGE_RECORD
+
+DTYPES = {
+    "round": np.int64,
+    "sender": np.int64,
+    "receiver": np.int64,
+    "send_time": np.float64,
+    "arrival_time": np.float64,
+    "delivered": np.bool_,
+    "byzantine": np.bool_,
+    "decision": np.int8,
+}
+COLUMNS = tuple(DTYPES)
+
+
+class TraceSink:
+    """Counts, hashes and (optionally) keeps the messages of a run, a round at a time."""
+
+    def __init__(self, keep: bool, asynchrony: AsynchronyConfig | None):
+        self.keep = keep
+        self.asynchrony = asynchrony
+        self._digest = hashlib.sha256()
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._order: list[np.ndarray] = []
+        self.sent = 0
+        self.delivered = 0
+        self.bound = {"violations": 0, "lost_after_gst": 0, "max_delay": -np.inf, "count": 0}
+
+    def add(self, columns: dict[str, np.ndarray], send_order: np.ndarray) -> None:
+        """One round's messages, sorted by (receiver, sender); ``send_order`` sorts them in the
+        order the reference would have recorded them (lexicographically with receiver)."""
+        records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
+        for name in MESSAGE_RECORD.names:
+            records[name] = columns[name]
+        self._digest.update(records.tobytes())
+        delivered = columns["delivered"]
+        self.sent += len(delivered)
+        self.delivered += int(delivered.sum())
+        if self.asynchrony is not None:
+            self._check_bound(columns)
+        if self.keep:
+            self._parts.append(columns)
+            self._order.append(send_order)
+
+    def _check_bound(self, columns: dict[str, np.ndarray]) -> None:
+        """The counts of ``netsim.simulation._bound_check``, accumulated round by round."""
+        assert self.asynchrony is not None
+        after = ~columns["byzantine"] & (columns["send_time"] >= self.asynchrony.gst)
+        delivered = after & columns["delivered"]
+        arrival, send = columns["arrival_time"][delivered], columns["send_time"][delivered]
+        self.bound["violations"] += int(np.sum(arrival > send + self.asynchrony.delta))
+        self.bound["lost_after_gst"] += int(np.sum(after & ~columns["delivered"]))
+        if arrival.size:
+            self.bound["max_delay"] = max(self.bound["max_delay"], float((arrival - send).max()))
+            self.bound["count"] += int(arrival.size)
+
+    def bound_summary(self, capped: int) -> dict[str, float | int]:
+        """What ``netsim.simulation._bound_check`` reports, from the accumulated counts."""
+        assert self.asynchrony is not None
+        return {
+            "gst": self.asynchrony.gst,
+            "delta": self.asynchrony.delta,
+            "honest_bound_violations": self.bound["violations"],
+            "honest_lost_after_gst": self.bound["lost_after_gst"],
+            "max_honest_delay_after_gst": (
+                float(self.bound["max_delay"]) if self.bound["count"] else 0.0
+            ),
+            "honest_delays_capped": capped,
+        }
+
+    def digest(self, estimates: np.ndarray) -> str:
+        """The trace hash: the messages fed so far, then the estimates (little-endian f8)."""
+        digest = self._digest.copy()
+        digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
+        return digest.hexdigest()
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Every kept message, in send order (empty when the trace is off)."""
+        if not self.keep:
+            return {}
+        if not self._parts:
+            return {name: np.zeros(0, dtype=dtype) for name, dtype in DTYPES.items()}
+        joined = {
+            name: np.concatenate([p[name] for p in self._parts]).astype(dtype, copy=False)
+            for name, dtype in DTYPES.items()
+        }
+        order = np.lexsort((joined["receiver"], np.concatenate(self._order)))
+        return {name: joined[name][order] for name in COLUMNS}

@@ -1,0 +1,424 @@
+"""The fast engine (netsim/fast) gives the reference engine's run, bit for bit.
+
+Equivalence: hypothesis draws small scenarios (n, f, d, delay model, loss, deadline, absent
+policy, compute time, partial synchrony, attack, protocol, filter, seed) and both engines must
+return the same estimates and completion times at every round, the same message trace and
+summary, and the same trace hash. No tolerance is needed anywhere: the fast engine reproduces
+the reference's floating-point operations in the reference's order (see netsim/fast/
+peer_update.py for the one place where that needs care, the stacked sums).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from builders import PAPER, ROOT, cgc, small, small_raw
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import netsim
+from netsim.adversaries import ADVERSARIES
+from netsim.delays import DELAY_MODELS
+from netsim.engine.trace import Decision
+from netsim.errors import ScenarioError, SimulationStalled
+from netsim.fast import simulate_fast, unsupported
+from netsim.fast.draws import DelayPlan, HonestLinkDraws
+from netsim.fast.peer_update import peer_step
+from netsim.fast.seeding import pcg_states
+from netsim.filters import comparative_elimination
+from netsim.rng import SERVER, link_stream
+from netsim.simulation import simulate
+
+FAST = {"engine": "fast"}
+
+
+def fast(scenario: netsim.Scenario) -> netsim.Scenario:
+    return scenario.with_overrides(FAST)
+
+
+def assert_same_run(reference, batched) -> None:
+    """Same estimates, times, messages, summary (trace hash included), staleness."""
+    assert reference.nodes == batched.nodes
+    assert np.array_equal(reference.times, batched.times)
+    assert np.array_equal(reference.estimates, batched.estimates, equal_nan=True)
+    assert np.array_equal(reference.distances, batched.distances, equal_nan=True)
+    assert reference.messages.keys() == batched.messages.keys()
+    for name, column in reference.messages.items():
+        assert column.dtype == batched.messages[name].dtype, name
+        assert np.array_equal(column, batched.messages[name], equal_nan=True), name
+    assert reference.summary == batched.summary
+    if reference.staleness is None:
+        assert batched.staleness is None
+    else:
+        assert np.array_equal(reference.staleness, batched.staleness)
+
+
+def run_both(scenario: netsim.Scenario):
+    """Both engines on ``scenario``; the fast one must not fall back to the reference."""
+    reference = simulate(scenario)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        batched = simulate(fast(scenario))
+    assert not [w for w in caught if 'engine = "fast"' in str(w.message)]
+    return reference, batched
+
+
+# --- the streams ----------------------------------------------------------------------------
+
+
+@given(
+    seed=st.one_of(st.integers(0, 2**32 - 1), st.integers(2**32, 2**130)),
+    pairs=st.lists(st.tuples(st.integers(-1, 2000), st.integers(-1, 2000)), min_size=1, max_size=6),
+)
+@settings(max_examples=30, deadline=None)
+def test_bulk_seeding_gives_each_link_streams_own_state(seed, pairs):
+    senders = [a if a >= 0 else SERVER for a, _ in pairs]
+    receivers = [b if b >= 0 else SERVER for _, b in pairs]
+    for (a, b), state in zip(zip(senders, receivers), pcg_states(seed, senders, receivers)):
+        expected = link_stream(seed, a, b).bit_generator.state["state"]
+        assert state == (expected["state"], expected["inc"])
+
+
+LEAF_MODELS = [
+    ("constant", {"value": 0.004}),
+    ("uniform", {"low": 0.001, "high": 0.02}),
+    ("exponential", {"mean": 0.01}),
+    ("lognormal", {"median": 0.01, "sigma": 0.8}),
+    ("pareto", {"scale": 0.01, "shape": 2.5}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), LEAF_MODELS)
+def test_a_batch_of_k_draws_equals_k_single_draws(name, params):
+    """What batching relies on: numpy draws size=K element by element, per distribution."""
+    model = DELAY_MODELS.build(name, params, "network.delay")
+    one, many = np.random.default_rng(11), np.random.default_rng(11)
+    singles = [model.delay(one, 0, 1, 0.0) for _ in range(500)]
+    assert np.array_equal(model.sample(many, 500), singles)
+    assert one.random() == many.random()  # and the stream is left at the same place
+
+
+COMPOSITES = [
+    {"model": "matrix", "plane": 0.02, "jitter": {"model": "exponential", "mean": 0.003}},
+    {"model": "matrix", "base": [[0.0, 0.011, 0.012], [0.013, 0.0, 0.014], [0.015, 0.016, 0.0]]},
+    {
+        "model": "stragglers",
+        "agents": [1],
+        "factor": 3,
+        "base": {"model": "uniform", "low": 0.001, "high": 0.002},
+    },
+    {
+        "model": "profile",
+        "times": [0.5],
+        "multipliers": [1, 7],
+        "base": {"model": "lognormal", "median": 0.01, "sigma": 0.5},
+    },
+]
+
+
+@pytest.mark.parametrize("table", COMPOSITES)
+@pytest.mark.parametrize("loss", [0.0, 0.3])
+def test_honest_link_draws_equal_the_links_own_draws(table, loss):
+    """Block draws of every link of a sender (with loss interleaved) equal Link's draws."""
+    params = dict(table)
+    model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
+    plan = DelayPlan(model)
+    draws = HonestLinkDraws(plan, 5, range(3), rounds=7, loss=loss, block=3)
+    for sender in range(3):
+        links = {j: link_stream(5, sender, j) for j in range(3) if j != sender}
+        for round in range(7):
+            send_time = 0.3 * round
+            leaf, lost = draws.draws(sender, round)
+            delays = plan.delays(leaf, sender, np.arange(3), send_time)
+            for j, rng in links.items():
+                assert delays[j] == model.delay(rng, sender, j, send_time)
+                if loss:
+                    assert lost[j] == (rng.random() < loss)
+
+
+# --- the stacked CE step --------------------------------------------------------------------
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    batch=st.integers(1, 5),
+    n=st.integers(2, 40),
+    d=st.integers(1, 12),
+    f=st.integers(0, 5),
+)
+@settings(max_examples=40, deadline=None)
+def test_the_stacked_ce_step_equals_the_reference_filter_and_sum(seed, batch, n, d, f):
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** rng.integers(-4, 4, size=(batch, n, 1))
+    values = rng.normal(size=(batch, n, d)) * scale
+    own = rng.normal(size=(batch, d))
+    present = rng.random((batch, n)) < 0.8
+    stale = present & (rng.random((batch, n)) < 0.3)
+    eta = [0.1] * batch
+    step = peer_step("ce", own, values, present, stale, eta, n, f)
+    for u in range(batch):
+        rows = [s for s in range(n) if present[u, s] and not stale[u, s]]
+        rows += [s for s in range(n) if present[u, s] and stale[u, s]]
+        received = values[u][rows] if rows else np.empty((0, d))
+        f_left = max(0, f - ((n - 1) - len(rows)))
+        kept = comparative_elimination(own[u], received, f_left, np.array(rows, dtype=int))
+        expected = own[u] + 0.1 * np.sum(received[kept] - own[u], axis=0)
+        assert np.array_equal(step.aggregate[u], expected)
+        assert sorted(np.array(rows, dtype=int)[kept]) == sorted(np.flatnonzero(step.kept[u]))
+
+
+# --- hand-computable: max-plus completion times ---------------------------------------------
+
+
+def test_fixed_latencies_follow_the_max_plus_recursion():
+    """spec/engine.md: with fixed latencies L[j, i], compute 0 and no deadline,
+    T_i(r+1) = max(T_i(r), max_{j != i} T_j(r) + L[j, i]), T(0) = 0."""
+    latency = [
+        [0.0, 0.010, 0.030, 0.002],
+        [0.020, 0.0, 0.001, 0.004],
+        [0.005, 0.007, 0.0, 0.025],
+        [0.003, 0.011, 0.006, 0.0],
+    ]
+    raw = small_raw(protocol__rounds=6)
+    raw["network"] = {
+        "n": 4,
+        "f": 1,
+        "byzantine": [],
+        "delay": {"model": "matrix", "base": latency},
+    }
+    raw["costs"] = {
+        "A": [[[1.0, 0.0]], [[0.0, 1.0]], [[1.0, 1.0]], [[1.0, -1.0]]],
+        "B": [[1.0], [1.0], [2.0], [0.0]],
+    }
+    raw.pop("adversary")
+    raw["protocol"]["deadline"] = "none"
+    scenario = netsim.parse_scenario(raw)
+    expected = [[0.0] * 4]
+    for _ in range(6):
+        previous = expected[-1]
+        expected.append(
+            [
+                max([previous[i]] + [previous[j] + latency[j][i] for j in range(4) if j != i])
+                for i in range(4)
+            ]
+        )
+    reference, batched = run_both(scenario)
+    assert np.array_equal(batched.times, np.array(expected))
+    assert_same_run(reference, batched)
+    assert batched.summary["sim_time_end"] == pytest.approx(6 * 0.025 + 0.0, abs=0.1)
+
+
+# --- randomized equivalence -----------------------------------------------------------------
+
+DELAYS = st.sampled_from(
+    [
+        {"model": "constant", "value": 0.01},
+        {"model": "uniform", "low": 0.001, "high": 0.02},
+        {"model": "exponential", "mean": 0.01},
+        {"model": "lognormal", "median": 0.008, "sigma": 0.6},
+        {"model": "pareto", "scale": 0.01, "shape": 2.5},
+        {"model": "matrix", "plane": 0.02, "jitter": {"model": "exponential", "mean": 0.002}},
+        {
+            "model": "stragglers",
+            "agents": [1],
+            "factor": 4.0,
+            "base": {"model": "exponential", "mean": 0.01},
+        },
+        {
+            "model": "profile",
+            "times": [0.05, 0.1],
+            "multipliers": [1, 5, 1],
+            "base": {"model": "uniform", "low": 0.002, "high": 0.01},
+        },
+    ]
+)
+ATTACKS = [
+    {"kind": name}
+    for name in ADVERSARIES.names()
+    if name not in ("omission", "non_finite", "random_uniform")
+]
+ATTACKS += [
+    {"kind": "random_uniform", "low": -10.0, "high": 10.0},
+    {"kind": "omission", "from_round": 2},
+    {"kind": "non_finite", "value": "nan"},
+    {"kind": "non_finite", "value": "huge"},
+]
+
+
+@st.composite
+def scenarios(draw, protocol: str) -> netsim.Scenario:
+    n = draw(st.integers(4, 8))
+    f = draw(st.integers(0, (n - 1) // 2))
+    byzantine = draw(st.lists(st.integers(0, n - 1), max_size=f, unique=True))
+    d = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 1000)))
+    x_star = rng.normal(size=d)
+    A = [rng.normal(size=(2, d)) for _ in range(n)]
+    raw: dict = {
+        "name": "hyp",
+        "seed": draw(st.integers(0, 2**31)),
+        "network": {"n": n, "f": f, "byzantine": byzantine, "delay": draw(DELAYS)},
+        "costs": {"A": [a.tolist() for a in A], "B": [(a @ x_star).tolist() for a in A]},
+        "protocol": {"kind": protocol, "rounds": draw(st.integers(3, 12))},
+    }
+    deadline = draw(st.sampled_from([None, 0.008, 0.015, 0.04]))
+    if deadline is not None:
+        raw["protocol"]["deadline"] = deadline
+    if deadline is not None and draw(st.booleans()):
+        raw["network"]["loss"] = draw(st.sampled_from([0.05, 0.3]))
+    if draw(st.booleans()):
+        raw["network"]["compute_time"] = draw(st.sampled_from([0.002, ([0.0, 0.03] * n)[:n]]))
+    if draw(st.booleans()):
+        raw["network"]["asynchrony"] = {"gst": draw(st.sampled_from([0.0, 0.05])), "delta": 0.012}
+    if byzantine:
+        attack = dict(draw(st.sampled_from(ATTACKS)))
+        if draw(st.booleans()):
+            attack["delivery"] = "last_moment"
+        raw["adversary"] = attack
+    if protocol == "ce":
+        raw["protocol"]["filter"] = draw(
+            st.sampled_from(
+                [
+                    "ce",
+                    "ce",
+                    "none",
+                    "median",
+                    "trimmed_mean",
+                    "krum",
+                    "multi_krum",
+                    "geometric_median",
+                    "centered_clipping",
+                ]
+            )
+        )
+        raw["protocol"]["absent"] = draw(st.sampled_from(["eliminated", "stale"]))
+        raw["protocol"]["step_size"] = {
+            "schedule": "constant",
+            "eta": draw(st.sampled_from([0.1, 1 / (n - f)])),
+        }
+    else:
+        raw["protocol"]["filter"] = draw(
+            st.sampled_from(["cgc", "cgc", "none", "cge", "median", "krum"])
+        )
+        raw["protocol"]["mode"] = "sync"
+        raw["protocol"]["x0"] = rng.normal(size=d).tolist()
+        raw["protocol"]["step_size"] = {"schedule": "constant", "eta": 0.02}
+        raw["protocol"]["agent_queue"] = draw(st.sampled_from(["latest", "fifo"]))
+        raw["protocol"]["server_compute_time"] = draw(st.sampled_from([0.0, 0.004]))
+    raw["trace"] = True
+    try:
+        return netsim.parse_scenario(raw)
+    except ScenarioError:
+        assume(False)
+        raise
+
+
+def check_equivalent(scenario: netsim.Scenario) -> None:
+    try:
+        reference = simulate(scenario)
+    except (SimulationStalled, ScenarioError) as err:
+        with pytest.raises(type(err)) as caught:
+            simulate(fast(scenario))
+        assert str(caught.value) == str(err)
+        return
+    _, batched = run_both(scenario)
+    assert_same_run(reference, batched)
+
+
+@given(scenarios("ce"))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_ce_runs_are_identical_on_both_engines(scenario):
+    check_equivalent(scenario)
+
+
+@pytest.mark.filterwarnings("ignore:Theorem 2 does not cover")
+@given(scenarios("cgc"))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_synchronous_cgc_runs_are_identical_on_both_engines(scenario):
+    check_equivalent(scenario)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"protocol__deadline": 0.012, "protocol__absent": "stale", "network__loss": 0.2},
+        {"protocol__filter": "centered_clipping", "adversary": {"kind": "sign_flip"}},
+        {"network__compute_time": [0.0, 0.05, 0.0, 0.0, 0.0, 0.0], "protocol__deadline": 0.02},
+    ],
+)
+def test_the_small_ce_scenario_is_identical(changes):
+    assert_same_run(*run_both(small(protocol__rounds=25, trace=True, **changes)))
+
+
+def test_constant_delays_with_byzantine_receivers_keep_the_delivery_order():
+    """Constant delays make whole rounds arrive at one instant: a Byzantine receiver keeps only
+    the messages delivered before the one that completes its round (by sender id)."""
+    scenario = small(
+        network__n=7,
+        network__f=2,
+        network__byzantine=[2, 6],
+        trace=True,
+        network__delay={"model": "constant", "value": 0.01},
+        protocol__rounds=6,
+        costs__A=[[row] for row in np.vstack([np.eye(2), np.eye(2), np.eye(2), [[1, 1]]]).tolist()],
+        costs__B=[[1.0], [1.0], [1.0], [1.0], [1.0], [1.0], [2.0]],
+    )
+    reference, batched = run_both(scenario)
+    assert_same_run(reference, batched)
+    messages = batched.messages
+    to_2 = messages["receiver"] == 2
+    late = Decision.LATE
+    assert np.all(messages["decision"][to_2 & (messages["sender"] == 6)] == late)  # after 5
+    assert not np.any(messages["decision"][to_2 & (messages["sender"] < 6)] == late)
+
+
+def test_a_stalled_run_stops_with_the_same_error():
+    scenario = small(adversary={"kind": "omission", "from_round": 1}, protocol__rounds=5)
+    with pytest.raises(SimulationStalled) as reference:
+        simulate(scenario)
+    with pytest.raises(SimulationStalled) as batched:
+        simulate(fast(scenario))
+    assert str(batched.value) == str(reference.value)
+
+
+# --- fallbacks ------------------------------------------------------------------------------
+
+
+def test_asynchronous_cgc_falls_back_to_the_reference_with_a_warning():
+    scenario = netsim.load_scenario(ROOT / "scenarios" / "cgc_async.toml")
+    _, variant = scenario.runs()[0]
+    variant = variant.with_overrides({"protocol.rounds": 20})
+    assert unsupported(fast(variant)) is not None
+    with pytest.warns(UserWarning, match='engine = "fast".*async'):
+        batched = simulate(fast(variant))
+    assert batched.summary == simulate(variant).summary
+
+
+def test_zero_delays_fall_back_to_the_reference_with_a_warning():
+    scenario = small(network__delay={"model": "constant", "value": 0.0}, protocol__rounds=4)
+    with pytest.warns(UserWarning, match='engine = "fast"'):
+        batched = simulate_fast(fast(scenario))
+    assert batched.summary == simulate(scenario).summary
+
+
+# --- the shipped scenarios ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [PAPER, ROOT / "scenarios" / "cgc_sync.toml"])
+def test_shipped_scenarios_give_the_same_trace_hash(path):
+    scenario = netsim.load_scenario(path)
+    reference = netsim.run(scenario)
+    batched = netsim.run(scenario.with_overrides(FAST))
+    assert batched.summary["trace_hash"] == reference.summary["trace_hash"]
+    assert batched.summary["variants"] == reference.summary["variants"]
+    assert batched.manifest["engine"] == "fast"
+    for summary in batched.summary["variants"].values():
+        assert not math.isnan(summary["final_distance"])
+
+
+def test_cgc_builder_scenario_is_identical():
+    assert_same_run(*run_both(cgc(protocol__rounds=40, trace=True)))
