@@ -165,6 +165,26 @@ def test_identical_results_serially_with_two_workers_and_on_dask(tmp_path):
     assert len(serial) == 8 and all(row["status"] == "done" for row in serial)
     assert comparable(tmp_path / "pool.db") == serial
     assert comparable(tmp_path / "dask.db") == serial
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address  # a running cluster, reached by its address
+        run_sweep(sweep, tmp_path / "remote.db", executor="dask", scheduler=address, progress=False)
+    assert comparable(tmp_path / "remote.db") == serial
+
+
+def test_bad_executor_options_are_refused_before_running(tmp_path):
+    sweep = parse_sweep(sweep_raw({"repeats": 2}))
+    for kwargs, key in [
+        ({"jobs": 0}, "--jobs"),
+        ({"scheduler": "tcp://127.0.0.1:8786"}, "--scheduler"),
+        ({"executor": "slurm"}, "--executor"),
+    ]:
+        with pytest.raises(netsim.ScenarioError) as info:
+            run_sweep(sweep, tmp_path / "s.db", progress=False, **kwargs)
+        assert info.value.key == key
+    with SweepStore(tmp_path / "s.db") as db:
+        assert db.count() == 0
 
 
 def test_rerunning_resumes_and_a_grown_list_runs_only_the_new_points(tmp_path):
