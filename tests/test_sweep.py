@@ -429,3 +429,22 @@ def test_the_shipped_sweep_validates():
     sweep = load_sweep(PAPER.parent / "sweep_latency.toml")
     assert len(sweep.points) == 7 * 3 * 2 * 5 and not sweep.invalid
     assert len(sweep.plots) == 3
+
+
+def test_sweep_throughput_benchmark_runs_and_finds_identical_rows(tmp_path):
+    """benchmarks/sweep_throughput.py --quick: a smoke run (no timing is asserted)."""
+    import json
+    import subprocess
+    import sys
+
+    script = PAPER.parents[1] / "benchmarks" / "sweep_throughput.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    record = json.loads((tmp_path / "sweep_throughput.json").read_text())
+    assert [(r["executor"], r["workers"]) for r in record["rows"]] == [("local", 1), ("local", 2)]
+    assert all(r["identical_rows"] for r in record["rows"])
