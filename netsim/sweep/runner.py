@@ -89,8 +89,8 @@ def run_sweep(
                     done += 1
                 else:
                     failed += 1
-                bar.set_postfix(done=done, failed=failed)
                 bar.update(1)
+                bar.set_postfix(done=done, failed=failed)
     return SweepOutcome(
         store=path,
         total=len(sweep.points),
