@@ -25,7 +25,7 @@ from netsim.delays import DELAY_MODELS
 from netsim.engine.trace import Decision
 from netsim.errors import ScenarioError, SimulationStalled
 from netsim.fast import simulate_fast, unsupported
-from netsim.fast.draws import DelayPlan, HonestLinkDraws
+from netsim.fast.draws import DelayPlan, LinkDraws
 from netsim.fast.peer_update import peer_step
 from netsim.fast.seeding import pcg_states
 from netsim.filters import comparative_elimination
@@ -126,7 +126,7 @@ def test_honest_link_draws_equal_the_links_own_draws(table, loss):
     params = dict(table)
     model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
     plan = DelayPlan(model)
-    draws = HonestLinkDraws(plan, 5, range(3), rounds=7, loss=loss, block=3)
+    draws = LinkDraws(plan, 5, range(3), rounds=7, loss=loss, block=3)
     for sender in range(3):
         links = {j: link_stream(5, sender, j) for j in range(3) if j != sender}
         for round in range(7):

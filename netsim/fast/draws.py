@@ -13,14 +13,13 @@ tests/test_fast_engine.py), the K draws of a link can be taken in one call.
 - :class:`DelayPlan` splits a model into its leaf and the transforms (same float operations, in
   the same order, as the models' ``delay`` methods; elementwise numpy gives the same IEEE
   results as Python floats).
-- :class:`HonestLinkDraws`: the links of honest senders carry exactly one message per round
-  (round k is the link's k-th message), so their draws do not depend on the simulation: they are
-  drawn per sender in blocks of rounds, all n links of a sender through one reusable PCG64
-  (:mod:`netsim.fast.seeding`). With loss the draws of a link alternate (delay, loss): unless
-  the leaf draws nothing (``constant``), they are then taken message by message (exact, slower).
-- :class:`LiveLinks`: links whose k-th message is not round k (Byzantine senders that may stay
-  silent, the CGC agents' replies): one ``Generator`` per link, one message at a time, through
-  the model's own ``delay`` method: the reference's code path.
+- :class:`LinkDraws`: a link's k-th message uses its k-th draw whenever it is sent, so the
+  draws do not depend on the simulation: they are drawn per sender in blocks of messages, all
+  n links of a sender through one reusable PCG64 (:mod:`netsim.fast.seeding`). With loss the
+  draws of a link alternate (delay, loss): unless the leaf draws nothing (``constant``), they
+  are then taken message by message (exact, slower).
+- :class:`LiveLinks`: one ``Generator`` per link, one message at a time, through the model's
+  own ``delay`` method: the reference's code path (the CGC agents' replies).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from ..delays import (
     Stragglers,
     Uniform,
 )
+from ..errors import ScenarioError
 from ..rng import link_stream
 from .seeding import PCGState, StreamSlot, pcg_states
 
@@ -109,11 +109,17 @@ def _apply(
     return layer.multiplier(send_time) * inner
 
 
-class HonestLinkDraws:
-    """Leaf draws and loss flags of the links of honest senders, round k = k-th message.
+class LinkDraws:
+    """Leaf draws and loss flags of the links of some senders, by message index on each link.
 
-    For each sender the draws of ``block`` rounds for all its links are kept, (block, n); a
-    link's stream state is saved at the end of a block and loaded again for the next one.
+    For each sender the draws of ``block`` consecutive message indices of all its links are
+    kept, (block, n); a link's stream state is saved at the end of a block and loaded again for
+    the next one. An honest CE sender's k-th message on every link is its round-k message; a
+    Byzantine sender's links advance separately (``block`` = rounds: every index at once).
+
+    The draws come from the leaf's ``_draw`` (what ``sample`` draws) and are checked per block
+    with ``sample``'s rule; a block holding an invalid draw is checked again value by value as
+    messages use it, so an invalid draw no message uses raises nothing, as in the reference.
     """
 
     def __init__(
@@ -128,6 +134,7 @@ class HonestLinkDraws:
         self.plan = plan
         self.seed = seed
         self.receivers = np.asarray(receivers)
+        self.columns = np.arange(len(self.receivers))
         self.rounds = rounds
         self.loss = loss
         self.block = max(1, min(block, rounds))
@@ -136,48 +143,83 @@ class HonestLinkDraws:
         self._leaf: dict[int, np.ndarray] = {}
         self._lost: dict[int, np.ndarray | None] = {}
         self._states: dict[int, list[PCGState]] = {}
+        self._invalid: dict[int, bool] = {}
 
     def draws(self, sender: int, round: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """(leaf draws, lost flags or None) of ``sender``'s round-``round`` message to every
-        receiver (the entry of a receiver equal to the sender is meaningless)."""
+        """(leaf draws, lost flags or None) of ``sender``'s message number ``round`` on every
+        link (the entry of a receiver equal to the sender is meaningless)."""
         start = self._start.get(sender)
         if start is None or not start <= round < start + self.block:
             self._refill(sender, round)
             start = self._start[sender]
         lost = self._lost[sender]
-        return self._leaf[sender][round - start], None if lost is None else lost[round - start]
+        leaf = self._leaf[sender][round - start]
+        if self._invalid[sender]:
+            self._check(leaf[self.receivers != sender])
+        return leaf, None if lost is None else lost[round - start]
+
+    def indexed(
+        self, sender: int, index: np.ndarray, used: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like :meth:`draws` with a message number per link (``block`` must cover them all);
+        only the links in ``used`` are checked."""
+        if sender not in self._start:
+            self._refill(sender, 0)
+        if int(index.max()) >= self._start[sender] + self.block:
+            raise AssertionError("indexed draws need one block for every message")
+        leaf = self._leaf[sender][index, self.columns]
+        if self._invalid[sender]:
+            self._check(leaf[used])
+        lost = self._lost[sender]
+        return leaf, None if lost is None else lost[index, self.columns]
+
+    def _check(self, delays: np.ndarray) -> None:
+        """``DelayModel.sample``'s check: a negative or non-finite delay is an error."""
+        bad = ~(np.isfinite(delays) & (delays >= 0))
+        if bad.any():
+            raise ScenarioError(
+                "network.delay",
+                f"model {self.plan.leaf.name!r} drew an invalid delay",
+                float(delays[bad][0]),
+                ">= 0 and finite",
+            )
 
     def _refill(self, sender: int, round: int) -> None:
         previous = self._start.get(sender)
         if previous is None:
             if round != 0:
-                raise AssertionError("honest links are drawn from round 0 on")
+                raise AssertionError("links are drawn from their first message on")
             targets = [int(r) for r in self.receivers]
             states = pcg_states(self.seed, [sender] * len(targets), targets)
         else:
             if round != previous + self.block:
-                raise AssertionError("honest links are drawn round after round")
+                raise AssertionError("links are drawn block after block")
             states = self._states[sender]
         count = min(self.block, self.rounds - round)
         leaf = np.zeros((count, len(self.receivers)))
         lost = np.zeros((count, len(self.receivers)), dtype=bool) if self.loss > 0 else None
         saved: list[PCGState] = []
-        model = self.plan.leaf
+        draw = self.plan.leaf._draw  # what DelayModel.sample draws, before its check
+        last_block = round + count >= self.rounds
         for column, (receiver, state) in enumerate(zip(self.receivers, states)):
             if receiver == sender:
                 saved.append(state)
                 continue
             rng = self._slot.load(state)
             if lost is None:
-                leaf[:, column] = model.sample(rng, count)
+                leaf[:, column] = draw(rng, count)
             elif self.plan.draws_nothing:
-                leaf[:, column] = model.sample(rng, count)
+                leaf[:, column] = draw(rng, count)
                 lost[:, column] = rng.random(count) < self.loss
             else:  # (delay, loss) interleaved on the stream: message by message
                 for k in range(count):
-                    leaf[k, column] = model.sample(rng, 1)[0]
+                    leaf[k, column] = draw(rng, 1)[0]
                     lost[k, column] = rng.random() < self.loss
-            saved.append(self._slot.save() if round + count < self.rounds else state)
+            saved.append(state if last_block else self._slot.save())
+        own = self.receivers == sender
+        self._invalid[sender] = not bool(
+            np.all(np.isfinite(leaf[:, ~own])) and np.all(leaf[:, ~own] >= 0)
+        )
         self._start[sender] = round
         self._leaf[sender] = leaf
         self._lost[sender] = lost

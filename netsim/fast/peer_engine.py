@@ -43,7 +43,7 @@ from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
 from ..protocols.common import AdversaryStreams, RunCounters
-from .draws import DelayPlan, HonestLinkDraws, LiveLinks
+from .draws import DelayPlan, LinkDraws
 from .peer_update import peer_step
 from .rounds import UNDECIDED, RoundBook
 from .trace import TraceSink
@@ -86,10 +86,15 @@ class PeerEngine:
         self.awaited = others & (~self.byzantine[None, :] | ~self.byzantine[:, None])
         self.plan = DelayPlan(net.delay)
         block = max(1, BLOCK_BYTES // (9 * self.n * self.n))
-        self.honest_draws = HonestLinkDraws(
+        self.honest_draws = LinkDraws(
             self.plan, scenario.seed, range(self.n), self.rounds, net.loss, block
         )
-        self.live = LiveLinks(net.delay, scenario.seed, net.loss)
+        # A Byzantine sender's k-th message on a link need not be its round-k one (it may stay
+        # silent): every index is drawn at once and each link keeps its own count.
+        self.byzantine_draws = LinkDraws(
+            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, self.rounds
+        )
+        self.messages_on = {b: np.zeros(self.n, dtype=np.int64) for b in net.byzantine}
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
         self.trace = TraceSink(scenario.trace, net.asynchrony)
@@ -243,33 +248,32 @@ class PeerEngine:
         self, agent: int, round: int, time: float, book: RoundBook
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The adversary's value for every receiver (the reference's ``_byzantine``), and the
-        delays of the messages it sends, from the links' live streams."""
+        delays of the messages it sends, each link's next draw."""
         self._flush()
         view = self._view(round, time)
         adversary = self.scenario.adversary
         values = np.zeros((self.n, self.dim))
         sent = np.zeros(self.n, dtype=bool)
-        lost = np.zeros(self.n, dtype=bool)
-        delay = np.zeros(self.n)
-        asynchrony = self.scenario.network.asynchrony
-        bounded = asynchrony is not None and time >= asynchrony.gst
         for j in range(self.n):
             if j == agent:
                 continue
             target = None if self.byzantine[j] else self.estimates[self.completed[j], j]
             to_j = dataclasses.replace(view, target=target)
             value = adversary.value(agent, j, round, to_j, self.adversary_rng(agent, j))
-            if value is None:
-                continue
-            values[j] = np.array(value, dtype=np.float64)
-            sent[j] = True
-            delay[j], lost[j] = self.live.next(agent, j, time)
-            if bounded:
-                assert asynchrony is not None
-                if self.scenario.adversary_delivery == "last_moment":
-                    delay[j] = asynchrony.delta
-                else:
-                    delay[j] = min(delay[j], asynchrony.delta)
+            if value is not None:
+                values[j] = np.array(value, dtype=np.float64)
+                sent[j] = True
+        count = self.messages_on[agent]
+        leaf, lost = self.byzantine_draws.indexed(agent, np.minimum(count, self.rounds - 1), sent)
+        delay = self.plan.delays(leaf, agent, self.receivers, time)
+        count[sent] += 1
+        lost = np.zeros(self.n, dtype=bool) if lost is None else lost & sent
+        asynchrony = self.scenario.network.asynchrony
+        if asynchrony is not None and time >= asynchrony.gst:
+            if self.scenario.adversary_delivery == "last_moment":
+                delay = np.full(self.n, asynchrony.delta)
+            else:
+                delay = np.minimum(delay, asynchrony.delta)
         book.byzantine_values[agent] = values
         return sent, lost, delay
 
@@ -379,60 +383,67 @@ class PeerEngine:
         return finite
 
     def _compute(self, batch: list) -> None:
-        """The updates of a batch of (receiver, round) pairs that do not depend on each other."""
-        size = len(batch)
-        own = np.empty((size, self.dim))
-        values = np.empty((size, self.n, self.dim))
-        present = np.zeros((size, self.n), dtype=bool)
-        stale = np.zeros((size, self.n), dtype=bool)
-        in_time_all = np.zeros((size, self.n), dtype=bool)
-        eta = []
-        for u, (agent, round, in_time, stale_rows) in enumerate(batch):
-            book = self.books[round]
-            own[u] = self.estimates[round, agent]
-            values[u] = self._sent_values(book, agent)
-            finite = np.all(np.isfinite(values[u]), axis=1)
-            usable = in_time & finite
-            self.counters.non_finite_received += int(np.sum(in_time & ~finite))
-            book.decision[in_time & ~finite, agent] = Decision.ELIMINATED
-            arrived_honest = in_time & ~self.byzantine
-            arrived_honest[agent] = True
-            self.counters.absent_honest += int(np.sum(~arrived_honest & ~self.byzantine))
-            present[u] = usable
-            in_time_all[u] = usable
-            if stale_rows is not None:
-                fill = ~usable & (stale_rows[0] >= 0)
+        """The updates of a batch of (receiver, round) pairs that do not depend on each other
+        (the reference's ``CEProtocol._update``, for all of them at once)."""
+        size, n = len(batch), self.n
+        agents = np.array([item[0] for item in batch])
+        rounds = np.array([item[1] for item in batch])
+        in_time = np.array([item[2] for item in batch])
+        own = self.estimates[rounds, agents]
+        values = self.estimates[rounds]  # honest rows: x_s^r; Byzantine rows filled below
+        groups = {r: np.flatnonzero(rounds == r) for r in np.unique(rounds).tolist()}
+        for r, rows in groups.items():
+            for sender, sent in self.books[r].byzantine_values.items():
+                values[rows, sender] = sent[agents[rows]]
+        finite = np.isfinite(values).all(axis=2)
+        usable = in_time & finite
+        honest = ~self.byzantine
+        self.counters.non_finite_received += int(np.sum(in_time & ~finite))
+        self.counters.absent_honest += int(np.sum(~in_time & honest)) - size  # not oneself
+        present = usable.copy()
+        stale = np.zeros((size, n), dtype=bool)
+        if self.stale:
+            for u, (agent, _, _, (latest_round, latest_value)) in enumerate(batch):
+                fill = ~usable[u] & (latest_round >= 0)
                 fill[agent] = False
-                if fill.any():
-                    stale_values = stale_rows[1].copy()
-                    for sender in np.flatnonzero(fill & ~self.byzantine):
-                        stale_values[sender] = self.estimates[stale_rows[0][sender], sender]
-                    values[u, fill] = stale_values[fill]
-                    present[u] |= fill
-                    stale[u] = fill
-            absent = (self.n - 1) - int(present[u].sum())
-            self.counters.synchrony_violations += int(absent > self.f)
-            eta.append(self.scenario.protocol.step_size(round))
-        step = peer_step(
-            self.scenario.protocol.filter, own, values, present, stale, eta, self.n, self.f
-        )
-        for u, (agent, round, *_rest) in enumerate(batch):
-            book = self.books[round]
-            usable = in_time_all[u]
-            kept = np.where(step.changed[u], Decision.CLIPPED, Decision.KEPT)
-            decision = np.where(step.kept[u], kept, Decision.ELIMINATED)
-            book.decision[usable, agent] = decision[usable]
-            self.counters.filter_skipped += int(step.skipped[u])
-            x = own[u]
-            with np.errstate(over="ignore", invalid="ignore"):
-                new = self.costs[agent].project(step.aggregate[u])
-            if not np.all(np.isfinite(new)):
-                self.counters.non_finite_updates += 1
-                new = x
-            self.estimates[round + 1, agent] = new
-            self.updated[agent] = round + 1
-            book.updates_left -= 1
-            if self.on_round is not None:
+                for sender in np.flatnonzero(fill):
+                    values[u, sender] = (
+                        latest_value[sender]
+                        if self.byzantine[sender]
+                        else self.estimates[latest_round[sender], sender]
+                    )
+                stale[u] = fill
+            present |= stale
+        self.counters.synchrony_violations += int(np.sum((n - 1) - present.sum(axis=1) > self.f))
+        step_size = self.scenario.protocol.step_size
+        etas = {r: step_size(r) for r in groups}
+        eta = [etas[r] for r in rounds.tolist()]
+        step = peer_step(self.scenario.protocol.filter, own, values, present, stale, eta, n, self.f)
+        self.counters.filter_skipped += int(step.skipped.sum())
+        decision = np.where(
+            step.kept,
+            np.where(step.changed, Decision.CLIPPED, Decision.KEPT),
+            Decision.ELIMINATED,
+        ).astype(np.int8)
+        decision[in_time & ~finite] = Decision.ELIMINATED
+        for r, rows in groups.items():
+            book = self.books[r]
+            columns = book.decision[:, agents[rows]]
+            mask = in_time[rows].T
+            columns[mask] = decision[rows].T[mask]
+            book.decision[:, agents[rows]] = columns
+            book.updates_left -= len(rows)
+        new = np.empty_like(own)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for u, agent in enumerate(agents.tolist()):
+                new[u] = self.costs[agent].project(step.aggregate[u].copy())
+        broken = ~np.isfinite(new).all(axis=1)
+        self.counters.non_finite_updates += int(broken.sum())
+        new[broken] = own[broken]
+        self.estimates[rounds + 1, agents] = new
+        self.updated[agents] = rounds + 1
+        if self.on_round is not None:
+            for _ in range(size):
                 self.on_round()
 
     # --- the trace -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ request on arrival; a busy one queues it (``latest``: only the highest round is 
 others are dropped and ``eliminated``; ``fifo``: all, in arrival order) and takes the next one
 when it has sent its reply. The filter and the step are the reference's functions
 (:mod:`netsim.filters`, :mod:`netsim.aggregators`). The request links (server -> agent) carry
-one message per round and are drawn in blocks (:class:`netsim.fast.draws.HonestLinkDraws`);
+one message per round and are drawn in blocks (:class:`netsim.fast.draws.LinkDraws`);
 the reply links, whose k-th message is an agent's k-th reply, use live streams.
 """
 
@@ -39,7 +39,7 @@ from ..errors import SimulationStalled
 from ..filters import GRADIENT_FILTERS
 from ..protocols.common import AdversaryStreams, RunCounters
 from ..rng import SERVER
-from .draws import DelayPlan, HonestLinkDraws, LiveLinks
+from .draws import DelayPlan, LinkDraws, LiveLinks
 from .peer_engine import ZeroDelay
 from .rounds import UNDECIDED
 from .trace import TraceSink
@@ -74,7 +74,7 @@ class ServerEngine:
         self.w = np.array(proto.x0, dtype=np.float64)
         self.estimates[0, 0] = self.w
         self.plan = DelayPlan(net.delay)
-        self.requests = HonestLinkDraws(
+        self.requests = LinkDraws(
             self.plan, scenario.seed, range(self.n), self.rounds, net.loss, self.rounds
         )
         self.live = LiveLinks(net.delay, scenario.seed, net.loss)
