@@ -85,6 +85,23 @@ class DelayPlan:
             value = _apply(layer, value, sender, receivers, send_time)
         return value
 
+    def delay_rows(
+        self,
+        leaf: np.ndarray,
+        senders: np.ndarray,
+        receivers: np.ndarray,
+        send_times: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`delays` for several senders at once: ``leaf`` (senders, receivers)."""
+        if not self.layers:
+            return leaf
+        return np.vstack(
+            [
+                self.delays(leaf[k], int(sender), receivers, float(send_times[k]))
+                for k, sender in enumerate(senders)
+            ]
+        )
+
 
 def _apply(
     layer: DelayModel, inner: np.ndarray, sender: int, receivers: np.ndarray, send_time: float
@@ -158,6 +175,14 @@ class LinkDraws:
             self._check(leaf[self.receivers != sender])
         return leaf, None if lost is None else lost[round - start]
 
+    def rows(self, senders: np.ndarray, round: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`draws` of several senders, stacked (senders, receivers)."""
+        pairs = [self.draws(int(sender), round) for sender in senders]
+        leaf = np.vstack([p[0] for p in pairs]) if pairs else np.zeros((0, len(self.receivers)))
+        if self.loss <= 0 or not pairs:
+            return leaf, None
+        return leaf, np.vstack([p[1] for p in pairs])
+
     def indexed(
         self, sender: int, index: np.ndarray, used: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -196,8 +221,9 @@ class LinkDraws:
                 raise AssertionError("links are drawn block after block")
             states = self._states[sender]
         count = min(self.block, self.rounds - round)
-        leaf = np.zeros((count, len(self.receivers)))
-        lost = np.zeros((count, len(self.receivers)), dtype=bool) if self.loss > 0 else None
+        # one row per link while drawing (contiguous writes); used transposed, (count, n)
+        leaf = np.zeros((len(self.receivers), count))
+        lost = np.zeros((len(self.receivers), count), dtype=bool) if self.loss > 0 else None
         saved: list[PCGState] = []
         draw = self.plan.leaf._draw  # what DelayModel.sample draws, before its check
         last_block = round + count >= self.rounds
@@ -207,22 +233,22 @@ class LinkDraws:
                 continue
             rng = self._slot.load(state)
             if lost is None:
-                leaf[:, column] = draw(rng, count)
+                leaf[column] = draw(rng, count)
             elif self.plan.draws_nothing:
-                leaf[:, column] = draw(rng, count)
-                lost[:, column] = rng.random(count) < self.loss
+                leaf[column] = draw(rng, count)
+                lost[column] = rng.random(count) < self.loss
             else:  # (delay, loss) interleaved on the stream: message by message
                 for k in range(count):
-                    leaf[k, column] = draw(rng, 1)[0]
-                    lost[k, column] = rng.random() < self.loss
+                    leaf[column, k] = draw(rng, 1)[0]
+                    lost[column, k] = rng.random() < self.loss
             saved.append(state if last_block else self._slot.save())
         own = self.receivers == sender
         self._invalid[sender] = not bool(
-            np.all(np.isfinite(leaf[:, ~own])) and np.all(leaf[:, ~own] >= 0)
+            np.all(np.isfinite(leaf[~own])) and np.all(leaf[~own] >= 0)
         )
         self._start[sender] = round
-        self._leaf[sender] = leaf
-        self._lost[sender] = lost
+        self._leaf[sender] = leaf.T
+        self._lost[sender] = None if lost is None else lost.T
         self._states[sender] = saved
 
 

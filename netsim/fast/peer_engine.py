@@ -49,7 +49,7 @@ from .rounds import UNDECIDED, RoundBook
 from .trace import TraceSink
 
 DEADLINE, COMPLETION, ROUND_START = 1, 2, 3
-BLOCK_BYTES = 512 * 2**20  # memory for pre-drawn honest link delays
+BLOCK_BYTES = 2**30  # memory for pre-drawn honest link delays (n = 1000: 119 rounds)
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
 
 
@@ -245,20 +245,27 @@ class PeerEngine:
         return sent, lost, delay
 
     def _byzantine_sends(
-        self, agent: int, round: int, time: float, book: RoundBook
+        self, agent: int, round: int, time: float, book: RoundBook, view: View | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The adversary's value for every receiver (the reference's ``_byzantine``), and the
-        delays of the messages it sends, each link's next draw."""
-        self._flush()
-        view = self._view(round, time)
+        delays of the messages it sends, each link's next draw. ``view``: the View of this
+        instant (default: computed from the events processed so far)."""
+        if view is None:
+            self._flush()
+            view = self._view(round, time)
         adversary = self.scenario.adversary
+        shared = {
+            field.name: getattr(view, field.name)
+            for field in dataclasses.fields(View)
+            if field.init and field.name != "target"
+        }
         values = np.zeros((self.n, self.dim))
         sent = np.zeros(self.n, dtype=bool)
         for j in range(self.n):
             if j == agent:
                 continue
             target = None if self.byzantine[j] else self.estimates[self.completed[j], j]
-            to_j = dataclasses.replace(view, target=target)
+            to_j = View(**shared, target=target)  # dataclasses.replace(view, target=...)
             value = adversary.value(agent, j, round, to_j, self.adversary_rng(agent, j))
             if value is not None:
                 values[j] = np.array(value, dtype=np.float64)
@@ -481,7 +488,7 @@ class PeerEngine:
             "byzantine": self.byzantine[sender],
             "decision": decision[sender, receiver].astype(np.int8),
         }
-        self.trace.add(columns, book.send_order[sender])
+        self.trace.add(columns)
 
 
 def tracked(engine: PeerEngine) -> tuple[np.ndarray, np.ndarray]:

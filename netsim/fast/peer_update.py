@@ -92,7 +92,9 @@ def _ce_kept(
     with np.errstate(over="ignore", invalid="ignore"):
         distance = np.linalg.norm(values - own[:, None, :], axis=2)
     distance = np.where(np.isnan(distance), np.inf, distance)
-    order = np.lexsort((ids, distance, ~present), axis=-1)
+    # by distance, ties by sender id (a stable sort of rows in id order), absent rows last
+    # (NaN sorts after +inf)
+    order = np.argsort(np.where(present, distance, np.nan), axis=-1, kind="stable")
     rank_kept = np.arange(values.shape[1])[None, :] < count[:, None]
     kept = np.zeros(present.shape, dtype=bool)
     np.put_along_axis(kept, order, rank_kept, axis=1)

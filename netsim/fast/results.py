@@ -16,18 +16,24 @@ from ..config import Scenario
 from ..costs import aggregate_optimum
 from ..results import VariantResult
 from ..simulation import _cgc_summary, _time_to_accuracy
+from .layered import LayeredPeerEngine, NotLayered
 from .peer_engine import PeerEngine, tracked
 
 
 def run_peer(
     scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
 ) -> VariantResult:
-    """CE on the fast engine (:class:`netsim.fast.peer_engine.PeerEngine`)."""
+    """CE on the fast engine: round by round (:mod:`netsim.fast.layered`) when that is the
+    reference's run, else event by event (:mod:`netsim.fast.peer_engine`)."""
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
-    engine = PeerEngine(scenario, optimum.point, on_round)
-    engine.run()
+    engine = LayeredPeerEngine(scenario, optimum.point, on_round)
+    try:
+        engine.run()
+    except NotLayered:
+        engine = PeerEngine(scenario, optimum.point, on_round)
+        engine.run()
     times, estimates = tracked(engine)
     return _result(
         scenario,

@@ -64,15 +64,13 @@ def _mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return result ^ (result >> np.uint64(16))
 
 
-def _entity(key: int) -> int:
-    return SERVER_KEY if key == SERVER else key
-
-
 def seed_words(seed: int, senders: Sequence[int], receivers: Sequence[int]) -> np.ndarray:
     """The 4 uint64 words ``SeedSequence(seed, spawn_key=(0, a, b)).generate_state(4,
     np.uint64)`` for every pair (senders[k], receivers[k]); shape (len, 4)."""
-    a = np.array([_entity(int(s)) for s in senders], dtype=np.uint64)
-    b = np.array([_entity(int(r)) for r in receivers], dtype=np.uint64)
+    a = np.asarray(senders, dtype=np.int64)
+    b = np.asarray(receivers, dtype=np.int64)
+    a = np.where(a == SERVER, SERVER_KEY, a).astype(np.uint64)
+    b = np.where(b == SERVER, SERVER_KEY, b).astype(np.uint64)
     count = len(a)
     run = _words(seed)
     run = run + [0] * (_POOL - len(run)) if len(run) < _POOL else run
@@ -97,17 +95,45 @@ def seed_words(seed: int, senders: Sequence[int], receivers: Sequence[int]) -> n
     return np.stack([state[2 * k] | (state[2 * k + 1] << np.uint64(32)) for k in range(4)], axis=1)
 
 
+def _multiply(hi: np.ndarray, lo: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hi, lo) * m modulo 2^128, on 64-bit halves (32-bit limbs for the low product)."""
+    m_hi, m_lo = np.uint64(m >> 64), np.uint64(m & (2**64 - 1))
+    mask = np.uint64(_MASK32)
+    shift = np.uint64(32)
+    a1, a0 = lo >> shift, lo & mask
+    b1, b0 = m_lo >> shift, m_lo & mask
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    middle = (p00 >> shift) + (p01 & mask) + (p10 & mask)
+    low = (p00 & mask) | (middle << shift)
+    high = p11 + (p01 >> shift) + (p10 >> shift) + (middle >> shift)
+    high = high + hi * m_lo + lo * m_hi
+    return high, low
+
+
+def _add(
+    a_hi: np.ndarray, a_lo: np.ndarray, b_hi: np.ndarray, b_lo: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    low = a_lo + b_lo
+    return a_hi + b_hi + (low < a_lo).astype(np.uint64), low
+
+
 def pcg_states(seed: int, senders: Sequence[int], receivers: Sequence[int]) -> list[PCGState]:
     """The initial PCG64 (state, inc) of the link stream of every (sender, receiver) pair: the
     state ``netsim.rng.link_stream(seed, sender, receiver).bit_generator`` starts from."""
-    out = []
-    for w0, w1, w2, w3 in seed_words(seed, senders, receivers).tolist():
-        inc = ((((w2 << 64) | w3) << 1) | 1) & _MASK128
-        state = inc  # state = 0 * M + inc
-        state = (state + ((w0 << 64) | w1)) & _MASK128
-        state = (state * _PCG_MULTIPLIER + inc) & _MASK128
-        out.append((state, inc))
-    return out
+    words = seed_words(seed, senders, receivers)
+    with np.errstate(over="ignore"):
+        one = np.uint64(1)
+        inc_hi = (words[:, 2] << one) | (words[:, 3] >> np.uint64(63))
+        inc_lo = (words[:, 3] << one) | one
+        state_hi, state_lo = _add(inc_hi, inc_lo, words[:, 0], words[:, 1])  # 0 * M + inc + seed
+        state_hi, state_lo = _multiply(state_hi, state_lo, _PCG_MULTIPLIER)
+        state_hi, state_lo = _add(state_hi, state_lo, inc_hi, inc_lo)
+    return [
+        ((h << 64) | lo, (ih << 64) | il)
+        for h, lo, ih, il in zip(
+            state_hi.tolist(), state_lo.tolist(), inc_hi.tolist(), inc_lo.tolist()
+        )
+    ]
 
 
 class StreamSlot:

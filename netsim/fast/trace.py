@@ -44,9 +44,11 @@ class TraceSink:
         self.delivered = 0
         self.bound = {"violations": 0, "lost_after_gst": 0, "max_delay": -np.inf, "count": 0}
 
-    def add(self, columns: dict[str, np.ndarray], send_order: np.ndarray) -> None:
-        """One round's messages, sorted by (receiver, sender); ``send_order`` sorts them in the
-        order the reference would have recorded them (lexicographically with receiver)."""
+    def add(self, columns: dict[str, np.ndarray], send_order: np.ndarray | None = None) -> None:
+        """One round's messages, sorted by (receiver, sender). ``send_order`` sorts them in the
+        order the reference records them; by default (CE) that is the order of the senders'
+        round starts, (send time, Byzantine?, sender, round), then the receiver.
+        """
         records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
         for name in MESSAGE_RECORD.names:
             records[name] = columns[name]
@@ -58,7 +60,8 @@ class TraceSink:
             self._check_bound(columns)
         if self.keep:
             self._parts.append(columns)
-            self._order.append(send_order)
+            if send_order is not None:
+                self._order.append(send_order)
 
     def _check_bound(self, columns: dict[str, np.ndarray]) -> None:
         """The counts of ``netsim.simulation._bound_check``, accumulated round by round."""
@@ -102,5 +105,9 @@ class TraceSink:
             name: np.concatenate([p[name] for p in self._parts]).astype(dtype, copy=False)
             for name, dtype in DTYPES.items()
         }
-        order = np.lexsort((joined["receiver"], np.concatenate(self._order)))
+        if self._order:
+            order = np.lexsort((joined["receiver"], np.concatenate(self._order)))
+        else:
+            keys = ("receiver", "round", "sender", "byzantine", "send_time")
+            order = np.lexsort(tuple(joined[key] for key in keys))
         return {name: joined[name][order] for name in COLUMNS}

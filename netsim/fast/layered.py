@@ -1,0 +1,191 @@
+"""CE round by round: the whole of round r in a few array operations, when that is the same run.
+
+:class:`netsim.fast.peer_engine.PeerEngine` processes one agent event at a time, in the
+reference's order. For most runs that order only matters through facts that can be read off
+the times, so a round can be computed as a layer (spec/engine.md, "Rounds (CE)"):
+
+1. the round starts S(r) are known (S(0) = 0, S(r+1) = C(r) + compute time);
+2. every honest sender's messages: A[s, j] = S_s(r) + delay, one (n_honest, n) array from the
+   links' streams (a link's k-th message is round k);
+3. each Byzantine sender's values, asked of the adversary with the View of its instant S_b(r):
+   honest agent i shows x_i^k with k its rounds completed by S_b(r) (C_i(k-1) <= S_b(r): a
+   completion comes before a Byzantine round start at one instant), its latest value sent
+   (S_i(k) <= S_b(r)), and the honest values of round r sent by then, in send order;
+4. completions, for every receiver at once: C_j(r) = max(S_j(r), max_{s awaited} A[s, j]) if
+   every awaited message is delivered by the deadline, else S_j(r) + deadline;
+5. the honest updates of round r, stacked (:mod:`netsim.fast.peer_update`).
+
+This is the reference's run when (a) no honest agent can complete round r before a Byzantine
+agent starts it (so the View never needs an estimate beyond x^r: with a deadline, it suffices
+that S_i(r) + deadline > S_b(r) for every honest i, without one it always holds), (b) the
+Byzantine agents' round starts keep round order across agents (their adversary calls then come
+in the reference's order), (c) ``absent`` is not ``stale`` (a stale value may come from a later
+round) and (d) nothing stalls. The engine checks (a), (b) and (d) round by round and raises
+:class:`NotLayered` otherwise; the caller then runs the event engine, which is exact in general.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..adversaries import View
+from ..engine.trace import Decision
+from .peer_engine import BATCH_ELEMENTS, PeerEngine, ZeroDelay
+
+
+class NotLayered(Exception):
+    """This run needs the event-by-event order (module docstring, conditions (a)-(d))."""
+
+
+class LayeredPeerEngine(PeerEngine):
+    """One CE run, round by round (module docstring). Use :meth:`run`."""
+
+    def run(self) -> None:
+        if self.stale:
+            raise NotLayered("absent = stale")
+        n, rounds = self.n, self.rounds
+        honest = np.array(self.honest)
+        byzantine = np.flatnonzero(self.byzantine)
+        compute = np.asarray(self.compute, dtype=np.float64)
+        starts = np.zeros((rounds + 1, n))  # S(r), every agent
+        completions = np.zeros((rounds, n))
+        for r in range(rounds):
+            start = starts[r]
+            book = self._book(r)
+            book.start[:] = start
+            book.opened[:] = True
+            book.started[:] = True
+            book.send_time[:] = start
+            self._honest_layer(book, honest, start)
+            self.started_round[honest] = r
+            self._byzantine_layer(book, byzantine, start, completions, starts, r)
+            self.started_round[byzantine] = r
+            completion = self._completions(book, start)
+            completions[r] = completion
+            book.completion[:] = completion
+            self.completed[:] = r + 1
+            self.times[r + 1, honest] = completion[honest]
+            self.counters.deadline_rounds += int(book.by_deadline[honest].sum())
+            self._updates(book, honest)
+            starts[r + 1] = completion + compute
+            if len(byzantine) > 1 and r + 1 < rounds:
+                now = max(zip(start[byzantine], byzantine))
+                then = min(zip(starts[r + 1][byzantine], byzantine))
+                if then < now:
+                    raise NotLayered("Byzantine round starts overtake each other")
+            self._retire()
+        self._retire(final=True)
+
+    def _honest_layer(self, book, honest: np.ndarray, start: np.ndarray) -> None:
+        """Step 2: the honest messages of the round, (n_honest, n) at once."""
+        n, r = self.n, book.round
+        leaf, lost = self.honest_draws.rows(honest, r)
+        delay = self.plan.delay_rows(leaf, honest, self.receivers, start[honest])
+        sent = honest[:, None] != self.receivers[None, :]
+        lost = np.zeros(sent.shape, dtype=bool) if lost is None else lost & sent
+        asynchrony = self.scenario.network.asynchrony
+        if asynchrony is not None:
+            bounded = (start[honest] >= asynchrony.gst)[:, None] & sent
+            over = bounded & (delay > asynchrony.delta)
+            if over.any():
+                if asynchrony.on_violation == "error":
+                    raise NotLayered("a bound violation stops the run: the event engine says where")
+                self.capped += int(over.sum())
+                delay = np.where(over, asynchrony.delta, delay)
+            lost &= ~bounded
+        arrival = start[honest][:, None] + delay
+        if np.any(sent & (arrival <= start[honest][:, None])):
+            raise ZeroDelay("a message arrives at its send time")
+        delivered = sent & ~lost
+        book.sent[honest] = sent
+        book.lost[honest] = lost
+        book.arrival[honest] = np.where(delivered, arrival, np.inf)
+        book.decision[honest] = np.where(sent & lost, Decision.LOST, book.decision[honest])
+        del n
+
+    def _byzantine_layer(
+        self,
+        book,
+        byzantine: np.ndarray,
+        start: np.ndarray,
+        completions: np.ndarray,
+        starts: np.ndarray,
+        r: int,
+    ) -> None:
+        """Step 3: each Byzantine sender's values (its View at its round start) and messages."""
+        honest = np.array(self.honest)
+        for b in sorted(byzantine.tolist(), key=lambda b: (start[b], b)):
+            time = float(start[b])
+            if self.deadline is not None and np.any(start[honest] + self.deadline <= time):
+                raise NotLayered("an honest agent may complete the round before a Byzantine start")
+            completed = np.full(self.n, -1)
+            latest = np.full(self.n, -1)
+            k = r
+            while k >= 0 and (np.any(completed < 0) or np.any(latest < 0)):
+                # rounds completed / started by `time`: the last k with C(k - 1) / S(k) <= time
+                done = completions[k - 1] <= time if k >= 1 else np.ones(self.n, dtype=bool)
+                completed = np.where((completed < 0) & done, k, completed)
+                latest = np.where((latest < 0) & (starts[k] <= time), k, latest)
+                k -= 1
+            self.completed[:] = completed
+            self.started_round[honest] = latest[honest]
+            view = self._layer_view(book, r, time, starts[r])
+            sent, lost, delay = self._byzantine_sends(b, r, time, book, view)
+            arrival = time + delay
+            if np.any(sent & (arrival <= time)):
+                raise ZeroDelay(f"a message of agent {b} arrives at its send time {time!r}")
+            delivered = sent & ~lost
+            book.sent[b] = sent
+            book.lost[b] = lost
+            book.arrival[b] = np.where(delivered, arrival, np.inf)
+            book.decision[b, sent & lost] = Decision.LOST
+
+    def _layer_view(self, book, r: int, time: float, start: np.ndarray) -> View:
+        honest = [i for i in self.honest if start[i] <= time]
+        honest.sort(key=lambda i: (start[i], i))
+        return View(
+            round=r,
+            now=time,
+            dim=self.dim,
+            honest_sent={i: self.estimates[r, i] for i in honest},
+            honest_latest={
+                i: self.estimates[self.started_round[i], i]
+                for i in self.honest
+                if self.started_round[i] >= 0
+            },
+            optimum=self.optimum,
+            f=self.f,
+            memory=self.adversary_memory,
+        )
+
+    def _completions(self, book, start: np.ndarray) -> np.ndarray:
+        """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once."""
+        awaited = self.awaited
+        delivered = book.sent & ~book.lost
+        broken = np.any(awaited & ~delivered, axis=0)
+        last = np.max(np.where(awaited & delivered, book.arrival, -np.inf), axis=0)
+        by_rule = np.maximum(start, last)
+        deadline = np.inf if self.deadline is None else start + self.deadline
+        early = ~broken & (by_rule <= deadline)
+        completion = np.where(early, by_rule, deadline)
+        if not np.all(np.isfinite(completion[list(self.honest)])):
+            raise NotLayered("an honest agent waits forever: the event engine reports it")
+        book.by_deadline[:] = ~early
+        book.scheduled[:] = True
+        triggered = early & (by_rule > start)
+        at_trigger = awaited & (book.arrival == by_rule[None, :]) & triggered[None, :]
+        senders = np.arange(self.n)[:, None]
+        book.trigger[:] = np.where(
+            triggered, np.max(np.where(at_trigger, senders, -1), axis=0), self.n
+        )
+        return completion
+
+    def _updates(self, book, honest: np.ndarray) -> None:
+        """Step 5, in chunks of at most ``BATCH_ELEMENTS`` stacked floats."""
+        in_time = book.in_time_all()
+        chunk = max(1, BATCH_ELEMENTS // (self.n * self.dim))
+        for first in range(0, len(honest), chunk):
+            batch = [
+                (int(j), book.round, in_time[:, j], None) for j in honest[first : first + chunk]
+            ]
+            self._compute(batch)
