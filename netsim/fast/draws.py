@@ -41,7 +41,7 @@ from ..delays import (
 )
 from ..errors import ScenarioError
 from ..rng import link_stream
-from .seeding import PCGState, StreamSlot, pcg_states
+from .seeding import StreamSlot, pcg_words
 
 LEAVES = (Constant, Uniform, Exponential, LogNormal, Pareto)
 COMPOSITES = (Matrix, Profile, Stragglers)
@@ -159,7 +159,7 @@ class LinkDraws:
         self._start: dict[int, int] = {}
         self._leaf: dict[int, np.ndarray] = {}
         self._lost: dict[int, np.ndarray | None] = {}
-        self._states: dict[int, list[PCGState]] = {}
+        self._states: dict[int, np.ndarray] = {}
         self._invalid: dict[int, bool] = {}
 
     def draws(self, sender: int, round: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -214,8 +214,7 @@ class LinkDraws:
         if previous is None:
             if round != 0:
                 raise AssertionError("links are drawn from their first message on")
-            targets = [int(r) for r in self.receivers]
-            states = pcg_states(self.seed, [sender] * len(targets), targets)
+            states = pcg_words(self.seed, np.full(len(self.receivers), sender), self.receivers)
         else:
             if round != previous + self.block:
                 raise AssertionError("links are drawn block after block")
@@ -224,14 +223,16 @@ class LinkDraws:
         # one row per link while drawing (contiguous writes); used transposed, (count, n)
         leaf = np.zeros((len(self.receivers), count))
         lost = np.zeros((len(self.receivers), count), dtype=bool) if self.loss > 0 else None
-        saved: list[PCGState] = []
         draw = self.plan.leaf._draw  # what DelayModel.sample draws, before its check
         last_block = round + count >= self.rounds
-        for column, (receiver, state) in enumerate(zip(self.receivers, states)):
+        slot = self._slot
+        base = states.ctypes.data
+        for column, receiver in enumerate(self.receivers.tolist()):
             if receiver == sender:
-                saved.append(state)
                 continue
-            rng = self._slot.load(state)
+            rng = (
+                slot.load_address(base + 32 * column) if slot.direct else slot.load(states[column])
+            )
             if lost is None:
                 leaf[column] = draw(rng, count)
             elif self.plan.draws_nothing:
@@ -241,7 +242,8 @@ class LinkDraws:
                 for k in range(count):
                     leaf[column, k] = draw(rng, 1)[0]
                     lost[column, k] = rng.random() < self.loss
-            saved.append(state if last_block else self._slot.save())
+            if not last_block:
+                slot.save(states[column])
         own = self.receivers == sender
         self._invalid[sender] = not bool(
             np.all(np.isfinite(leaf[~own])) and np.all(leaf[~own] >= 0)
@@ -249,7 +251,7 @@ class LinkDraws:
         self._start[sender] = round
         self._leaf[sender] = leaf.T
         self._lost[sender] = None if lost is None else lost.T
-        self._states[sender] = saved
+        self._states[sender] = states
 
 
 class LiveLinks:

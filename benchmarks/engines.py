@@ -1,0 +1,313 @@
+"""Reference engine vs fast engine vs a plain numpy loop: seconds per round, messages per second,
+peak memory, and the log-log slope of time against n (BENCHMARKS.md).
+
+    python benchmarks/engines.py              # the full table (tens of minutes on 2 cores)
+    python benchmarks/engines.py --quick      # a smoke run: n = 10, d = 2, few rounds
+
+Every point runs in its own subprocess (its peak RSS is that point's memory) and times only the
+run itself, not the imports. Both engines run the same scenario: CE or synchronous CGC, f = 1,
+agent 0 Byzantine (random_uniform), exponential delays of mean 10 ms, least-squares costs with
+A_i of shape (2, d); the trace columns are off (the trace hash is still computed). The reference
+engine runs only where its estimated time stays under ``--reference-budget`` seconds (about
+40 µs per message on this kind of machine); skipped points are marked. The "numpy" column is
+the lower bound: the same rounds (delays, max-plus completion times, filter, step, projection)
+as plain stacked numpy with one generator and no simulator, trace or per-link streams.
+
+Writes results/benchmarks/engines.json (results/ is git-ignored) and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+FULL_SIZES = (10, 30, 100, 300, 1000)
+FULL_DIMS = (2, 10, 100)
+REFERENCE_SECONDS_PER_MESSAGE = 40e-6  # an estimate, only to decide what to skip
+TARGET = {"protocol": "ce", "n": 1000, "d": 10, "rounds": 100}
+
+
+def scenario_raw(protocol: str, n: int, d: int, rounds: int, engine: str) -> dict[str, Any]:
+    """The benchmark scenario (module docstring) as a dict."""
+    rng = np.random.default_rng(0)
+    A = [rng.normal(size=(2, d)) for _ in range(n)]
+    x_star = np.ones(d)
+    raw: dict[str, Any] = {
+        "name": f"bench_{protocol}_{n}_{d}",
+        "seed": 1,
+        "engine": engine,
+        "trace": False,
+        "network": {
+            "n": n,
+            "f": 1,
+            "byzantine": [0],
+            "delay": {"model": "exponential", "mean": 0.01},
+        },
+        "costs": {"A": [a.tolist() for a in A], "B": [(a @ x_star).tolist() for a in A]},
+        "protocol": {"kind": protocol, "rounds": rounds},
+        "adversary": {"kind": "random_uniform", "low": -10.0, "high": 10.0},
+    }
+    if protocol == "cgc":
+        raw["protocol"].update(
+            mode="sync", x0=[0.0] * d, step_size={"schedule": "constant", "eta": 0.001}
+        )
+    return raw
+
+
+def rounds_for(n: int, quick: bool) -> int:
+    """Few rounds for big n: the per-round cost is what is compared."""
+    if quick:
+        return 5
+    return {10: 100, 30: 100, 100: 30, 300: 10, 1000: 5}.get(n, 5)
+
+
+def messages_per_round(protocol: str, n: int) -> int:
+    return n * (n - 1) if protocol == "ce" else 2 * n
+
+
+# --- one point, in this process ----------------------------------------------------------------
+
+
+def run_point(protocol: str, engine: str, n: int, d: int, rounds: int) -> dict[str, Any]:
+    """Time one run (``engine`` = reference | fast | numpy); returns seconds and peak RSS."""
+    if engine == "numpy":
+        start = time.perf_counter()
+        numpy_loop(protocol, n, d, rounds)
+        seconds = time.perf_counter() - start
+    else:
+        import warnings
+
+        import netsim
+        from netsim.simulation import simulate
+
+        scenario = netsim.parse_scenario(scenario_raw(protocol, n, d, rounds, engine))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Theorem 2 coverage notes (CGC): not the point here
+            start = time.perf_counter()
+            simulate(scenario)
+            seconds = time.perf_counter() - start
+    return {
+        "protocol": protocol,
+        "engine": engine,
+        "n": n,
+        "d": d,
+        "rounds": rounds,
+        "seconds": seconds,
+        "seconds_per_round": seconds / rounds,
+        "messages_per_second": messages_per_round(protocol, n) * rounds / seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def numpy_loop(protocol: str, n: int, d: int, rounds: int) -> None:
+    """The lower bound: the rounds as plain stacked numpy (module docstring)."""
+    rng = np.random.default_rng(1)
+    costs = np.random.default_rng(0)
+    A = np.stack([costs.normal(size=(2, d)) for _ in range(n)])
+    B = A @ np.ones(d)
+    pinv = np.linalg.pinv(A)  # (n, d, 2)
+    honest = np.arange(1, n)
+    if protocol == "ce":
+        x = np.einsum("ijk,ik->ij", pinv, B)
+        start = np.zeros(n)
+        for _ in range(rounds):
+            arrival = start[:, None] + rng.exponential(0.01, (n, n))
+            np.fill_diagonal(arrival, -np.inf)
+            completion = np.maximum(start, arrival.max(axis=0))
+            received = np.broadcast_to(x, (n, n, d)).copy()
+            received[0] = rng.uniform(-10, 10, (n, d))  # the Byzantine row, per receiver
+            received = received.transpose(1, 0, 2)  # [receiver, sender]
+            distance = np.linalg.norm(received - x[:, None, :], axis=2)
+            np.fill_diagonal(distance, np.nan)
+            order = np.argsort(distance, axis=1, kind="stable")[:, : n - 2]
+            kept = np.take_along_axis(received, order[:, :, None], axis=1)
+            z = x + 1.0 / (n - 1) * np.sum(kept - x[:, None, :], axis=1)
+            residual = np.einsum("ijk,ik->ij", A, z) - B
+            x = np.where(
+                np.isin(np.arange(n), honest)[:, None],
+                z - np.einsum("ijk,ik->ij", pinv, residual),
+                x,
+            )
+            start = completion
+    else:
+        w = np.zeros(d)
+        clock = 0.0
+        for _ in range(rounds):
+            there = clock + rng.exponential(0.01, n)
+            back = there + rng.exponential(0.01, n)
+            clock = back.max()
+            gradients = 2.0 * np.einsum("ikj,ik->ij", A, np.einsum("ijk,k->ij", A, w) - B)
+            gradients[0] = rng.uniform(-10, 10, d)
+            norms = np.linalg.norm(gradients, axis=1)
+            order = np.argsort(norms, kind="stable")
+            threshold = norms[order[n - 2]]
+            scale = np.where(norms > threshold, threshold / np.where(norms > 0, norms, 1), 1.0)
+            w = w - 0.001 * (gradients * scale[:, None]).sum(axis=0)
+
+
+# --- the sweep of points, each in a subprocess ------------------------------------------------
+
+
+def measure(point: dict[str, Any]) -> dict[str, Any]:
+    """Run one point in a fresh interpreter; its JSON line is the result."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--point",
+        json.dumps(point),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"point {point} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plan(quick: bool, budget: float, target: bool) -> list[dict[str, Any]]:
+    sizes = (10,) if quick else FULL_SIZES
+    dims = (2,) if quick else FULL_DIMS
+    points = []
+    for protocol in ("ce", "cgc"):
+        for d in dims:
+            for n in sizes:
+                rounds = rounds_for(n, quick)
+                estimate = messages_per_round(protocol, n) * rounds * REFERENCE_SECONDS_PER_MESSAGE
+                engines = ["fast", "numpy"] + (["reference"] if estimate <= budget else [])
+                for engine in engines:
+                    points.append(
+                        {"protocol": protocol, "engine": engine, "n": n, "d": d, "rounds": rounds}
+                    )
+    if target and not quick:
+        points.append({**TARGET, "engine": "fast"})
+    return points
+
+
+def slopes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Least-squares slope of log(seconds per round) against log(n), per curve."""
+    out = []
+    curves: dict[tuple, list[tuple[int, float]]] = {}
+    for row in rows:
+        if row.get("target"):
+            continue
+        key = (row["protocol"], row["engine"], row["d"])
+        curves.setdefault(key, []).append((row["n"], row["seconds_per_round"]))
+    for (protocol, engine, d), points in sorted(curves.items()):
+        if len(points) >= 2:
+            n, t = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+            slope = float(np.polyfit(n, t, 1)[0])
+            out.append({"protocol": protocol, "engine": engine, "d": d, "slope": slope})
+    return out
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Side by side: per (protocol, d, n) the three engines and the ratios."""
+    by_key: dict[tuple, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        if not row.get("target"):
+            by_key.setdefault((row["protocol"], row["d"], row["n"]), {})[row["engine"]] = row
+    lines = [
+        "| protocol | d | n | rounds | reference s/round | fast s/round | numpy s/round "
+        "| fast msg/s | fast / reference | fast / numpy | fast peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (protocol, d, n), engines in sorted(by_key.items()):
+        fast, numpy_row, reference = (engines.get(k) for k in ("fast", "numpy", "reference"))
+        assert fast is not None and numpy_row is not None
+        ref = f"{reference['seconds_per_round']:.4g}" if reference else "skipped (cap)"
+        speedup = (
+            f"{reference['seconds_per_round'] / fast['seconds_per_round']:.1f}x faster"
+            if reference
+            else "-"
+        )
+        lines.append(
+            f"| {protocol} | {d} | {n} | {fast['rounds']} | {ref} "
+            f"| {fast['seconds_per_round']:.4g} | {numpy_row['seconds_per_round']:.4g} "
+            f"| {fast['messages_per_second']:.3g} | {speedup} "
+            f"| {fast['seconds_per_round'] / numpy_row['seconds_per_round']:.2f}x "
+            f"| {fast['peak_rss_mib']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        lscpu = ""
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "lscpu": lscpu,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (n = 10, d = 2)")
+    parser.add_argument(
+        "--reference-budget",
+        type=float,
+        default=120.0,
+        help="skip the reference engine where its estimated time exceeds this (s)",
+    )
+    parser.add_argument("--no-target", action="store_true", help="skip CE n=1000, 100 rounds")
+    parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "engines.json"))
+    parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one point, JSON
+    args = parser.parse_args(argv)
+    if args.point:
+        point = json.loads(args.point)
+        print(json.dumps(run_point(**point)))
+        return 0
+    rows = []
+    points = plan(args.quick, args.reference_budget, not args.no_target)
+    for k, point in enumerate(points, 1):
+        row = measure(point)
+        if point == {**TARGET, "engine": "fast"}:
+            row["target"] = True
+        rows.append(row)
+        print(
+            f"[{k}/{len(points)}] {row['protocol']} {row['engine']:9} n={row['n']:<5} "
+            f"d={row['d']:<4} {row['seconds_per_round']:.4g} s/round, "
+            f"{row['peak_rss_mib']:.0f} MiB",
+            file=sys.stderr,
+            flush=True,
+        )
+    fitted = slopes(rows)
+    print(table(rows))
+    print()
+    for fit in fitted:
+        print(
+            f"slope of log(s/round) vs log(n): {fit['protocol']} {fit['engine']} d={fit['d']}: "
+            f"{fit['slope']:.2f}"
+        )
+    for row in rows:
+        if row.get("target"):
+            print(
+                f"target: CE n=1000 d=10 100 rounds on the fast engine: {row['seconds']:.1f} s, "
+                f"peak {row['peak_rss_mib']:.0f} MiB"
+            )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "command": " ".join(["python", "benchmarks/engines.py", *(argv or sys.argv[1:])]),
+        "machine": machine(),
+        "rows": rows,
+        "slopes": fitted,
+    }
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
