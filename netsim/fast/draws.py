@@ -44,6 +44,7 @@ from ..rng import link_stream
 from .seeding import StreamSlot, pcg_words
 
 LEAVES = (Constant, Uniform, Exponential, LogNormal, Pareto)
+SEED_GROUP = 32  # senders whose link states are seeded in one call
 COMPOSITES = (Matrix, Profile, Stragglers)
 
 
@@ -161,6 +162,7 @@ class LinkDraws:
         self._lost: dict[int, np.ndarray | None] = {}
         self._states: dict[int, np.ndarray] = {}
         self._invalid: dict[int, bool] = {}
+        self._seeded: dict[int, np.ndarray] = {}
 
     def draws(self, sender: int, round: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(leaf draws, lost flags or None) of ``sender``'s message number ``round`` on every
@@ -209,12 +211,27 @@ class LinkDraws:
                 ">= 0 and finite",
             )
 
+    def _initial_states(self, sender: int) -> np.ndarray:
+        """The initial states of ``sender``'s links, seeded in bulk for a group of senders
+        (:func:`netsim.fast.seeding.pcg_words` costs little per link, much per call)."""
+        if sender not in self._seeded:
+            ids = range(sender, sender + SEED_GROUP) if sender >= 0 else [sender]
+            known = set(self.receivers.tolist())
+            group = [k for k in ids if k == sender or (k in known and k not in self._states)]
+            count = len(self.receivers)
+            words = pcg_words(
+                self.seed, np.repeat(group, count), np.tile(self.receivers, len(group))
+            )
+            for k, member in enumerate(group):
+                self._seeded[member] = words[k * count : (k + 1) * count]
+        return self._seeded.pop(sender)
+
     def _refill(self, sender: int, round: int) -> None:
         previous = self._start.get(sender)
         if previous is None:
             if round != 0:
                 raise AssertionError("links are drawn from their first message on")
-            states = pcg_words(self.seed, np.full(len(self.receivers), sender), self.receivers)
+            states = self._initial_states(sender)
         else:
             if round != previous + self.block:
                 raise AssertionError("links are drawn block after block")

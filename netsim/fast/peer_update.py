@@ -107,10 +107,16 @@ def _sum_step(
     """x_u + eta_u sum_{kept rows, reference order} (x_s - x_u), grouped by kept count."""
     aggregate = np.empty_like(own)
     count = kept.sum(axis=1)
-    order = np.argsort(np.where(kept, row_key, 2 * values.shape[1] + 1), axis=1, kind="stable")
+    senders = values.shape[1]
+    in_id_order = bool(np.all(row_key[kept] < senders))  # no stale row: rows in sender order
+    if not in_id_order:
+        order = np.argsort(np.where(kept, row_key, 2 * senders + 1), axis=1, kind="stable")
     for m in np.unique(count):
         group = np.flatnonzero(count == m)
-        index = order[group, :m]
+        if in_id_order:  # the kept columns of each row, in increasing sender id
+            index = np.nonzero(kept[group])[1].reshape(len(group), m)
+        else:
+            index = order[group, :m]
         stacked = values[group[:, None], index]
         x = own[group]
         with np.errstate(over="ignore", invalid="ignore"):

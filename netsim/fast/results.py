@@ -21,15 +21,21 @@ from .peer_engine import PeerEngine, tracked
 
 
 def run_peer(
-    scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
+    scenario: Scenario,
+    name: str | None,
+    on_round: Callable[[], None] | None,
+    layered: bool = True,
 ) -> VariantResult:
     """CE on the fast engine: round by round (:mod:`netsim.fast.layered`) when that is the
-    reference's run, else event by event (:mod:`netsim.fast.peer_engine`)."""
+    reference's run, else event by event (:mod:`netsim.fast.peer_engine`; always, with
+    ``layered = False``: the tests check both)."""
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
     engine = LayeredPeerEngine(scenario, optimum.point, on_round)
     try:
+        if not layered:
+            raise NotLayered("asked for the event engine")
         engine.run()
     except NotLayered:
         engine = PeerEngine(scenario, optimum.point, on_round)
