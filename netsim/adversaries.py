@@ -552,3 +552,114 @@ class Collusion:
         distances = np.sort(scaled_row_norms(peers - view.target))
         radius = float(distances[min(max(len(distances) - view.f, 0), len(distances) - 1)])
         return view.target + self.fraction * radius * direction
+
+
+def _pattern(value: Any, key: str) -> tuple[tuple[float, ...], ...]:
+    """A per-receiver, per-round table: a number (everyone, every round), a list (one entry per
+    round of the pattern, every receiver) or a list of such lists (one row per receiver)."""
+    from .errors import ScenarioError  # here: this module's imports are shared by other edits
+
+    rows = value if isinstance(value, (list, tuple)) else [value]
+    if not rows:
+        raise ScenarioError(key, "must not be empty", value, "a number, a list, or a list of lists")
+    if not any(isinstance(row, (list, tuple)) for row in rows):
+        rows = [rows]
+    table = []
+    for r, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or not row:
+            raise ScenarioError(
+                f"{key}[{r}]", "must be a non-empty list of numbers", row, "one entry per round"
+            )
+        table.append(tuple(as_float(v, f"{key}[{r}][{c}]") for c, v in enumerate(row)))
+    return tuple(table)
+
+
+def _orthogonal(unit: np.ndarray) -> np.ndarray:
+    """A unit vector orthogonal to ``unit``: ``unit`` turned by +90 degrees in d = 2; in d > 2
+    the standard basis vector least aligned with it, made orthogonal (Gram-Schmidt); zero in
+    d = 1 (there is no orthogonal direction)."""
+    d = len(unit)
+    if d == 1:
+        return np.zeros(1)
+    if d == 2:
+        return np.array([-unit[1], unit[0]])
+    basis = np.zeros(d)
+    basis[int(np.argmin(np.abs(unit)))] = 1.0
+    residual = basis - float(basis @ unit) * unit
+    return residual / float(np.linalg.norm(residual))
+
+
+@ADVERSARIES.register("parametric")
+@dataclass(frozen=True)
+class Parametric:
+    """A family of attacks with continuous parameters, for the worst-case search
+    (``netsim search``): per receiver and round, a point at a chosen fraction of the largest
+    magnitude the receiver's filter keeps, in a chosen direction of a small basis.
+
+    The basis at receiver i in round r: e1 = "away" and e2 = e1 turned by +90 degrees (in d > 2,
+    an orthogonal vector: see :func:`_orthogonal`); the direction is
+    u = cos(angle) e1 + sin(angle) e2 (angle in radians: 0 away, pi toward, +-pi/2 sideways).
+
+    - CE receiver i: x_i + radius * r_i * u, r_i the distance of the farthest honest estimate CE
+      still keeps when f Byzantine values tie with it (the (h - f)-th smallest distance from x_i
+      to its honest peers' latest estimates, ``filter_aware``'s r). e1 points from x_H to x_i
+      (``frame = "optimum"``) or from the mean of i's honest peers to x_i (``"honest"``). radius
+      <= 1 is kept by CE; above 1 it is eliminated. Nothing to a Byzantine receiver.
+    - CGC server: radius * T * u, T the largest honest gradient norm at w_t (the clipping
+      threshold when f values are at most T: radius > 1 is clipped to T). e1 = -(w_t - w*) /
+      ||w_t - w*|| (``"optimum"``: the step w_t - eta g moves away from w*) or minus the honest
+      gradients' sum, normalised (``"honest"``: against the honest pull).
+
+    ``radius`` and ``angle`` are each a number, a list (a per-round pattern: round r uses entry
+    r mod length) or a list of lists (row k for receiver k mod rows; the server is receiver 0).
+    With the defaults (radius 1, angle 0, frame "optimum") it sends ``filter_aware``'s value
+    against CE and CGC.
+    """
+
+    radius: Any = 1.0
+    angle: Any = 0.0
+    frame: str = "optimum"
+
+    def __post_init__(self) -> None:
+        radius = _pattern(self.radius, "radius")
+        for r, row in enumerate(radius):
+            for c, value in enumerate(row):
+                as_float(value, f"radius[{r}][{c}]", low=0.0)
+        object.__setattr__(self, "radius", radius)
+        object.__setattr__(self, "angle", _pattern(self.angle, "angle"))
+        as_choice(self.frame, "frame", ("optimum", "honest"))
+
+    def parameters(self, receiver: int, round: int) -> tuple[float, float]:
+        """(radius, angle) for ``receiver`` (the server: 0) in ``round``."""
+        slot = max(receiver, 0)
+        radius_row = self.radius[slot % len(self.radius)]
+        angle_row = self.angle[slot % len(self.angle)]
+        return radius_row[round % len(radius_row)], angle_row[round % len(angle_row)]
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if view.target is None or view.optimum is None:
+            return None
+        radius, angle = self.parameters(receiver, round)
+        if view.server:
+            if not view.honest_gradients:
+                return None
+            rows = np.array(list(view.honest_gradients.values()))
+            scale = float(scaled_row_norms(rows).max())
+            if self.frame == "optimum":
+                first = -_away(view)
+            else:
+                first = _unit(view, np.zeros(view.dim), -rows.sum(axis=0))
+            return radius * scale * (np.cos(angle) * first + np.sin(angle) * _orthogonal(first))
+        peers = _peer_rows(view, receiver)
+        if not len(peers):
+            return None
+        distances = np.sort(scaled_row_norms(peers - view.target))
+        scale = float(distances[max(len(distances) - view.f, 1) - 1])
+        if self.frame == "optimum":
+            first = _away(view)
+        else:
+            first = _unit(view, peers.mean(axis=0), view.target)
+        direction = np.cos(angle) * first + np.sin(angle) * _orthogonal(first)
+        return view.target + radius * scale * direction

@@ -144,6 +144,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("store", type=Path, help="a sweep.db written by `netsim sweep`")
     export.add_argument("--csv", type=Path, required=True, help="the CSV file to write")
     export.set_defaults(handler=_export)
+    from .search.command import register as register_search
+
+    register_search(commands)
     return parser
 
 

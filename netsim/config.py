@@ -48,6 +48,7 @@ TOP_KEYS = (
     "protocol",
     "adversary",
     "variants",
+    "search",  # `netsim search` settings (netsim/search/); `netsim run` ignores them
 )
 NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time", "loss", "asynchrony")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")

@@ -430,3 +430,120 @@ class Profile(CompositeModel):
     @property
     def upper_bound(self) -> float:
         return max(self.multipliers) * self.base.upper_bound
+
+
+def link_key(sender: int, receiver: int) -> str:
+    """The name of link sender -> receiver in a ``scheduled`` table: ``"0->3"``, and
+    ``"server->3"`` / ``"3->server"`` for the CGC server's links (node id -1)."""
+    return f"{'server' if sender < 0 else sender}->{'server' if receiver < 0 else receiver}"
+
+
+def _parse_link(key: Any, where: str) -> tuple[int, int]:
+    text = str(key)
+    sender, sep, receiver = text.partition("->")
+    try:
+        ends = tuple(-1 if part.strip() == "server" else int(part) for part in (sender, receiver))
+    except ValueError:
+        ends = None
+    if not sep or ends is None or min(ends) < -1 or ends[0] == ends[1]:
+        raise ScenarioError(
+            where, "is not a link", key, '"j->i" (agent ids, j != i), "server->i" or "i->server"'
+        )
+    return ends  # type: ignore[return-value]
+
+
+@DELAY_MODELS.register("scheduled")
+@dataclass(frozen=True)
+class Scheduled(CompositeModel):
+    """An explicit delay schedule: the k-th message on link j -> i takes the table's entry for k,
+    in simulated seconds. The adversarial scheduler of partial synchrony, written down, so that a
+    schedule found by ``netsim search`` is a plain scenario that replays exactly.
+
+    - ``delays``: link -> list of delays (s); links are ``"j->i"``, ``"server->i"`` and
+      ``"i->server"`` (:func:`link_key`). Entry e of a list is the delay of the link's message
+      ``first + e`` (messages are counted per link from 0, in send order).
+    - ``repeat``: past the end of its list a link starts the list again (message k >= first uses
+      entry (k - first) mod len: a per-round pattern for long runs) when true; when false
+      (default), messages past the end take ``default``'s delay, as do messages before ``first``.
+    - ``default``: the nested model of the links not listed and of the messages the lists do not
+      cover (default: constant 0). It draws for *every* message of every link, covered or not, so
+      that each link's stream stays where it would be under ``default`` alone: an uncovered
+      message takes exactly the delay it would take without the table.
+
+    Under ``network.asynchrony`` the engine still caps honest delays at Delta after GST, so a
+    table entry above Delta acts as Delta there. The per-link message count is kept in the model,
+    keyed by the link's random stream (one per link and run).
+    """
+
+    delays: Any
+    first: int = 0
+    repeat: bool = False
+    default: Any = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.delays, Mapping) or not self.delays:
+            raise ScenarioError(
+                "delays",
+                "must be a table of links",
+                self.delays,
+                '{ "0->1" = [0.01, 0.02], ... } (simulated s per message)',
+            )
+        tables: dict[tuple[int, int], tuple[float, ...]] = {}
+        for key, entries in self.delays.items():
+            where = f"delays.{key}"
+            link = _parse_link(key, where)
+            if not isinstance(entries, (list, tuple)) or not entries:
+                raise ScenarioError(
+                    where, "must be a non-empty list of delays", entries, "delays >= 0 (s)"
+                )
+            if link in tables:
+                raise ScenarioError(where, "link listed twice", key, "one list per link")
+            tables[link] = tuple(
+                as_float(v, f"{where}[{k}]", low=0.0) for k, v in enumerate(entries)
+            )
+        object.__setattr__(self, "delays", {link_key(*link): list(v) for link, v in tables.items()})
+        as_int(self.first, "first", low=0)
+        if not isinstance(self.repeat, bool):
+            raise ScenarioError("repeat", "must be true or false", self.repeat, "true | false")
+        object.__setattr__(
+            self, "default", _nested(self.default or {"model": "constant", "value": 0.0}, "default")
+        )
+        object.__setattr__(self, "_tables", tables)
+        object.__setattr__(self, "_sent", {})  # id(link stream) -> [stream, messages so far]
+
+    @property
+    def inner(self) -> DelayModel:
+        return self.default
+
+    def for_network(self, n: int, seed: int) -> DelayModel:
+        for sender, receiver in self._tables:  # type: ignore[attr-defined]
+            if max(sender, receiver) >= n:
+                raise ScenarioError(
+                    f"delays.{link_key(sender, receiver)}",
+                    "names an agent outside the network",
+                    link_key(sender, receiver),
+                    f"agent ids 0..{n - 1} or server",
+                )
+        return replace(self, default=self.default.for_network(n, seed))
+
+    def delay(
+        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
+    ) -> float:
+        drawn = self.default.delay(rng, sender, receiver, send_time)
+        table = self._tables.get((sender, receiver))  # type: ignore[attr-defined]
+        if table is None:
+            return drawn
+        # Each link owns its stream for the whole run, so the stream identifies the link of
+        # this run; the stream itself is kept so that its id cannot be reused meanwhile.
+        record = self._sent.setdefault(id(rng), [rng, 0])  # type: ignore[attr-defined]
+        k = record[1]
+        record[1] += 1
+        entry = k - self.first
+        if entry < 0 or (entry >= len(table) and not self.repeat):
+            return drawn
+        return table[entry % len(table)]
+
+    @property
+    def upper_bound(self) -> float:
+        entries = max(max(v) for v in self._tables.values())  # type: ignore[attr-defined]
+        return max(entries, self.default.upper_bound)

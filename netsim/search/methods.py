@@ -1,0 +1,188 @@
+"""How the space is searched: random sampling (the baseline) and differential evolution.
+
+Both are seeded and deterministic: the candidates depend only on the seed, and every batch of
+candidates is evaluated through :func:`netsim.sweep.executors.execute` and put back in task
+order before anything looks at it, so ``--jobs 1``, ``--jobs 8`` and a Dask cluster give the
+same history. The search maximizes the objective; differential evolution minimizes its negative.
+
+The box is the space's search box: ranges widened by a quarter on each side and clipped back
+when applied, so that the ends of a range (delay 0 or Delta, the filter's limit) are reached
+(:class:`netsim.search.space.Dimension`). The history records the values applied.
+
+- ``random``: ``budget`` points uniform in the box, from ``numpy.random.default_rng(seed)``.
+- ``de``: :func:`scipy.optimize.differential_evolution` (``best1bin``, ``updating =
+  "deferred"``, no polishing) with a Latin-hypercube population of M points (M = max(5,
+  min(10 x dimension, budget // 10))) and ``budget // M - 1`` generations: at most ``budget``
+  evaluations, fewer when the population converges (every member equal) or ``budget`` is not a
+  multiple of M. A failed evaluation counts as the best possible value for the honest side.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..errors import ScenarioError
+from ..sweep.executors import execute
+from .evaluate import evaluate
+from .space import SearchSpace
+
+METHODS = ("random", "de", "exhaustive")
+FAILED_ENERGY = 1e300  # what DE sees for a failed evaluation (never better than a success)
+
+
+@dataclass
+class Evaluator:
+    """Evaluates batches of scenarios through an executor, in task order, and keeps the history
+    (every evaluation: its point, value, status and trace hash) and the best so far."""
+
+    objective: str
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    progress: bool | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    raws: list[dict[str, Any]] = field(default_factory=list)  # the scenario of each evaluation
+    best: float | None = None
+    _bar: Any = None
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def start(self, total: int, desc: str) -> None:
+        """A progress bar over ``total`` evaluations (stderr; off when not a terminal)."""
+        disable = None if self.progress is None else not self.progress
+        self._bar = tqdm(total=total, desc=desc, unit="run", disable=disable, file=sys.stderr)
+
+    def run(self, raws: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Evaluate every scenario of ``raws``; results in the order of ``raws``."""
+        tasks = [{"raw": raw, "objective": self.objective} for raw in raws]
+        results: list[dict[str, Any] | None] = [None] * len(tasks)
+        for index, result in execute(evaluate, tasks, self.jobs, self.executor, self.scheduler):
+            results[index] = result
+            if self._bar is not None:
+                value = result.get("value")
+                if value is not None and (self.best is None or value > self.best):
+                    self.best = value
+                if self.best is not None:
+                    self._bar.set_postfix_str(f"best {self.best:.4g}")
+                self._bar.update(1)
+        return [r for r in results if r is not None]
+
+    def record(
+        self, raw: dict[str, Any], x: Sequence[float], result: dict[str, Any], **extra: Any
+    ) -> None:
+        """Append one evaluation to the history (its scenario is kept in ``raws``)."""
+        self.raws.append(raw)
+        self.history.append(
+            {
+                "evaluation": len(self.history),
+                "x": [float(v) for v in x],
+                **extra,
+                "status": result["status"],
+                "value": result.get("value"),
+                "final_distance": result.get("final_distance"),
+                "trace_hash": result.get("trace_hash"),
+                **({"error": result["error"]} if "error" in result else {}),
+            }
+        )
+
+    def search(
+        self, space: SearchSpace, raw: dict[str, Any], points: Sequence[Sequence[float]]
+    ) -> list[dict[str, Any]]:
+        """Evaluate points of ``space`` applied to ``raw``, recording each in the history."""
+        raws = [space.apply(raw, x) for x in points]
+        results = self.run(raws)
+        for candidate, x, result in zip(raws, points, results):
+            self.record(candidate, space.clipped(x), result)  # the values applied
+        return results
+
+
+def random_search(
+    space: SearchSpace, raw: dict[str, Any], evaluator: Evaluator, budget: int, seed: int
+) -> None:
+    """``budget`` points uniform in the box, evaluated as one batch."""
+    rng = np.random.default_rng(seed)
+    low, high = np.array(space.bounds, dtype=np.float64).T
+    points = low + (high - low) * rng.random((budget, len(low)))
+    evaluator.search(space, raw, points.tolist())
+
+
+def population_size(dimension: int, budget: int) -> int:
+    """M of the module docstring."""
+    return max(5, min(10 * dimension, budget // 10))
+
+
+def differential_evolution_search(
+    space: SearchSpace, raw: dict[str, Any], evaluator: Evaluator, budget: int, seed: int
+) -> dict[str, Any]:
+    """scipy's differential evolution with ``workers`` = the evaluator (module docstring)."""
+    try:
+        from scipy.optimize import differential_evolution
+        from scipy.stats import qmc
+    except ImportError:
+        raise ScenarioError(
+            "--method",
+            "differential evolution needs scipy: pip install 'netsim[search]'",
+            "de",
+            "random, or de with scipy installed",
+        ) from None
+    dimension = len(space.bounds)
+    size = population_size(dimension, budget)
+    if budget < size:
+        raise ScenarioError(
+            "--budget",
+            f"differential evolution needs at least a population of {size} evaluations",
+            budget,
+            f">= {size}, or --method random",
+        )
+    generations = budget // size - 1
+    low, high = np.array(space.bounds, dtype=np.float64).T
+    sample = qmc.LatinHypercube(d=dimension, **_qmc_seed(qmc.LatinHypercube, seed)).random(size)
+    initial = qmc.scale(sample, low, high) if dimension else sample
+
+    def workers(func: Callable[..., float], candidates: Any) -> list[float]:
+        results = evaluator.search(space, raw, [list(x) for x in candidates])
+        return [-float(r["value"]) if r["status"] == "done" else FAILED_ENERGY for r in results]
+
+    seed_argument = (
+        "rng" if "rng" in inspect.signature(differential_evolution).parameters else "seed"
+    )
+    outcome = differential_evolution(
+        _not_called,
+        space.bounds,
+        strategy="best1bin",
+        maxiter=generations,
+        init=initial,
+        tol=0.0,
+        atol=0.0,
+        polish=False,
+        updating="deferred",
+        workers=workers,
+        **{seed_argument: seed},
+    )
+    return {
+        "population": size,
+        "generations_planned": generations,
+        "generations_run": int(outcome.nit),
+        "message": str(outcome.message),
+    }
+
+
+def _qmc_seed(engine: Any, seed: int) -> dict[str, int]:
+    """scipy renamed ``seed`` to ``rng`` (1.15): pass the seed under the name it takes."""
+    return {"rng" if "rng" in inspect.signature(engine).parameters else "seed": seed}
+
+
+def _not_called(x: np.ndarray) -> float:  # pragma: no cover - the workers map evaluates
+    raise RuntimeError("the search evaluates candidates through its workers")

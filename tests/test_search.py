@@ -1,0 +1,292 @@
+"""Worst-case search (netsim/search): exact replay, determinism, the library comparison,
+Theorem 2 under search, the exhaustive count, and bad input. Small budgets, few rounds."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import netsim
+from netsim.adversaries import ADVERSARIES
+from netsim.cli import main
+from netsim.config import read_toml, tomllib
+from netsim.delays import DELAY_MODELS
+from netsim.search import SearchSettings, resolve_settings, run_search
+from netsim.search.tomlfile import dumps
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = ROOT / "scenarios"
+
+
+def write(path: Path, raw: dict[str, Any]) -> Path:
+    path.write_text(dumps(raw))
+    return path
+
+
+def ce_raw(rounds: int = 10, **extra: Any) -> dict[str, Any]:
+    """The CE paper's instance (search_ce_paper.toml) over a few rounds."""
+    raw = read_toml(SCENARIOS / "search_ce_paper.toml")
+    raw["protocol"]["rounds"] = rounds
+    raw.update(extra)
+    return raw
+
+
+def settings(**changes: Any) -> SearchSettings:
+    base = {"objective": "final_distance", "budget": 6, "method": "random", "space": "byzantine"}
+    return resolve_settings({**base, **changes})
+
+
+def final_distance(result: netsim.RunResult) -> float:
+    (variant,) = result.summary["variants"].values()
+    return variant["final_distance"]
+
+
+# --- the plug-ins the search writes -------------------------------------------------------------
+
+
+def test_scheduled_delays_use_entry_k_for_the_kth_message():
+    """Message k on a listed link takes entry k; past the end (repeat = false) the default
+    model's draw, which advances for every message (so uncovered messages keep their delays)."""
+    model = DELAY_MODELS.build(
+        "scheduled",
+        {"delays": {"0->1": [0.5, 0.25]}, "default": {"model": "uniform", "low": 0, "high": 1}},
+        "network.delay",
+    )
+    link, reference, other = (np.random.default_rng(3) for _ in range(3))
+    plain = [float(reference.uniform(0, 1)) for _ in range(4)]
+    assert [model.delay(link, 0, 1, 0.0) for _ in range(4)] == [0.5, 0.25, *plain[2:]]
+    assert model.delay(other, 1, 0, 0.0) == np.random.default_rng(3).uniform(0, 1)
+    cycled = DELAY_MODELS.build(
+        "scheduled", {"delays": {"server->2": [0.1, 0.2]}, "repeat": True}, "network.delay"
+    )
+    rng = np.random.default_rng(0)
+    assert [cycled.delay(rng, -1, 2, 0.0) for _ in range(5)] == [0.1, 0.2, 0.1, 0.2, 0.1]
+
+
+def test_parametric_defaults_are_the_filter_aware_attack():
+    """radius 1, angle 0, frame "optimum" is filter_aware's value, against CE and CGC."""
+    ce = netsim.parse_scenario(ce_raw(rounds=10))
+    cgc = netsim.load_scenario(SCENARIOS / "cgc_sync.toml").with_overrides(
+        {"variants": [], "protocol.rounds": 10}
+    )
+    for scenario in (ce, cgc):
+        runs = [
+            netsim.run(scenario.with_overrides({"adversary": {"kind": kind}}))
+            for kind in ("filter_aware", "parametric")
+        ]
+        assert runs[0].summary["trace_hash"] == runs[1].summary["trace_hash"]
+
+
+def test_scenario_toml_writer_round_trips_every_shipped_scenario():
+    for path in SCENARIOS.glob("*.toml"):
+        raw = read_toml(path)
+        assert tomllib.loads(dumps(raw)) == raw, path
+
+
+# --- replay, determinism, the library -----------------------------------------------------------
+
+
+def test_the_worst_case_replays_to_the_reported_objective_exactly(tmp_path):
+    path = write(tmp_path / "ce.toml", ce_raw())
+    result = run_search(path, settings(), jobs=1, out=tmp_path / "out", plots=tmp_path / "plots")
+    worst = tmp_path / "out" / "worst.toml"
+    replay = netsim.run(netsim.load_scenario(worst))
+    assert final_distance(replay) == result.best_value  # ==, not approx
+    values = [h["value"] for h in result.history if h["status"] == "done"]
+    assert result.best_value == max(values)
+    report = json.loads((tmp_path / "out" / "search.json").read_text())
+    assert report["best"]["value"] == result.best_value
+    assert len(report["history"]) == 6
+    # and through the command line, which prints the final distance it ran
+    assert main(["run", str(worst), "--out", str(tmp_path / "r"), "--no-plot", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    (variant,) = summary["variants"].values()
+    assert variant["final_distance"] == result.best_value
+    assert sorted(p.name for p in (tmp_path / "plots").glob("*.png")) == [
+        "search_ce_paper_progress.png",
+        "search_ce_paper_worst.png",
+    ]
+
+
+def test_same_seed_same_history_whatever_the_number_of_jobs(tmp_path):
+    """Differential evolution, seeded: the same command gives the same history, with one
+    worker process or two."""
+    path = write(tmp_path / "ce.toml", ce_raw(rounds=8))
+    chosen = settings(method="de", budget=10, per_receiver=False)
+
+    def history(jobs: int, name: str) -> list[tuple]:
+        result = run_search(path, chosen, jobs=jobs, out=tmp_path / name, plots=None, compare=False)
+        return [(h["x"], h["value"], h["trace_hash"]) for h in result.history]
+
+    first = history(1, "a")
+    assert len(first) == 10  # a population of 5, then one generation
+    assert history(1, "b") == first
+    assert history(2, "c") == first
+    other = run_search(
+        path,
+        settings(method="de", budget=10, per_receiver=False, seed=1),
+        jobs=1,
+        out=tmp_path / "d",
+        plots=None,
+        compare=False,
+    )
+    assert [h["x"] for h in other.history] != [x for x, _, _ in first]
+
+
+def test_the_search_is_compared_with_every_hand_written_attack(tmp_path):
+    path = write(tmp_path / "ce.toml", ce_raw(rounds=10))
+    result = run_search(path, settings(budget=2), jobs=1, out=tmp_path / "out", plots=None)
+    attacks = {f"attack {kind}" for kind in ADVERSARIES.names() if kind != "parametric"}
+    assert set(result.library) == attacks | {"as written"}
+    assert result.library["attack filter_aware"]["status"] == "done"
+    report = json.loads((tmp_path / "out" / "search.json").read_text())
+    label, value = result.library_best
+    assert report["comparison"] == {
+        "library_best": label,
+        "library_value": value,
+        "search_value": result.best_value,
+        "search_beats_library": result.best_value > value,
+    }
+
+
+def test_a_delay_search_stays_within_delta_and_replays(tmp_path):
+    raw = read_toml(SCENARIOS / "search_cgc_async.toml")
+    raw["protocol"]["rounds"] = 30
+    path = write(tmp_path / "cgc.toml", raw)
+    chosen = settings(objective="max_honest_staleness", space="delays", budget=4)
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None)
+    delta = raw["network"]["asynchrony"]["delta"]
+    worst = netsim.load_scenario(tmp_path / "out" / "worst.toml")
+    assert worst.network.delay.name == "scheduled"
+    assert all(0 <= d <= delta for v in worst.network.delay.delays.values() for d in v)
+    replay = netsim.run(worst)
+    (variant,) = replay.summary["variants"].values()
+    messages = replay.messages
+    assert np.all(messages["arrival_time"] <= messages["send_time"] + delta)  # as the engine adds
+    assert variant["honest_bound_violations"] == 0
+    assert variant["honest_delays_capped"] == 0
+    assert variant["max_honest_staleness"] == result.best_value
+    assert {"every delay = Delta", "every delay = 0"} <= set(result.library)
+
+
+# --- Theorem 2 under search ---------------------------------------------------------------------
+
+
+def theorem2_rho(raw: dict[str, Any], eta: float) -> float:
+    """rho = 1 - (n mu)^2 eta (eta_bar - eta) from the spec's formulas (not netsim.theory)."""
+    n, f = raw["network"]["n"], raw["network"]["f"]
+    honest = [i for i in range(n) if i not in raw["network"]["byzantine"]]
+    A = [np.array(a) for a in raw["costs"]["A"]]
+    mu = max(2 * np.linalg.eigvalsh(A[i].T @ A[i]).max() for i in honest)
+    lam = np.linalg.eigvalsh(2 / len(honest) * sum(A[i].T @ A[i] for i in honest)).min()
+    alpha = lam / (3 * mu) - f / n
+    eta_bar = 6 * alpha / (n * mu)
+    assert alpha > 0 and 0 < eta < eta_bar
+    return 1 - (n * mu) ** 2 * eta * (eta_bar - eta)
+
+
+def test_no_search_breaks_theorem_2_inside_its_conditions(tmp_path):
+    """cgc_sync (2f-redundant, alpha > 0, eta < eta_bar): differential evolution over the
+    parametric attack, varying over 3 rounds, maximizing max_t ||w_t - w*||^2 / (rho^t
+    ||w_0 - w*||^2), finds nothing above 1; the worst run found holds the bound at every round."""
+    raw = read_toml(SCENARIOS / "cgc_sync.toml")
+    raw.pop("variants")
+    raw["protocol"]["rounds"] = 40
+    path = write(tmp_path / "cgc.toml", raw)
+    chosen = settings(objective="theorem2_ratio", method="de", budget=30, phases=3, radius_max=3.0)
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None)
+    assert result.best_value <= 1 + 1e-9
+    worst = netsim.load_scenario(tmp_path / "out" / "worst.toml")
+    (variant,) = netsim.run(worst).variants.values()
+    rho = theorem2_rho(raw, worst.protocol.step_size(0))
+    squared = np.sum((variant.estimates[:, 0] - np.array([1.0, -1.0])) ** 2, axis=1)
+    assert np.all(squared <= rho ** np.arange(len(squared)) * squared[0] * (1 + 1e-9) + 1e-28)
+
+
+# --- exhaustive mode ----------------------------------------------------------------------------
+
+
+def tiny_ce(n: int = 3, deadline: float = 0.005) -> dict[str, Any]:
+    """n agents, f = 1, agent 0 Byzantine; honest lines through (1, 1); Delta = 10 ms."""
+    rows = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0], [2.0, 1.0]][:n]
+    return {
+        "name": "tiny",
+        "network": {
+            "n": n,
+            "f": 1,
+            "byzantine": [0],
+            "delay": {"model": "constant", "value": 0.001},
+            "asynchrony": {"gst": 0.0, "delta": 0.01},
+        },
+        "costs": {"A": [[row] for row in rows], "B": [[sum(row)] for row in rows]},
+        "protocol": {"kind": "ce", "filter": "ce", "rounds": 5, "deadline": deadline},
+        "adversary": {"kind": "filter_aware"},
+    }
+
+
+def test_exhaustive_mode_on_three_agents_explores_the_hand_counted_classes(tmp_path):
+    """n = 3, agent 0 Byzantine: honest receivers 1 and 2 each wait for 2 round-0 messages.
+    A receiver sees its 2 messages and its deadline in 3! = 6 orders; what it does depends only
+    on which messages precede the deadline: {}, {a}, {b}, {a, b}, so 4 classes. The two
+    receivers are independent: 4 x 4 = 16 classes, standing for 6 x 6 = 36 orders."""
+    path = write(tmp_path / "tiny.toml", tiny_ce())
+    result = run_search(
+        path, settings(method="exhaustive"), jobs=1, out=tmp_path / "out", plots=None
+    )
+    assert result.exhaustive is not None
+    assert result.exhaustive.classes == 16
+    assert result.exhaustive.interleavings == 36
+    assert len(result.history) == 16
+    assert len({tuple(h["late"]) for h in result.history}) == 16
+    # each class really delivers its late messages after the deadline (decision "late")
+    worst = netsim.run(netsim.load_scenario(tmp_path / "out" / "worst.toml"))
+    late = set(result.history[result.best_index]["late"])
+    messages = worst.messages
+    round0 = (messages["round"] == 0) & (messages["receiver"] != 0)
+    decided_late = {
+        f"{s}->{r}"
+        for s, r, d in zip(
+            messages["sender"][round0], messages["receiver"][round0], messages["decision"][round0]
+        )
+        if d == 3
+    }
+    assert decided_late == late
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "flags", "key"),
+    [
+        (ce_raw(), ["--objective", "loss"], "--objective"),
+        (ce_raw(), ["--budget", "0"], "--budget"),
+        (ce_raw(search={"budget": 0}), [], "search.budget"),
+        (ce_raw(search={"colour": 1}), [], "search.colour"),
+        (ce_raw(), ["--space", "delays"], "network.asynchrony.delta"),
+        (ce_raw(), ["--method", "exhaustive"], "network.n"),
+        (ce_raw(), ["--objective", "max_honest_staleness"], "--objective"),
+        (tiny_ce(deadline=0.02), ["--method", "exhaustive"], "protocol.deadline"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_key_and_exit_2(raw, flags, key, tmp_path, capsys):
+    path = write(tmp_path / "bad.toml", raw)
+    code = main(["search", str(path), "--out", str(tmp_path / "o"), "--quiet", *flags])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {key}:"), err
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()  # refused before anything ran
+
+
+def test_netsim_run_on_a_search_scenario_runs_its_base_scenario():
+    for name in ("search_ce_paper", "search_cgc_async"):
+        raw = read_toml(SCENARIOS / f"{name}.toml")
+        scenario = netsim.load_scenario(SCENARIOS / f"{name}.toml")
+        assert scenario.network.n == raw["network"]["n"] and "search" in raw
+        assert math.isfinite(scenario.protocol.rounds)
