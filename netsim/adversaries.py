@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .aggregators import AGGREGATORS
 from .checks import as_choice, as_float, as_int
 from .norms import scaled_row_norms
 from .registry import Registry
@@ -37,7 +38,9 @@ class View:
     - ``target``: what the receiver holds now (CE: the receiver's estimate x_i, None for a
       Byzantine receiver; CGC: the server's w_t that this reply answers);
     - ``optimum``: x_H (CE) or w* (CGC);
-    - ``honest_gradients`` (CGC): every honest agent's gradient at ``target``.
+    - ``honest_gradients`` (CGC): every honest agent's gradient at ``target``;
+    - ``filter``: the name of the receiver's filter (:data:`netsim.aggregators.AGGREGATORS`),
+      None when the engine does not say (an omniscient adversary may tailor its value to it).
     """
 
     round: int
@@ -51,6 +54,7 @@ class View:
     server: bool = False  # True when the receiver is the CGC server
     f: int = 0  # the bound f the honest side's filter uses
     memory: dict[str, Any] | None = None  # one dict per run, shared by every call of the run
+    filter: str | None = None  # the receiver's filter (netsim.aggregators name), if the engine says
 
 
 class Adversary(Protocol):
@@ -173,19 +177,37 @@ class LargeNorm:
 class FilterAware:
     """The strongest value the receiver's filter lets through, pointing away from the optimum.
 
-    CGC server: a gradient of norm equal to the clipping threshold, the largest honest gradient
-    norm at w_t (a larger one would be clipped down to it), in direction -(w_t - w*): it is
-    never clipped and pushes w away from w*. CE receiver i: the point at distance r from x_i in
-    the direction away from x_H, r being the distance of the farthest honest estimate that CE
-    still keeps when the f Byzantine values tie with it (the (h - f)-th smallest distance
-    among the h honest estimates i receives; ties go to the lower sender id).
+    The rule: place the value, in the direction away from the optimum, at the largest
+    magnitude the receiver's filter still accepts unchanged.
+
+    - CGC server: a gradient of norm equal to the clipping threshold T, the largest honest
+      gradient norm at w_t (a larger one would be clipped down to it), in direction
+      -(w_t - w*): it is never clipped and pushes w away from w*.
+    - CE receiver i: the point at distance r from x_i in the direction away from x_H, r being
+      the distance of the farthest honest estimate that CE still keeps when the f Byzantine
+      values tie with it (the (h - f)-th smallest distance among the h honest estimates i
+      receives; ties go to the lower sender id).
+    - A receiver that keeps every value unchanged (filter ``"none"``: the plain mean of a
+      peer, the plain sum of the server) accepts any magnitude, so there is no largest one;
+      the value goes ``scale`` times as far as against CE/CGC: x_i + scale * r * u to a peer,
+      -scale * T * u to the server (u the unit vector away from the optimum) -- like
+      ``large_norm``, whose default scale it shares.
+
+    Which filter the receiver runs: ``against`` if given, else the View's ``filter`` (the
+    engine's word), else CE's (peer) or CGC's (server). Against the library's other filters
+    (median, Krum, ...) the CE or CGC rule above is used: tailored to CE/CGC, not to them.
     """
 
     f: int | None = None  # how many Byzantine values to make room for (default: the scenario's f)
+    against: str | None = None  # the receiver's filter (default: the View's, else CE/CGC)
+    scale: float = 1e3  # how much farther to go against a filter that keeps everything
 
     def __post_init__(self) -> None:
         if self.f is not None:
             as_int(self.f, "f", low=0)
+        if self.against is not None:
+            as_choice(self.against, "against", tuple(AGGREGATORS))
+        as_float(self.scale, "scale", low=0.0, low_open=True)
 
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
@@ -193,18 +215,20 @@ class FilterAware:
         if view.target is None or view.optimum is None:
             return None
         away = _away(view)
+        receiver_filter = self.against if self.against is not None else view.filter
+        factor = self.scale if receiver_filter == "none" else 1.0
         if view.server:
             if not view.honest_gradients:
                 return None
             norms = scaled_row_norms(np.array(list(view.honest_gradients.values())))
-            return -float(norms.max()) * away
+            return -(factor * float(norms.max())) * away
         others = [v for j, v in view.honest_latest.items() if j != receiver]
         if not others:
             return None
         distances = np.sort(scaled_row_norms(np.array(others) - view.target))
         f = self.f if self.f is not None else view.f
         index = max(len(distances) - f, 1) - 1
-        return view.target + float(distances[index]) * away
+        return view.target + (factor * float(distances[index])) * away
 
 
 @ADVERSARIES.register("mimic")

@@ -5,6 +5,7 @@ one CGC run per attack through the public API."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -430,3 +431,56 @@ def test_dissensus_stalls_unfiltered_consensus_but_not_ce():
         raw = small_raw(adversary={"kind": "dissensus"}, protocol__filter=name)
         distances[name] = only(netsim.run(netsim.parse_scenario(raw))).summary["final_distance"]
     assert distances["none"] > 10 * distances["ce"]
+
+
+# --- filter_aware: the largest magnitude the receiver's filter accepts unchanged ------------------
+# CE receiver 1 (x_1 = 0, f = 1): its honest peers are at distances 3 and 6, so CE keeps a value
+# at distance r = 3 (the (h - f)-th smallest); away from x_H = (1, 1) is (-1, -1)/sqrt(2).
+# Server: the honest gradient norms are 3, 4, 1, so the clipping threshold is T = 4; away from
+# w* = (1, -1) at w_t = (2, 0) is (1, 1)/sqrt(2), and the gradient points the other way.
+AWAY_CE, AWAY_SERVER = -np.ones(2) / math.sqrt(2), np.ones(2) / math.sqrt(2)
+
+
+@pytest.mark.parametrize("params", [{}, {"against": "ce"}, {"against": "median"}])
+def test_filter_aware_sits_at_the_farthest_distance_ce_keeps(params):
+    close(send(attack("filter_aware", **params), ce_view(1), 1), 3.0 * AWAY_CE)
+
+
+@pytest.mark.parametrize("params", [{}, {"against": "cgc"}, {"against": "krum"}])
+def test_filter_aware_sits_at_the_cgc_clipping_threshold(params):
+    close(send(attack("filter_aware", **params), cgc_view(), SERVER), -4.0 * AWAY_SERVER)
+
+
+def test_filter_aware_at_the_threshold_is_kept_by_ce_and_never_clipped_by_cgc():
+    value = send(attack("filter_aware"), ce_view(1), 1)
+    received = np.array([X[2], X[3], value])  # what agent 1 receives; ties go to the lower index
+    assert comparative_elimination(X[1], received, 1)[2]  # kept
+    gradients = np.array([*G.values(), send(attack("filter_aware"), cgc_view(), SERVER)])
+    close(comparative_gradient_clipping(gradients, 1).gradients[-1], gradients[-1])
+
+
+@pytest.mark.parametrize("scale", [1e3, 7.0])
+def test_filter_aware_against_no_filter_goes_scale_times_as_far(scale):
+    """A plain mean or sum accepts any magnitude: the value goes `scale` times as far, in the
+    same direction, to a peer and to the server."""
+    against = attack("filter_aware", against="none", scale=scale)
+    close(send(against, ce_view(1), 1), scale * 3.0 * AWAY_CE)
+    close(send(against, cgc_view(), SERVER), -scale * 4.0 * AWAY_SERVER)
+
+
+def test_filter_aware_reads_the_receivers_filter_from_the_view_unless_told():
+    told_none = replace(ce_view(1), filter="none")
+    close(send(attack("filter_aware"), told_none, 1), 1e3 * 3.0 * AWAY_CE)
+    close(send(attack("filter_aware", against="ce"), told_none, 1), 3.0 * AWAY_CE)
+    server_none = replace(cgc_view(), filter="none")
+    close(send(attack("filter_aware"), server_none, SERVER), -4e3 * AWAY_SERVER)
+
+
+@pytest.mark.parametrize(
+    ("params", "key"),
+    [({"against": "mean"}, "adversary.against"), ({"scale": 0.0}, "adversary.scale")],
+)
+def test_filter_aware_bad_parameters_name_the_dotted_key(params, key):
+    with pytest.raises(netsim.ScenarioError) as err:
+        ADVERSARIES.build("filter_aware", params, "adversary")
+    assert err.value.key == key
