@@ -163,6 +163,7 @@ class LinkDraws:
         self._states: dict[int, np.ndarray] = {}
         self._invalid: dict[int, bool] = {}
         self._seeded: dict[int, np.ndarray] = {}
+        self._stacked: tuple | None = None
 
     def draws(self, sender: int, round: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(leaf draws, lost flags or None) of ``sender``'s message number ``round`` on every
@@ -178,12 +179,32 @@ class LinkDraws:
         return leaf, None if lost is None else lost[round - start]
 
     def rows(self, senders: np.ndarray, round: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`draws` of several senders, stacked (senders, receivers)."""
-        pairs = [self.draws(int(sender), round) for sender in senders]
-        leaf = np.vstack([p[0] for p in pairs]) if pairs else np.zeros((0, len(self.receivers)))
-        if self.loss <= 0 or not pairs:
-            return leaf, None
-        return leaf, np.vstack([p[1] for p in pairs])
+        """:meth:`draws` of several senders that advance together (the honest senders of the
+        round-by-round engine), stacked (senders, receivers). Their blocks are kept in one
+        (senders, block, n) array, so a round is one slice."""
+        key = tuple(senders.tolist())
+        stacked = self._stacked
+        if stacked is None or stacked[0] != key or not 0 <= round - stacked[1] < self.block:
+            for sender in key:
+                self.draws(sender, round)  # refills the block that holds `round`
+            start = self._start[key[0]] if key else round
+            leaf = np.stack([self._leaf[s] for s in key]) if key else None
+            lost = None
+            if self.loss > 0 and key:
+                lost = np.stack([self._lost[s] for s in key])
+            for k, sender in enumerate(key):  # the per-sender blocks become views
+                self._leaf[sender] = leaf[k]
+                if lost is not None:
+                    self._lost[sender] = lost[k]
+            invalid = any(self._invalid[s] for s in key)
+            stacked = self._stacked = (key, start, leaf, lost, invalid)
+        _, start, leaf, lost, invalid = stacked
+        if leaf is None:
+            return np.zeros((0, len(self.receivers))), None
+        rows = leaf[:, round - start, :]
+        if invalid:
+            self._check(rows[senders[:, None] != self.receivers[None, :]])
+        return rows, None if lost is None else lost[:, round - start, :]
 
     def indexed(
         self, sender: int, index: np.ndarray, used: np.ndarray

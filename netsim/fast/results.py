@@ -32,13 +32,26 @@ def run_peer(
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
-    engine = LayeredPeerEngine(scenario, optimum.point, on_round)
+    reported = [0]
+
+    def counted() -> None:
+        reported[0] += 1
+        if on_round is not None:
+            on_round()
+
+    def resumed() -> None:  # the event engine starts over: skip what was already reported
+        if reported[0]:
+            reported[0] -= 1
+        elif on_round is not None:
+            on_round()
+
+    engine = LayeredPeerEngine(scenario, optimum.point, counted)
     try:
         if not layered:
             raise NotLayered("asked for the event engine")
         engine.run()
     except NotLayered:
-        engine = PeerEngine(scenario, optimum.point, on_round)
+        engine = PeerEngine(scenario, optimum.point, resumed)
         engine.run()
     times, estimates = tracked(engine)
     return _result(
