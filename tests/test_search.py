@@ -290,3 +290,18 @@ def test_netsim_run_on_a_search_scenario_runs_its_base_scenario():
         scenario = netsim.load_scenario(SCENARIOS / f"{name}.toml")
         assert scenario.network.n == raw["network"]["n"] and "search" in raw
         assert math.isfinite(scenario.protocol.rounds)
+
+
+def test_a_warm_start_begins_with_the_hand_written_points_of_the_space(tmp_path):
+    """The parametric family's point (radius 1, angle 0) is filter_aware: warm-started, the
+    first evaluation is that attack's run, bit for bit, and the search's best is at least it."""
+    path = write(tmp_path / "ce.toml", ce_raw(rounds=8))
+    chosen = resolve_settings(
+        {"method": "de", "budget": 10, "per_receiver": False, "radius_max": 1.0},
+        {"warm_start": True},
+    )
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None)
+    library = result.library["attack filter_aware"]["value"]
+    assert result.history[0]["x"] == [1.0, 0.0]
+    assert result.history[0]["value"] == library
+    assert result.best_value >= library

@@ -30,6 +30,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--method", help=f"{' | '.join(METHODS)} (exhaustive: CE, n <= 4)")
     search.add_argument("--space", help=" | ".join(SPACES))
     search.add_argument("--seed", type=int, help="the search's seed (default 0)")
+    search.add_argument(
+        "--warm-start",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="start from the hand-written cases that are points of the space (default: the "
+        "scenario's search.warm_start, else no)",
+    )
     search.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     search.add_argument("--executor", choices=("local", "dask"), default="local")
     search.add_argument(
@@ -57,6 +64,7 @@ def _search(args: argparse.Namespace) -> int:
         "method": args.method,
         "space": args.space,
         "seed": args.seed,
+        "warm_start": args.warm_start,
     }
     settings = resolve_settings(scenario.raw.get("search"), flags)
     result = run_search(

@@ -9,6 +9,11 @@ The box is the space's search box: ranges widened by a quarter on each side and 
 when applied, so that the ends of a range (delay 0 or Delta, the filter's limit) are reached
 (:class:`netsim.search.space.Dimension`). The history records the values applied.
 
+With ``warm_start`` the hand-written cases that are points of the space (every delay 0, every
+delay Delta; the ``filter_aware`` attack = radius 1, angle 0) are evaluated first (random) or
+put in the initial population (DE): the search then starts from the library and reports how far
+it improves on it. Without it (the default) the search starts cold, from the seed alone.
+
 - ``random``: ``budget`` points uniform in the box, from ``numpy.random.default_rng(seed)``.
 - ``de``: :func:`scipy.optimize.differential_evolution` (``best1bin``, ``updating =
   "deferred"``, no polishing) with a Latin-hypercube population of M points (M = max(5,
@@ -109,13 +114,20 @@ class Evaluator:
 
 
 def random_search(
-    space: SearchSpace, raw: dict[str, Any], evaluator: Evaluator, budget: int, seed: int
+    space: SearchSpace,
+    raw: dict[str, Any],
+    evaluator: Evaluator,
+    budget: int,
+    seed: int,
+    warm: list[list[float]] | None = None,
 ) -> None:
-    """``budget`` points uniform in the box, evaluated as one batch."""
+    """``budget`` points uniform in the box, evaluated as one batch; the ``warm`` points (at
+    most ``budget``) come first and replace as many random ones."""
     rng = np.random.default_rng(seed)
     low, high = np.array(space.bounds, dtype=np.float64).T
-    points = low + (high - low) * rng.random((budget, len(low)))
-    evaluator.search(space, raw, points.tolist())
+    points = (low + (high - low) * rng.random((budget, len(low)))).tolist()
+    warm = (warm or [])[:budget]
+    evaluator.search(space, raw, [*warm, *points[len(warm) :]])
 
 
 def population_size(dimension: int, budget: int) -> int:
@@ -124,9 +136,15 @@ def population_size(dimension: int, budget: int) -> int:
 
 
 def differential_evolution_search(
-    space: SearchSpace, raw: dict[str, Any], evaluator: Evaluator, budget: int, seed: int
+    space: SearchSpace,
+    raw: dict[str, Any],
+    evaluator: Evaluator,
+    budget: int,
+    seed: int,
+    warm: list[list[float]] | None = None,
 ) -> dict[str, Any]:
-    """scipy's differential evolution with ``workers`` = the evaluator (module docstring)."""
+    """scipy's differential evolution with ``workers`` = the evaluator (module docstring); the
+    ``warm`` points replace the first members of the initial population."""
     try:
         from scipy.optimize import differential_evolution
         from scipy.stats import qmc
@@ -150,6 +168,8 @@ def differential_evolution_search(
     low, high = np.array(space.bounds, dtype=np.float64).T
     sample = qmc.LatinHypercube(d=dimension, **_qmc_seed(qmc.LatinHypercube, seed)).random(size)
     initial = qmc.scale(sample, low, high) if dimension else sample
+    for k, point in enumerate((warm or [])[:size]):
+        initial[k] = point
 
     def workers(func: Callable[..., float], candidates: Any) -> list[float]:
         results = evaluator.search(space, raw, [list(x) for x in candidates])

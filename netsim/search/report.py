@@ -111,6 +111,7 @@ def write_report(
         "method": settings.method,
         "budget": settings.budget,
         "seed": settings.seed,
+        "warm_start": settings.warm_start,
         "objective": settings.objective,
         "space": settings.space,
         "space_options": dict(settings.options),
@@ -184,10 +185,11 @@ def plot_progress(result: SearchResult, path: Path) -> Path:
     settings = result.settings
     ax.set_xlabel("evaluations (simulated runs)")
     ax.set_ylabel(objective_label(settings.objective))
+    warm = ", warm start" if settings.warm_start else ""
     ax.set_title(
         f"{result.scenario}: worst-case search ({settings.method}, {settings.space}, "
-        f"seed {settings.seed})\nbest {settings.objective} = {result.best_value:.4g} after "
-        f"{len(values)} evaluations",
+        f"seed {settings.seed}{warm})\nbest {settings.objective} = {result.best_value:.4g} "
+        f"after {len(values)} evaluations",
         fontsize=10,
     )
     ax.grid(True, alpha=0.3)
@@ -214,39 +216,38 @@ def plot_worst(
     written_dir: Path | None,
     path: Path,
 ) -> Path:
-    """The worst run's error (max over honest agents, or the server) vs simulated time, with
-    the worst hand-written case and the scenario as written."""
+    """The worst run's error (max over honest agents, or the server) vs round and vs simulated
+    time, with the worst hand-written case and the scenario as written."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    times, distances = _curve(worst_dir)
-    ax.plot(times, distances, color="tab:red", linewidth=2, label="worst case found (worst.toml)")
+    curves = [(worst_dir, "worst case found (worst.toml)", {"color": "tab:red", "linewidth": 2})]
     library_best = result.library_best
     if library_dir is not None and library_best is not None:
-        times, distances = _curve(library_dir)
-        ax.plot(
-            times,
-            distances,
-            color="tab:blue",
-            linestyle="--",
-            label=f"best hand-written: {library_best[0]}",
-        )
+        style = {"color": "tab:blue", "linestyle": "--"}
+        curves.append((library_dir, f"best hand-written: {library_best[0]}", style))
     if written_dir is not None:
-        times, distances = _curve(written_dir)
-        ax.plot(times, distances, color="0.5", linestyle=":", label="the scenario as written")
-    ax.set_yscale("log")
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("max distance to the honest optimum")
-    ax.set_title(
+        curves.append((written_dir, "the scenario as written", {"color": "0.5", "linestyle": ":"}))
+    fig, (by_round, by_time) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    for directory, label, style in curves:
+        times, distances = _curve(directory)
+        by_round.plot(np.arange(len(distances)), distances, label=label, **style)
+        by_time.plot(times, distances, label=label, **style)
+    by_round.set_xlabel("round t (iterations)")
+    by_time.set_xlabel("simulated time (s)")
+    by_round.set_ylabel("max distance to the honest optimum")
+    for ax in (by_round, by_time):
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    by_time.legend(fontsize=9, loc="best")
+    fig.suptitle(
         f"{result.scenario}: the worst run found ({result.settings.objective} = "
-        f"{result.best_value:.4g})\nlog scale; exact 0 drawn at {FLOOR:.0e}",
+        f"{result.best_value:.4g}) vs round and vs simulated time; log scale, exact 0 drawn at "
+        f"{FLOOR:.0e}",
         fontsize=10,
     )
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=9, loc="best")
     return _save(fig, path)
 
 

@@ -36,6 +36,7 @@ SEARCH_KEYS = (
     "per_receiver",
     "radius_max",
     "frame",
+    "warm_start",
 )
 SPACE_OPTIONS = ("pattern", "phases", "per_receiver", "radius_max", "frame")
 DEFAULTS: dict[str, Any] = {
@@ -44,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "method": "random",
     "space": "byzantine",
     "seed": 0,
+    "warm_start": False,
 }
 OWN_FAMILY = "parametric"  # the search's own family, not a hand-written attack
 
@@ -58,6 +60,7 @@ class SearchSettings:
     space: str
     seed: int
     options: Mapping[str, Any] = field(default_factory=dict)  # the space's parameters
+    warm_start: bool = False  # start from the hand-written cases that are points of the space
 
 
 def resolve_settings(table: Any, flags: Mapping[str, Any] | None = None) -> SearchSettings:
@@ -86,8 +89,14 @@ def resolve_settings(table: Any, flags: Mapping[str, Any] | None = None) -> Sear
     space = as_choice(values["space"], where["space"], SPACES)
     if not isinstance(values["objective"], str):
         raise ScenarioError(where["objective"], "must be a name", values["objective"], "a name")
+    if not isinstance(values["warm_start"], bool):
+        raise ScenarioError(
+            where["warm_start"], "must be true or false", values["warm_start"], "true | false"
+        )
     options = {k: table[k] for k in SPACE_OPTIONS if k in table}
-    return SearchSettings(values["objective"], budget, method, space, seed, options)
+    return SearchSettings(
+        values["objective"], budget, method, space, seed, options, values["warm_start"]
+    )
 
 
 @dataclass
@@ -217,14 +226,19 @@ def run_search(
             for label, r in zip(cases, library_results)
         }
         evaluator.best = None  # the bar shows the search's best, not the library's
+        known = space.known_points() if space is not None and settings.warm_start else {}
         if settings.method == "random":
             assert space is not None
-            random_search(space, raw, evaluator, settings.budget, settings.seed)
+            random_search(
+                space, raw, evaluator, settings.budget, settings.seed, list(known.values())
+            )
+            method_info = {"warm_start": list(known)}
         elif settings.method == "de":
             assert space is not None
             method_info = differential_evolution_search(
-                space, raw, evaluator, settings.budget, settings.seed
+                space, raw, evaluator, settings.budget, settings.seed, list(known.values())
             )
+            method_info["warm_start"] = list(known)
         else:
             exhaustive = exhaustive_search(base, raw, evaluator)
             method_info = {

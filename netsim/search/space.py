@@ -42,6 +42,7 @@ SPACES = ("delays", "byzantine", "both")
 
 
 EDGE = 0.25  # a clipped dimension is searched on its range widened by this share on each side
+SNAP = 1e-12  # relative distance from an end of a clipped range within which a value is the end
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,18 @@ class Dimension:
         return self.low - EDGE * width, self.high + EDGE * width
 
     def clip(self, value: float) -> float:
-        """``value`` as applied to the scenario (a plain float)."""
+        """``value`` as applied to the scenario (a plain float). Within SNAP of the range's
+        width from an end it is that end: scipy's DE stores points scaled to [0, 1] and back,
+        which moves an end by an ulp (1.0 comes back as 0.9999999999999999)."""
         value = float(value)
-        return min(max(value, self.low), self.high) if self.clipped else value
+        if not self.clipped:
+            return value
+        snap = SNAP * (self.high - self.low)
+        if value <= self.low + snap:
+            return self.low
+        if value >= self.high - snap:
+            return self.high
+        return value
 
 
 class SearchSpace:
@@ -96,6 +106,11 @@ class SearchSpace:
 
     def describe(self) -> str:
         raise NotImplementedError
+
+    def known_points(self) -> dict[str, list[float]]:
+        """The hand-written cases that are points of this space (label -> point): a warm start
+        (``warm_start = true``) puts them in the first evaluations."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -131,6 +146,10 @@ class DelaySpace(SearchSpace):
     def describe(self) -> str:
         links, pattern = len(self.links), self.pattern
         return f"delays: {links} links x a pattern of {pattern} in [0, {self.delta:g}] s"
+
+    def known_points(self) -> dict[str, list[float]]:
+        size = len(self.links) * self.pattern
+        return {"every delay = Delta": [self.delta] * size, "every delay = 0": [0.0] * size}
 
 
 @dataclass(frozen=True)
@@ -181,6 +200,12 @@ class ByzantineSpace(SearchSpace):
             f"(radius in [0, {self.radius_max:g}], angle in [-pi, pi])"
         )
 
+    def known_points(self) -> dict[str, list[float]]:
+        if self.radius_max < 1.0 or self.frame != "optimum":
+            return {}
+        # radius 1, angle 0 everywhere: filter_aware's value against CE and CGC
+        return {"attack filter_aware": [1.0, 0.0] * (len(self.receivers) * self.phases)}
+
 
 @dataclass(frozen=True)
 class CombinedSpace(SearchSpace):
@@ -199,6 +224,13 @@ class CombinedSpace(SearchSpace):
 
     def describe(self) -> str:
         return f"{self.delays.describe()}; {self.byzantine.describe()}"
+
+    def known_points(self) -> dict[str, list[float]]:
+        return {
+            f"{d} + {b}": [*x, *y]
+            for d, x in self.delays.known_points().items()
+            for b, y in self.byzantine.known_points().items()
+        }
 
 
 def require_delta(scenario: Scenario, why: str) -> float:
