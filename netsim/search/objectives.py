@@ -17,9 +17,10 @@ Every objective is *larger is worse* for the honest side:
   eliminated; CGC: neither clipped nor eliminated; a clipped gradient enters only at the
   threshold's norm, so it does not count). For the asynchronous server a message is decided when
   it is first used, so this is the share of rounds in which a *fresh* Byzantine reply entered.
-- ``theorem2_ratio`` (synchronous CGC with a constant step): max over rounds t of
-  ||w_t - w*||^2 / (rho^t ||w_0 - w*||^2), rho from Theorem 2 (``summary.json``'s ``theory``).
-  Above 1 means the run breaks the theorem's bound.
+- ``theorem2_ratio`` (synchronous CGC with a constant step): max over rounds t >= 1 of
+  ||w_t - w*||^2 / (rho^t ||w_0 - w*||^2), rho from Theorem 2 (``summary.json``'s ``theory``);
+  round 0 is left out (its ratio is 1 by definition). Above 1 means the run breaks the
+  theorem's bound; 0 for a run of no rounds, or one that starts at w*.
 """
 
 from __future__ import annotations
@@ -112,12 +113,12 @@ def byzantine_influence(result: VariantResult) -> float:
 
 
 def theorem2_ratio(result: VariantResult) -> float:
-    """max_t ||w_t - w*||^2 / (rho^t ||w_0 - w*||^2) (Theorem 2's bound is this <= 1)."""
-    rho = result.summary["theory"]["rho"]
+    """max_{t >= 1} ||w_t - w*||^2 / (rho^t ||w_0 - w*||^2) (Theorem 2: at most 1)."""
+    rho = float(result.summary["theory"]["rho"])
     squared = result.distances[:, 0] ** 2
-    if squared[0] == 0.0:
-        return 0.0 if not np.any(squared > 0) else float("inf")
-    with np.errstate(divide="ignore", over="ignore"):
-        bound = float(rho) ** np.arange(len(squared)) * squared[0]
-        ratios = np.where(squared > 0, squared / bound, 0.0)
+    if len(squared) < 2 or squared[0] == 0.0:
+        return 0.0
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        bound = rho ** np.arange(1, len(squared)) * squared[0]
+        ratios = np.where(squared[1:] > 0, squared[1:] / bound, 0.0)
     return float(ratios.max())
