@@ -17,6 +17,7 @@ from netsim.cli import main
 from netsim.config import read_toml, tomllib
 from netsim.delays import DELAY_MODELS
 from netsim.search import SearchSettings, resolve_settings, run_search
+from netsim.search.objectives import objective_value
 from netsim.search.tomlfile import dumps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,3 +306,18 @@ def test_a_warm_start_begins_with_the_hand_written_points_of_the_space(tmp_path)
     assert result.history[0]["x"] == [1.0, 0.0]
     assert result.history[0]["value"] == library
     assert result.best_value >= library
+
+
+def test_objectives_on_runs_whose_answer_is_known():
+    """A Byzantine value equal to the receiver's own estimate is at distance 0: always among the
+    n - 1 - f nearest (ties go to the lower id, and the Byzantine agent is 0), so it enters every
+    honest receiver's aggregate in every round: influence 1. After 3 rounds of the paper's
+    instance nobody is within 1e-9 of x_H: the time objective is twice the end time."""
+    scenario = netsim.parse_scenario(ce_raw(rounds=3, trace=True)).with_overrides(
+        {"adversary": {"kind": "parametric", "radius": 0.0}}
+    )
+    (variant,) = netsim.run(scenario).variants.values()
+    assert objective_value("byzantine_influence", variant) == 1.0
+    assert variant.summary["time_to_accuracy"]["1e-09"] is None
+    end = variant.summary["sim_time_end"]
+    assert objective_value("time_to_1e-09", variant) == 2 * end

@@ -26,7 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         "scenario", type=Path, help="scenario TOML file (with an optional [search])"
     )
     search.add_argument("--objective", help=f"what to maximize: {', '.join(OBJECTIVES)}")
-    search.add_argument("--budget", type=int, help="evaluations (runs), >= 1")
+    search.add_argument(
+        "--budget",
+        type=int,
+        help="evaluations (runs), >= 1; DE uses at most this many; exhaustive ignores it",
+    )
     search.add_argument("--method", help=f"{' | '.join(METHODS)} (exhaustive: CE, n <= 4)")
     search.add_argument("--space", help=" | ".join(SPACES))
     search.add_argument("--seed", type=int, help="the search's seed (default 0)")
