@@ -102,6 +102,12 @@ def test_a_batch_of_k_draws_equals_k_single_draws(name, params):
     assert one.random() == many.random()  # and the stream is left at the same place
 
 
+def test_a_batch_of_loss_draws_equals_single_draws():
+    """The loss decision is one ``random()`` per message: a batch gives the same numbers."""
+    one, many = np.random.default_rng(3), np.random.default_rng(3)
+    assert np.array_equal(many.random(300), [one.random() for _ in range(300)])
+
+
 COMPOSITES = [
     {"model": "matrix", "plane": 0.02, "jitter": {"model": "exponential", "mean": 0.003}},
     {"model": "matrix", "base": [[0.0, 0.011, 0.012], [0.013, 0.0, 0.014], [0.015, 0.016, 0.0]]},
@@ -431,3 +437,15 @@ def test_shipped_scenarios_give_the_same_trace_hash(path):
 
 def test_cgc_builder_scenario_is_identical():
     assert_same_run(*run_both(cgc(protocol__rounds=40, trace=True)))
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.2])
+def test_link_draws_in_several_blocks_give_the_same_run(monkeypatch, loss):
+    """A run longer than one block of pre-drawn rounds resumes every link's stream."""
+    import netsim.fast.peer_engine as peer_engine
+
+    scenario = small(protocol__rounds=9, trace=True, protocol__deadline=0.02, network__loss=loss)
+    monkeypatch.setattr(peer_engine, "BLOCK_BYTES", 2 * 9 * 6 * 6)  # two rounds per block
+    reference, batched = run_both(scenario)
+    assert_same_run(reference, batched)
+    assert_same_run(reference, run_peer(fast(scenario), None, None, layered=False))

@@ -4,16 +4,27 @@ Select it with ``engine = "fast"`` in a scenario (or ``--set engine="fast"``). I
 same :class:`netsim.results.VariantResult` as the reference engine (:func:`netsim.simulate`):
 the same estimates and completion times at every round, bit for bit, the same message trace
 (every message's own delay draw from its link's stream, arrival time, loss, decision) and the
-same trace hash. What differs is the cost: one heap event per agent and round instead of one
-SimPy event per message, arrival times of a whole row of links at once, link streams seeded in
-bulk, and the filters applied to stacked receivers (see the modules).
+same trace hash (tests/test_fast_engine.py). What differs is the cost:
+
+- link streams: the PCG64 state of every link's ``SeedSequence(seed, spawn_key=(0, a, b))`` is
+  computed in bulk and written into one reusable generator (:mod:`netsim.fast.seeding`): ~4 µs
+  per link instead of ~30 µs for a new ``Generator``; every round of a link is drawn in one call
+  (:mod:`netsim.fast.draws`);
+- CE: a whole round as arrays when that is the reference's run (:mod:`netsim.fast.layered`),
+  else one heap event per agent event in the reference's order (:mod:`netsim.fast.peer_engine`);
+  either way the filter and step run on stacked receivers (:mod:`netsim.fast.peer_update`);
+- synchronous CGC: one heap event per agent event, replies as arrays
+  (:mod:`netsim.fast.server_engine`);
+- the trace hash streams a round at a time (:mod:`netsim.fast.trace`): no trace kept in memory
+  unless ``trace`` is on. Memory: the link draws (at most 1 GiB, in blocks of rounds) and a few
+  (n, n) arrays per round in flight.
 
 Support matrix:
 
 - CE (``protocol.kind = "ce"``): every option: every filter, deadlines, ``absent`` =
-  eliminated | stale, loss, partial synchrony (caps, last-moment delivery), compute times,
-  stragglers, every delay model of the registry, every adversary (:mod:`netsim.fast.peer_engine`).
-- CGC, synchronous mode: every option (:mod:`netsim.fast.server_engine`).
+  eliminated | stale, loss, partial synchrony (caps, errors, last-moment delivery), compute
+  times, stragglers, every delay model of the registry as of this engine, every adversary.
+- CGC, synchronous mode: every option.
 - CGC, asynchronous mode: not batched; the run falls back to the reference engine with a
   one-line warning.
 

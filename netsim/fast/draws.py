@@ -185,22 +185,22 @@ class LinkDraws:
         key = tuple(senders.tolist())
         stacked = self._stacked
         if stacked is None or stacked[0] != key or not 0 <= round - stacked[1] < self.block:
-            for sender in key:
-                self.draws(sender, round)  # refills the block that holds `round`
-            start = self._start[key[0]] if key else round
-            leaf = np.stack([self._leaf[s] for s in key]) if key else None
-            lost = None
-            if self.loss > 0 and key:
-                lost = np.stack([self._lost[s] for s in key])
-            for k, sender in enumerate(key):  # the per-sender blocks become views
-                self._leaf[sender] = leaf[k]
-                if lost is not None:
-                    self._lost[sender] = lost[k]
+            if not key:
+                return np.zeros((0, len(self.receivers))), None
+            previous = self._start.get(key[0])
+            start = round if previous is None else previous + self.block
+            self._stacked = stacked = None
+            for sender in key:  # release the previous block before drawing the next one
+                self._leaf.pop(sender, None)
+                self._lost.pop(sender, None)
+            count = min(self.block, self.rounds - start)
+            leaf = np.zeros((len(key), count, len(self.receivers)))
+            lost = np.zeros(leaf.shape, dtype=bool) if self.loss > 0 else None
+            for k, sender in enumerate(key):  # each sender's block is drawn in place
+                self._refill(sender, start, leaf[k], None if lost is None else lost[k])
             invalid = any(self._invalid[s] for s in key)
             stacked = self._stacked = (key, start, leaf, lost, invalid)
         _, start, leaf, lost, invalid = stacked
-        if leaf is None:
-            return np.zeros((0, len(self.receivers))), None
         rows = leaf[:, round - start, :]
         if invalid:
             self._check(rows[senders[:, None] != self.receivers[None, :]])
@@ -247,7 +247,15 @@ class LinkDraws:
                 self._seeded[member] = words[k * count : (k + 1) * count]
         return self._seeded.pop(sender)
 
-    def _refill(self, sender: int, round: int) -> None:
+    def _refill(
+        self,
+        sender: int,
+        round: int,
+        out: np.ndarray | None = None,
+        out_lost: np.ndarray | None = None,
+    ) -> None:
+        """Draw ``sender``'s next block of messages (into ``out``/``out_lost``, (count, n),
+        when given)."""
         previous = self._start.get(sender)
         if previous is None:
             if round != 0:
@@ -258,9 +266,15 @@ class LinkDraws:
                 raise AssertionError("links are drawn block after block")
             states = self._states[sender]
         count = min(self.block, self.rounds - round)
-        # one row per link while drawing (contiguous writes); used transposed, (count, n)
-        leaf = np.zeros((len(self.receivers), count))
-        lost = np.zeros((len(self.receivers), count), dtype=bool) if self.loss > 0 else None
+        # one row per link while drawing; used transposed, (count, n)
+        leaf = np.zeros((len(self.receivers), count)) if out is None else out.T
+        lost = None
+        if self.loss > 0:
+            lost = (
+                np.zeros((len(self.receivers), count), dtype=bool)
+                if out_lost is None
+                else out_lost.T
+            )
         draw = self.plan.leaf._draw  # what DelayModel.sample draws, before its check
         last_block = round + count >= self.rounds
         slot = self._slot

@@ -20,8 +20,6 @@ every awaited sender of an opened receiver has started, its completion time is k
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..engine.trace import Decision
@@ -113,8 +111,3 @@ class RoundBook:
 
     def complete(self) -> bool:
         return bool(self.started.all() and not np.isnan(self.completion).any())
-
-
-def deadline_of(start: float, deadline: float | None) -> float:
-    """S + deadline, the time of the deadline check (inf without a deadline)."""
-    return math.inf if deadline is None else start + deadline
