@@ -31,6 +31,7 @@ import numpy as np
 from ..adversaries import View
 from ..engine.trace import Decision
 from .peer_engine import BATCH_ELEMENTS, PeerEngine, ZeroDelay
+from .rounds import RoundBook
 
 
 class NotLayered(Exception):
@@ -76,9 +77,9 @@ class LayeredPeerEngine(PeerEngine):
             self._retire()
         self._retire(final=True)
 
-    def _honest_layer(self, book, honest: np.ndarray, start: np.ndarray) -> None:
+    def _honest_layer(self, book: RoundBook, honest: np.ndarray, start: np.ndarray) -> None:
         """Step 2: the honest messages of the round, (n_honest, n) at once."""
-        n, r = self.n, book.round
+        r = book.round
         leaf, lost = self.honest_draws.rows(honest, r)
         delay = self.plan.delay_rows(leaf, honest, self.receivers, start[honest])
         sent = honest[:, None] != self.receivers[None, :]
@@ -101,11 +102,10 @@ class LayeredPeerEngine(PeerEngine):
         book.lost[honest] = lost
         book.arrival[honest] = np.where(delivered, arrival, np.inf)
         book.decision[honest] = np.where(sent & lost, Decision.LOST, book.decision[honest])
-        del n
 
     def _byzantine_layer(
         self,
-        book,
+        book: RoundBook,
         byzantine: np.ndarray,
         start: np.ndarray,
         completions: np.ndarray,
@@ -140,7 +140,7 @@ class LayeredPeerEngine(PeerEngine):
             book.arrival[b] = np.where(delivered, arrival, np.inf)
             book.decision[b, sent & lost] = Decision.LOST
 
-    def _layer_view(self, book, r: int, time: float, start: np.ndarray) -> View:
+    def _layer_view(self, book: RoundBook, r: int, time: float, start: np.ndarray) -> View:
         honest = [i for i in self.honest if start[i] <= time]
         honest.sort(key=lambda i: (start[i], i))
         return View(
@@ -158,7 +158,7 @@ class LayeredPeerEngine(PeerEngine):
             memory=self.adversary_memory,
         )
 
-    def _completions(self, book, start: np.ndarray) -> np.ndarray:
+    def _completions(self, book: RoundBook, start: np.ndarray) -> np.ndarray:
         """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once."""
         awaited = self.awaited
         delivered = book.sent & ~book.lost
@@ -180,7 +180,7 @@ class LayeredPeerEngine(PeerEngine):
         )
         return completion
 
-    def _updates(self, book, honest: np.ndarray) -> None:
+    def _updates(self, book: RoundBook, honest: np.ndarray) -> None:
         """Step 5, in chunks of at most ``BATCH_ELEMENTS`` stacked floats."""
         in_time = book.in_time_all()
         chunk = max(1, BATCH_ELEMENTS // (self.n * self.dim))

@@ -27,6 +27,9 @@ agent events alone, in the reference's order, determine the run:
 A zero delay (a message visible at its own sending instant, e.g. ``constant`` 0) breaks the
 assumption; the engine then raises :class:`ZeroDelay` and the caller runs the reference engine
 instead (netsim.fast.simulate_fast).
+
+Most runs do not need this engine's generality: :mod:`netsim.fast.layered` computes them a round
+at a time and hands over to this one (from the start) when it cannot.
 """
 
 from __future__ import annotations
