@@ -63,7 +63,7 @@ def peer_step(
     changed = np.zeros((batch, senders), dtype=bool)
     skipped = np.zeros(batch, dtype=bool)
     if rule in ("ce", "none"):
-        kept = _ce_kept(own, values, present, ids, k - f_left) if rule == "ce" else present.copy()
+        kept = _ce_kept(own, values, present, k - f_left) if rule == "ce" else present.copy()
         aggregate = _sum_step(own, values, kept, row_key, np.asarray(eta, dtype=np.float64))
         return PeerStep(aggregate, kept, changed, skipped)
     kept = np.zeros((batch, senders), dtype=bool)
@@ -86,7 +86,7 @@ def peer_step(
 
 
 def _ce_kept(
-    own: np.ndarray, values: np.ndarray, present: np.ndarray, ids: np.ndarray, count: np.ndarray
+    own: np.ndarray, values: np.ndarray, present: np.ndarray, count: np.ndarray
 ) -> np.ndarray:
     """CE's mask: the ``count[u]`` present values nearest to own[u], ties by sender id."""
     with np.errstate(over="ignore", invalid="ignore"):
