@@ -139,9 +139,13 @@ class Omission:
 def _away(view: View) -> np.ndarray:
     """Unit vector from the optimum towards the target (any unit vector if they coincide)."""
     assert view.target is not None and view.optimum is not None
-    direction = view.target - view.optimum
-    norm = float(np.linalg.norm(direction))
-    if norm == 0.0:
+    with np.errstate(over="ignore"):
+        direction = view.target - view.optimum
+        norm = float(np.linalg.norm(direction))
+    if not np.isfinite(norm):  # a diverged target (an unfiltered run): scale before the norm
+        direction = direction / np.max(np.abs(direction))
+        norm = float(np.linalg.norm(direction))
+    if norm == 0.0 or not np.isfinite(norm):
         direction, norm = np.ones(view.dim), float(np.sqrt(view.dim))
     return direction / norm
 

@@ -155,6 +155,7 @@ class LayeredPeerEngine(PeerEngine):
             },
             optimum=self.optimum,
             f=self.f,
+            filter=self.scenario.protocol.filter,
             memory=self.adversary_memory,
         )
 

@@ -305,6 +305,7 @@ class PeerEngine:
             },
             optimum=self.optimum,
             f=self.f,
+            filter=self.scenario.protocol.filter,
             memory=self.adversary_memory,
         )
 

@@ -351,6 +351,7 @@ class ServerEngine:
             honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
             server=True,
             f=self.f,
+            filter=self.scenario.protocol.filter,
             memory=self.adversary_memory,
         )
         adversary = self.scenario.adversary

@@ -125,6 +125,7 @@ class CEProtocol(RoundProtocol):
                 honest_latest=dict(self.honest_latest),
                 optimum=self.optimum,
                 f=self.f,
+                filter=self.scenario.protocol.filter,
                 memory=self.adversary_memory,
             )
             for j in self.network.neighbours(b):

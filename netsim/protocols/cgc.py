@@ -165,6 +165,7 @@ class CGCProtocol(RoundProtocol):
             honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
             server=True,
             f=self.f,
+            filter=self.scenario.protocol.filter,
             memory=self.adversary_memory,
         )
         adversary = self.scenario.adversary
