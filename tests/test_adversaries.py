@@ -484,3 +484,24 @@ def test_filter_aware_bad_parameters_name_the_dotted_key(params, key):
     with pytest.raises(netsim.ScenarioError) as err:
         ADVERSARIES.build("filter_aware", params, "adversary")
     assert err.value.key == key
+
+
+def test_filter_aware_learns_the_receivers_filter_from_either_engine():
+    """Without ``against`` the engine tells the attack the receiver's filter: against a plain
+    mean (filter "none") it goes 1e3 times as far and the honest agents diverge. They start at
+    the minimum-norm points of lines through x_H = (1, 1), all within ||x_H|| = sqrt(2) of the
+    origin, so within 2 sqrt(2) of x_H. Both engines agree."""
+    from builders import small
+
+    results = {}
+    for engine in ("reference", "fast"):
+        scenario = small(
+            protocol__filter="none",
+            protocol__rounds=30,
+            adversary={"kind": "filter_aware"},
+            engine=engine,
+        )
+        results[engine] = netsim.run(scenario).summary
+    final = results["reference"]["variants"]["small"]["final_distance"]
+    assert final > 1e3 * 2 * math.sqrt(2)
+    assert results["fast"]["trace_hash"] == results["reference"]["trace_hash"]
