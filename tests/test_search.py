@@ -321,3 +321,25 @@ def test_objectives_on_runs_whose_answer_is_known():
     assert variant.summary["time_to_accuracy"]["1e-09"] is None
     end = variant.summary["sim_time_end"]
     assert objective_value("time_to_1e-09", variant) == 2 * end
+
+
+def test_the_polish_moves_one_delay_at_a_time_to_an_end_of_its_range(tmp_path):
+    """After the method, each polish candidate differs from the best point so far in exactly
+    one coordinate, set to 0 or Delta; the search's best is at least the best before it."""
+    raw = read_toml(SCENARIOS / "search_cgc_async.toml")
+    raw["protocol"]["rounds"] = 30
+    path = write(tmp_path / "cgc.toml", raw)
+    chosen = resolve_settings(
+        {"objective": "max_honest_staleness", "space": "delays", "method": "random", "budget": 8},
+        {"polish": True, "warm_start": True},
+    )
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None, compare=False)
+    delta = raw["network"]["asynchrony"]["delta"]
+    before = result.history[:6]  # 8 - 8 // 4 random points (the two warm ones first)
+    start = max(before, key=lambda h: (h["value"], -h["evaluation"]))
+    first_step = result.history[6 : 6 + 2]
+    for entry in first_step:
+        changed = [k for k, (a, b) in enumerate(zip(entry["x"], start["x"])) if a != b]
+        assert len(changed) == 1 and entry["x"][changed[0]] in (0.0, delta)
+    assert result.best_value >= start["value"]
+    assert result.method_info["polish_evaluations"] == 2

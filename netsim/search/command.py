@@ -41,6 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="start from the hand-written cases that are points of the space (default: the "
         "scenario's search.warm_start, else no)",
     )
+    search.add_argument(
+        "--polish",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="spend a quarter of the budget on a greedy search over the ends of the ranges "
+        "(delay 0 or Delta, radius 0 or 1) from the best point (default: search.polish, else no)",
+    )
     search.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     search.add_argument("--executor", choices=("local", "dask"), default="local")
     search.add_argument(
@@ -69,6 +76,7 @@ def _search(args: argparse.Namespace) -> int:
         "space": args.space,
         "seed": args.seed,
         "warm_start": args.warm_start,
+        "polish": args.polish,
     }
     settings = resolve_settings(scenario.raw.get("search"), flags)
     result = run_search(

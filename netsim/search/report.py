@@ -112,6 +112,7 @@ def write_report(
         "budget": settings.budget,
         "seed": settings.seed,
         "warm_start": settings.warm_start,
+        "polish": settings.polish,
         "objective": settings.objective,
         "space": settings.space,
         "space_options": dict(settings.options),
@@ -186,6 +187,7 @@ def plot_progress(result: SearchResult, path: Path) -> Path:
     ax.set_xlabel("evaluations (simulated runs)")
     ax.set_ylabel(objective_label(settings.objective))
     warm = ", warm start" if settings.warm_start else ""
+    warm += ", polish" if settings.polish else ""
     ax.set_title(
         f"{result.scenario}: worst-case search ({settings.method}, {settings.space}, "
         f"seed {settings.seed}{warm})\nbest {settings.objective} = {result.best_value:.4g} "

@@ -21,7 +21,13 @@ from ..checks import as_choice, as_int
 from ..config import Scenario, load_scenario, parse_scenario
 from ..errors import ScenarioError
 from .exhaustive import ExhaustiveCount, exhaustive_search
-from .methods import METHODS, Evaluator, differential_evolution_search, random_search
+from .methods import (
+    METHODS,
+    Evaluator,
+    differential_evolution_search,
+    random_search,
+    vertex_polish,
+)
 from .objectives import check_objective, needs_trace
 from .space import SPACES, SearchSpace, build_space, require_delta
 
@@ -37,6 +43,7 @@ SEARCH_KEYS = (
     "radius_max",
     "frame",
     "warm_start",
+    "polish",
 )
 SPACE_OPTIONS = ("pattern", "phases", "per_receiver", "radius_max", "frame")
 DEFAULTS: dict[str, Any] = {
@@ -46,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "space": "byzantine",
     "seed": 0,
     "warm_start": False,
+    "polish": False,
 }
 OWN_FAMILY = "parametric"  # the search's own family, not a hand-written attack
 
@@ -61,6 +69,7 @@ class SearchSettings:
     seed: int
     options: Mapping[str, Any] = field(default_factory=dict)  # the space's parameters
     warm_start: bool = False  # start from the hand-written cases that are points of the space
+    polish: bool = False  # spend a quarter of the budget on a greedy search over range ends
 
 
 def resolve_settings(table: Any, flags: Mapping[str, Any] | None = None) -> SearchSettings:
@@ -89,13 +98,19 @@ def resolve_settings(table: Any, flags: Mapping[str, Any] | None = None) -> Sear
     space = as_choice(values["space"], where["space"], SPACES)
     if not isinstance(values["objective"], str):
         raise ScenarioError(where["objective"], "must be a name", values["objective"], "a name")
-    if not isinstance(values["warm_start"], bool):
-        raise ScenarioError(
-            where["warm_start"], "must be true or false", values["warm_start"], "true | false"
-        )
+    for flag in ("warm_start", "polish"):
+        if not isinstance(values[flag], bool):
+            raise ScenarioError(where[flag], "must be true or false", values[flag], "true | false")
     options = {k: table[k] for k in SPACE_OPTIONS if k in table}
     return SearchSettings(
-        values["objective"], budget, method, space, seed, options, values["warm_start"]
+        values["objective"],
+        budget,
+        method,
+        space,
+        seed,
+        options,
+        values["warm_start"],
+        values["polish"],
     )
 
 
@@ -227,16 +242,16 @@ def run_search(
         }
         evaluator.best = None  # the bar shows the search's best, not the library's
         known = space.known_points() if space is not None and settings.warm_start else {}
+        polish = settings.budget // 4 if settings.polish and settings.method != "exhaustive" else 0
+        budget = settings.budget - polish
         if settings.method == "random":
             assert space is not None
-            random_search(
-                space, raw, evaluator, settings.budget, settings.seed, list(known.values())
-            )
+            random_search(space, raw, evaluator, budget, settings.seed, list(known.values()))
             method_info = {"warm_start": list(known)}
         elif settings.method == "de":
             assert space is not None
             method_info = differential_evolution_search(
-                space, raw, evaluator, settings.budget, settings.seed, list(known.values())
+                space, raw, evaluator, budget, settings.seed, list(known.values())
             )
             method_info["warm_start"] = list(known)
         else:
@@ -246,6 +261,9 @@ def run_search(
                 "interleavings": exhaustive.interleavings,
                 "receivers": list(exhaustive.receivers),
             }
+        if polish:
+            assert space is not None
+            method_info.update(vertex_polish(space, raw, evaluator, polish))
     done = [k for k, h in enumerate(evaluator.history) if h["status"] == "done"]
     if not done:
         first = evaluator.history[0] if evaluator.history else {}
