@@ -240,12 +240,16 @@ class FilterAware:
 class Mimic:
     """Copies one honest agent: sends what ``target`` sends (its estimate to peers, its
     gradient at w_t to the server). Without 2f-redundancy this makes two worlds with different
-    honest optima indistinguishable (CGC paper Theorem 1, CE paper Lemma 1)."""
+    honest optima indistinguishable (CGC paper Theorem 1, CE paper Lemma 1).
 
-    target: int = 0
+    ``target`` must be honest (checked when the scenario loads); default: the lowest honest id.
+    """
+
+    target: int | None = None
 
     def __post_init__(self) -> None:
-        as_int(self.target, "target", low=0)
+        if self.target is not None:
+            as_int(self.target, "target", low=0)
 
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator

@@ -703,7 +703,19 @@ def _adversary(table: Any, network: NetworkConfig) -> tuple[Adversary | None, st
     kind = params.pop("kind", None)
     if kind is None:
         raise ScenarioError("adversary.kind", "required", None, ", ".join(ADVERSARIES.names()))
-    return ADVERSARIES.build(kind, params, "adversary"), delivery
+    adversary = ADVERSARIES.build(kind, params, "adversary")
+    if kind == "mimic":  # it copies an honest agent: the lowest honest id unless told
+        honest = network.honest
+        if adversary.target is None and honest:
+            adversary = dataclasses.replace(adversary, target=honest[0])
+        if adversary.target not in honest:
+            raise ScenarioError(
+                "adversary.target",
+                "must be an honest agent (mimic copies an honest agent's messages)",
+                adversary.target,
+                ", ".join(map(str, honest)) or "none (no honest agent)",
+            )
+    return adversary, delivery
 
 
 def _variants(entries: Any) -> tuple[Variant, ...]:

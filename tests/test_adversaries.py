@@ -505,3 +505,14 @@ def test_filter_aware_learns_the_receivers_filter_from_either_engine():
     final = results["reference"]["variants"]["small"]["final_distance"]
     assert final > 1e3 * 2 * math.sqrt(2)
     assert results["fast"]["trace_hash"] == results["reference"]["trace_hash"]
+
+
+def test_mimic_copies_an_honest_agent_the_lowest_by_default():
+    """Agent 0 is Byzantine in the small scenario: mimic defaults to agent 1 and refuses 0."""
+    from builders import small
+
+    assert small(adversary={"kind": "mimic"}).adversary.target == 1
+    with pytest.raises(netsim.ScenarioError) as info:
+        small(adversary={"kind": "mimic", "target": 0})
+    assert info.value.key == "adversary.target"
+    assert info.value.allowed == "1, 2, 3, 4, 5"
