@@ -58,28 +58,16 @@ def simulate(
     distances = optimum.distance(recorder.estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
     messages = network.trace.columns()
     digest = trace_hash(messages, recorder.estimates)
-    summary: dict[str, Any] = {
-        "protocol": scenario.protocol.kind,
-        "filter": scenario.protocol.filter,
-        "rounds": recorder.completed,
-        "n": net.n,
-        "f": net.f,
-        "byzantine": list(net.byzantine),
-        "adversary": getattr(scenario.adversary, "name", None),
-        "delay_model": net.delay.name,
-        "deadline": scenario.protocol.deadline,
-        "deadline_rule": scenario.protocol.deadline_rule,
-        "sim_time_end": float(recorder.times[-1].max()),
-        "optimum": optimum.point.tolist(),
-        "optimum_unique": optimum.unique,
-        "final_distance": float(distances[-1].max()),
-        "time_to_accuracy": _time_to_accuracy(distances, recorder.times),
-        "messages_sent": len(messages["round"]),
-        "messages_delivered": int(messages["delivered"].sum()),
-        "messages_lost": int((~messages["delivered"]).sum()),
-        "compute_time": list(net.compute_time),
-        **protocol.counters.as_dict(),
-    }
+    summary = run_summary(
+        scenario,
+        optimum,
+        distances,
+        recorder.times,
+        completed=recorder.completed,
+        sent=len(messages["round"]),
+        delivered=int(messages["delivered"].sum()),
+        counters=protocol.counters.as_dict(),
+    )
     if net.asynchrony is not None:
         summary.update(_bound_check(messages, net.asynchrony, network.honest_delays_capped))
     staleness = None
@@ -97,6 +85,43 @@ def simulate(
         messages=messages if scenario.trace else {},
         staleness=staleness,
     )
+
+
+def run_summary(
+    scenario: Scenario,
+    optimum: Any,
+    distances: np.ndarray,
+    times: np.ndarray,
+    completed: int,
+    sent: int,
+    delivered: int,
+    counters: dict[str, int],
+) -> dict[str, Any]:
+    """The summary every run reports (spec/interface.md), whichever engine ran it: the
+    scenario's key facts, where the run ended, and the protocol's counters."""
+    net = scenario.network
+    return {
+        "protocol": scenario.protocol.kind,
+        "filter": scenario.protocol.filter,
+        "rounds": completed,
+        "n": net.n,
+        "f": net.f,
+        "byzantine": list(net.byzantine),
+        "adversary": getattr(scenario.adversary, "name", None),
+        "delay_model": net.delay.name,
+        "deadline": scenario.protocol.deadline,
+        "deadline_rule": scenario.protocol.deadline_rule,
+        "sim_time_end": float(times[-1].max()),
+        "optimum": optimum.point.tolist(),
+        "optimum_unique": optimum.unique,
+        "final_distance": float(distances[-1].max()),
+        "time_to_accuracy": _time_to_accuracy(distances, times),
+        "messages_sent": sent,
+        "messages_delivered": delivered,
+        "messages_lost": sent - delivered,
+        "compute_time": list(net.compute_time),
+        **counters,
+    }
 
 
 def _cgc_summary(scenario: Scenario, protocol: CGCProtocol, honest_costs: list) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import Scenario
 from ..costs import aggregate_optimum
 from ..results import VariantResult
-from ..simulation import _cgc_summary, _time_to_accuracy
+from ..simulation import _cgc_summary, run_summary
 from .layered import LayeredPeerEngine, NotLayered
 from .peer_engine import PeerEngine, tracked
 
@@ -123,28 +123,16 @@ def _result(
     net = scenario.network
     columns = len(nodes)
     distances = optimum.distance(estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
-    summary: dict[str, Any] = {
-        "protocol": scenario.protocol.kind,
-        "filter": scenario.protocol.filter,
-        "rounds": completed,
-        "n": net.n,
-        "f": net.f,
-        "byzantine": list(net.byzantine),
-        "adversary": getattr(scenario.adversary, "name", None),
-        "delay_model": net.delay.name,
-        "deadline": scenario.protocol.deadline,
-        "deadline_rule": scenario.protocol.deadline_rule,
-        "sim_time_end": float(times[-1].max()),
-        "optimum": optimum.point.tolist(),
-        "optimum_unique": optimum.unique,
-        "final_distance": float(distances[-1].max()),
-        "time_to_accuracy": _time_to_accuracy(distances, times),
-        "messages_sent": trace.sent,
-        "messages_delivered": trace.delivered,
-        "messages_lost": trace.sent - trace.delivered,
-        "compute_time": list(net.compute_time),
-        **counters,
-    }
+    summary = run_summary(
+        scenario,
+        optimum,
+        distances,
+        times,
+        completed=completed,
+        sent=trace.sent,
+        delivered=trace.delivered,
+        counters=counters,
+    )
     if net.asynchrony is not None:
         summary.update(trace.bound_summary(capped))
     summary.update(extra)
