@@ -116,7 +116,7 @@ def test_the_worst_case_replays_to_the_reported_objective_exactly(tmp_path):
 
 def test_same_seed_same_history_whatever_the_number_of_jobs(tmp_path):
     """Differential evolution, seeded: the same command gives the same history, with one
-    worker process or two."""
+    worker process or two, or on a Dask LocalCluster."""
     path = write(tmp_path / "ce.toml", ce_raw(rounds=8))
     chosen = settings(method="de", budget=10, per_receiver=False)
 
@@ -128,6 +128,11 @@ def test_same_seed_same_history_whatever_the_number_of_jobs(tmp_path):
     assert len(first) == 10  # a population of 5, then one generation
     assert history(1, "b") == first
     assert history(2, "c") == first
+    pytest.importorskip("dask.distributed")
+    on_dask = run_search(
+        path, chosen, jobs=2, executor="dask", out=tmp_path / "e", plots=None, compare=False
+    )
+    assert [(h["x"], h["value"], h["trace_hash"]) for h in on_dask.history] == first
     other = run_search(
         path,
         settings(method="de", budget=10, per_receiver=False, seed=1),

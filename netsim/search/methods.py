@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import ScenarioError
-from ..sweep.executors import execute
+from ..sweep.executors import Executor
 from .evaluate import evaluate
 from .space import SearchSpace
 
@@ -60,13 +60,18 @@ class Evaluator:
     raws: list[dict[str, Any]] = field(default_factory=list)  # the scenario of each evaluation
     best: float | None = None
     _bar: Any = None
+    _workers: Executor | None = None  # kept up across batches (a DE generation is a batch)
 
     def __enter__(self) -> Evaluator:
+        self._workers = Executor(self.executor, self.jobs, self.scheduler)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.close()
+        if self._workers is not None:
+            self._workers.close()
+            self._workers = None
 
     def start(self, total: int, desc: str) -> None:
         """A progress bar over ``total`` evaluations (stderr; off when not a terminal)."""
@@ -77,15 +82,20 @@ class Evaluator:
         """Evaluate every scenario of ``raws``; results in the order of ``raws``."""
         tasks = [{"raw": raw, "objective": self.objective} for raw in raws]
         results: list[dict[str, Any] | None] = [None] * len(tasks)
-        for index, result in execute(evaluate, tasks, self.jobs, self.executor, self.scheduler):
-            results[index] = result
-            if self._bar is not None:
-                value = result.get("value")
-                if value is not None and (self.best is None or value > self.best):
-                    self.best = value
-                if self.best is not None:
-                    self._bar.set_postfix_str(f"best {self.best:.4g}")
-                self._bar.update(1)
+        workers = self._workers or Executor(self.executor, self.jobs, self.scheduler)
+        try:
+            for index, result in workers.map_unordered(evaluate, tasks):
+                results[index] = result
+                if self._bar is not None:
+                    value = result.get("value")
+                    if value is not None and (self.best is None or value > self.best):
+                        self.best = value
+                    if self.best is not None:
+                        self._bar.set_postfix_str(f"best {self.best:.4g}")
+                    self._bar.update(1)
+        finally:
+            if workers is not self._workers:
+                workers.close()
         return [r for r in results if r is not None]
 
     def record(
