@@ -218,6 +218,16 @@ def test_a_store_of_a_changed_base_scenario_is_refused(tmp_path):
     assert "different scenario" in str(info.value)
 
 
+def test_a_store_of_a_sweep_over_other_keys_is_refused(tmp_path):
+    store = tmp_path / "s.db"
+    run_sweep(parse_sweep(sweep_raw({"network.delay.mean": [0.01]})), store, progress=False)
+    other = parse_sweep(sweep_raw({"protocol.filter": ["ce"]}))
+    with pytest.raises(netsim.ScenarioError) as info:
+        run_sweep(other, store, jobs=1, progress=False)
+    assert info.value.key == "--store"
+    assert "other keys (network.delay.mean)" in str(info.value)
+
+
 def test_a_point_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path):
     """A silent (omission) Byzantine agent with unbounded delays and no deadline stalls its
     receivers: that point fails at run time; the other points finish."""

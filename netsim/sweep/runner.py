@@ -116,6 +116,15 @@ def _row(point: SweepPoint, result: dict) -> dict:
 def _check_same_sweep(db: SweepStore, sweep: Sweep) -> None:
     """A stored point must have been run from the same resolved scenario: if the base scenario
     changed since, resuming would mix two experiments in one table."""
+    keys = db.meta().get("keys")
+    if keys is not None and db.count() and keys != list(sweep.keys):
+        raise ScenarioError(
+            "--store",
+            f"holds a sweep over other keys ({', '.join(keys) or 'seeds only'}); this one "
+            f"sweeps {', '.join(sweep.keys) or 'seeds only'}",
+            str(db.path),
+            "a new --store path, or delete the store to start again",
+        )
     stored = db.config_hashes()
     for point in sweep.points:
         if point.point_id in stored and stored[point.point_id] != point.config_hash:
