@@ -76,8 +76,9 @@ def test_repeats_counts_seeds_up_from_the_scenario_seed():
         ({"network.delay.meen": [0.1]}, "sweep.network.delay.meen", "unknown"),
         ({"network.delay.mean": []}, "sweep.network.delay.mean", "empty list"),
         ({"network.delay.mean": 0.1}, "sweep.network.delay.mean", "must be a list"),
-        ({"network.delay.mean": [0.1, "slow"]}, "sweep.network.delay.mean", "mixed types"),
-        ({"network.delay.mean": ["slow"]}, "sweep.network.delay.mean", "the scenario has a number"),
+        ({"network.delay.mean": [0.1, True]}, "sweep.network.delay.mean", "mismatched types"),
+        ({"network.delay.mean": [{"a": 1}]}, "sweep.network.delay.mean", "the scenario has 0.01"),
+        ({"network.delay.mean": ["slow"]}, "network.delay.mean", "no valid sweep point"),
         ({"protocol.filter": ["ce", "ce"]}, "sweep.protocol.filter", "twice"),
         ({"seeds": [0], "repeats": 2}, "sweep.repeats", "not both"),
         ({"seeds": []}, "sweep.seeds", "non-empty"),
@@ -93,6 +94,14 @@ def test_bad_sweep_files_fail_before_running_and_name_the_key(table, key, words)
         parse_sweep(sweep_raw(table))
     assert info.value.key == key
     assert words in str(info.value)
+
+
+def test_a_word_beside_numbers_is_checked_point_by_point():
+    """The deadline takes a number or "none"; a misspelt word is an invalid point."""
+    sweep = parse_sweep(sweep_raw({"protocol.deadline": ["none", 0.05]}))
+    assert [p.params["protocol.deadline"] for p in sweep.points] == ["none", 0.05]
+    typo = parse_sweep(sweep_raw({"protocol.deadline": ["nope", 0.05]}))
+    assert len(typo.points) == 1 and typo.invalid[0].error.key == "protocol.deadline"
 
 
 def test_a_file_without_sweep_table_is_refused():

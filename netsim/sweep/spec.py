@@ -254,7 +254,13 @@ def _kind(value: Any) -> str:
 
 
 def _values(key: str, value: Any, raw: dict[str, Any]) -> list[Any]:
-    """The list of values for one swept key: non-empty, one type, the base's type if it has one."""
+    """The list of values for one swept key: non-empty, distinct, and of one type, the base's
+    type where the scenario sets the key.
+
+    A word may stand beside numbers (``"protocol.deadline" = ["none", 0.05, 0.1]``): keys such as
+    the deadline take both, and every value is still checked against the scenario, point by
+    point, before anything runs.
+    """
     name = f"sweep.{key}"
     if not isinstance(value, list):
         raise ScenarioError(name, "must be a list of values to sweep", value, "[v1, v2, ...]")
@@ -262,21 +268,17 @@ def _values(key: str, value: Any, raw: dict[str, Any]) -> list[Any]:
         raise ScenarioError(
             name, "is an empty list: the sweep would have no points", value, "a non-empty list"
         )
-    kinds = [_kind(v) for v in value]
-    if len(set(kinds)) > 1:
-        raise ScenarioError(
-            name,
-            f"values of mixed types ({', '.join(sorted(set(kinds)))})",
-            value,
-            f"values that are all {kinds[0]}",
-        )
+    kinds = {_kind(v) for v in value}
     base = _lookup(raw, key)
-    if base is not _MISSING and _kind(base) != kinds[0]:
+    if base is not _MISSING:
+        kinds.add(_kind(base))
+    if len(kinds - {"a string"}) > 1 or (len(kinds) > 1 and "a string" not in kinds):
+        shown = f"; the scenario has {base!r}" if base is not _MISSING else ""
         raise ScenarioError(
             name,
-            f"the scenario has {_kind(base)} here ({base!r}), the sweep gives {kinds[0]}",
+            f"values of mismatched types ({', '.join(sorted(kinds))}{shown})",
             value,
-            f"values that are {_kind(base)}",
+            "values of one type (words may stand beside numbers)",
         )
     if len({canonical_json(v) for v in value}) != len(value):
         raise ScenarioError(name, "lists a value twice", value, "distinct values")
