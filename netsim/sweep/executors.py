@@ -81,6 +81,8 @@ class Executor:
                 scheduler,
                 "--executor dask",
             )
+        if executor == "dask":
+            _distributed()  # installed? say so now, not after the first batch is queued
         self.executor, self.jobs, self.scheduler = executor, jobs, scheduler
         self._pool: ProcessPoolExecutor | None = None
         self._client: Any = None
@@ -158,15 +160,7 @@ class Executor:
     def _dask(
         self, fn: Callable[[T], dict[str, Any]], tasks: Sequence[T]
     ) -> Iterator[tuple[int, dict[str, Any]]]:
-        try:
-            from dask.distributed import Client, LocalCluster, as_completed
-        except ImportError:
-            raise ScenarioError(
-                "--executor",
-                "dask.distributed is not installed: pip install 'netsim[dask]'",
-                "dask",
-                "local, or dask with dask.distributed installed",
-            ) from None
+        Client, LocalCluster, as_completed = _distributed()
         if self._client is None:
             if self.scheduler is None:
                 self._cluster = LocalCluster(
@@ -198,3 +192,17 @@ class Executor:
 def _ignore_sigint() -> None:
     """Ctrl-C is for the coordinating process: it stops the sweep, and the workers with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _distributed() -> tuple[Any, Any, Any]:
+    """dask.distributed's Client, LocalCluster and as_completed, or a clear error."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ScenarioError(
+            "--executor",
+            "dask.distributed is not installed: pip install 'netsim[dask]'",
+            "dask",
+            "local, or dask with dask.distributed installed",
+        ) from None
+    return Client, LocalCluster, as_completed

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import ScenarioError
-from .executors import execute
+from .executors import Executor
 from .point import run_point
 from .spec import Sweep, SweepPoint
 from .store import SweepStore
@@ -58,7 +58,8 @@ def run_sweep(
             "skip | fail",
         )
     path = Path(store) if store is not None else default_store(sweep)
-    with SweepStore(path) as db:
+    workers = Executor(executor, jobs, scheduler)  # options checked before anything is written
+    with workers, SweepStore(path) as db:
         _check_same_sweep(db, sweep)
         db.set_meta(
             name=sweep.name,
@@ -83,7 +84,7 @@ def run_sweep(
         with tqdm(
             total=len(todo), desc=sweep.name, unit="point", disable=disable, file=sys.stderr
         ) as bar:
-            for index, result in execute(run_point, tasks, jobs, executor, scheduler):
+            for index, result in workers.map_unordered(run_point, tasks):
                 db.add(_row(todo[index], result))
                 if result["status"] == "done":
                     done += 1
