@@ -222,17 +222,29 @@ class FilterAware:
         receiver_filter = self.against if self.against is not None else view.filter
         factor = self.scale if receiver_filter == "none" else 1.0
         if view.server:
-            if not view.honest_gradients:
-                return None
-            norms = scaled_row_norms(np.array(list(view.honest_gradients.values())))
-            return -(factor * float(norms.max())) * away
-        others = [v for j, v in view.honest_latest.items() if j != receiver]
-        if not others:
-            return None
-        distances = np.sort(scaled_row_norms(np.array(others) - view.target))
-        f = self.f if self.f is not None else view.f
-        index = max(len(distances) - f, 1) - 1
-        return view.target + (factor * float(distances[index])) * away
+            threshold = _clip_threshold(view)
+            return None if threshold is None else -(factor * threshold) * away
+        radius = _kept_radius(view, receiver, self.f if self.f is not None else view.f)
+        return None if radius is None else view.target + (factor * radius) * away
+
+
+def _clip_threshold(view: View) -> float | None:
+    """T: the largest honest gradient norm at w_t, which CGC clips every larger norm down to
+    when the f Byzantine gradients are at most T (None without honest gradients)."""
+    if not view.honest_gradients:
+        return None
+    return float(scaled_row_norms(np.array(list(view.honest_gradients.values()))).max())
+
+
+def _kept_radius(view: View, receiver: int, f: int) -> float | None:
+    """r_i: the distance from x_i of the farthest honest estimate CE still keeps when f
+    Byzantine values tie with it, i.e. the (h - f)-th smallest distance from x_i to its h honest
+    peers' latest estimates (None without peers)."""
+    peers = _peer_rows(view, receiver)
+    if not len(peers):
+        return None
+    distances = np.sort(scaled_row_norms(peers - view.target))
+    return float(distances[max(len(distances) - f, 1) - 1])
 
 
 @ADVERSARIES.register("mimic")
@@ -678,20 +690,18 @@ class Parametric:
             if not view.honest_gradients:
                 return None
             rows = np.array(list(view.honest_gradients.values()))
-            scale = float(scaled_row_norms(rows).max())
+            scale = _clip_threshold(view)
             if self.frame == "optimum":
                 first = -_away(view)
             else:
                 first = _unit(view, np.zeros(view.dim), -rows.sum(axis=0))
             return radius * scale * (np.cos(angle) * first + np.sin(angle) * _orthogonal(first))
-        peers = _peer_rows(view, receiver)
-        if not len(peers):
+        scale = _kept_radius(view, receiver, view.f)
+        if scale is None:
             return None
-        distances = np.sort(scaled_row_norms(peers - view.target))
-        scale = float(distances[max(len(distances) - view.f, 1) - 1])
         if self.frame == "optimum":
             first = _away(view)
         else:
-            first = _unit(view, peers.mean(axis=0), view.target)
+            first = _unit(view, _peer_rows(view, receiver).mean(axis=0), view.target)
         direction = np.cos(angle) * first + np.sin(angle) * _orthogonal(first)
         return view.target + radius * scale * direction

@@ -86,6 +86,16 @@ def test_repeats_counts_seeds_up_from_the_scenario_seed():
         ({"seed": [1, 2]}, "sweep.seed", "seeds = [...]"),
         ({"on_invalid": "ignore"}, "sweep.on_invalid", ""),
         ({}, "sweep", "sweeps nothing"),
+        (
+            {"protocol.filter": ["ce"], "plots": [{"x": "nope", "y": "final_distance"}]},
+            "sweep.plots[0].x",
+            "not a swept key",
+        ),
+        (
+            {"protocol.filter": ["ce"], "plots": [{"x": "protocol.filter", "colour": "red"}]},
+            "sweep.plots[0].colour",
+            "unknown key",
+        ),
         ({"network.n": [1]}, "network.n", "no valid sweep point"),
     ],
 )

@@ -143,21 +143,7 @@ class LayeredPeerEngine(PeerEngine):
     def _layer_view(self, book: RoundBook, r: int, time: float, start: np.ndarray) -> View:
         honest = [i for i in self.honest if start[i] <= time]
         honest.sort(key=lambda i: (start[i], i))
-        return View(
-            round=r,
-            now=time,
-            dim=self.dim,
-            honest_sent={i: self.estimates[r, i] for i in honest},
-            honest_latest={
-                i: self.estimates[self.started_round[i], i]
-                for i in self.honest
-                if self.started_round[i] >= 0
-            },
-            optimum=self.optimum,
-            f=self.f,
-            filter=self.scenario.protocol.filter,
-            memory=self.adversary_memory,
-        )
+        return self._round_start_view(r, time, honest)
 
     def _completions(self, book: RoundBook, start: np.ndarray) -> np.ndarray:
         """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once."""

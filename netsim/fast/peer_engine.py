@@ -293,11 +293,16 @@ class PeerEngine:
         book = self.books[round]
         started = [i for i in self.honest if book.started[i]]
         started.sort(key=lambda i: book.send_order[i])
+        return self._round_start_view(round, time, started)
+
+    def _round_start_view(self, round: int, time: float, senders: list[int]) -> View:
+        """The adversary's view at a round start: the round's honest values already sent by
+        ``senders`` (in send order) and every honest agent's latest estimate."""
         return View(
             round=round,
             now=time,
             dim=self.dim,
-            honest_sent={i: self.estimates[round, i] for i in started},
+            honest_sent={i: self.estimates[round, i] for i in senders},
             honest_latest={
                 i: self.estimates[self.started_round[i], i]
                 for i in self.honest

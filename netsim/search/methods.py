@@ -1,7 +1,7 @@
 """How the space is searched: random sampling (the baseline) and differential evolution.
 
 Both are seeded and deterministic: the candidates depend only on the seed, and every batch of
-candidates is evaluated through :func:`netsim.sweep.executors.execute` and put back in task
+candidates is evaluated through one :class:`netsim.sweep.executors.Executor` and put back in task
 order before anything looks at it, so ``--jobs 1``, ``--jobs 8`` and a Dask cluster give the
 same history. The search maximizes the objective; differential evolution minimizes its negative.
 

@@ -2,7 +2,8 @@
 
 Every executor calls the same pure function on the same task, so a point's result does not depend
 on the executor or the number of workers; only the order in which results come back does, and the
-store keys them by point. :func:`execute` yields ``(task index, result)`` as points finish.
+store keys them by point. :meth:`Executor.map_unordered` yields ``(task index, result)`` as
+points finish; the workers stay up across batches until the executor is closed.
 """
 
 from __future__ import annotations
@@ -29,30 +30,6 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - macOS, Windows
         return os.cpu_count() or 1
-
-
-def execute(
-    fn: Callable[[T], dict[str, Any]],
-    tasks: Sequence[T],
-    jobs: int | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Run ``fn`` on every task; yield ``(index into tasks, result)`` in completion order.
-
-    One batch on a fresh :class:`Executor` (workers started for it and stopped after); callers
-    with many batches (a search) keep one :class:`Executor` open instead. Options are checked
-    before anything runs.
-    """
-    pool = Executor(executor, jobs, scheduler)
-    return _batch(pool, fn, tasks)
-
-
-def _batch(
-    pool: Executor, fn: Callable[[T], dict[str, Any]], tasks: Sequence[T]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    with pool:
-        yield from pool.map_unordered(fn, tasks)
 
 
 class Executor:
