@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ MESSAGE_COLUMNS = (
 )
 STALENESS_COLUMNS = ("variant", "round", "agent", "staleness")
 DECISION_NAMES = {int(d): d.name.lower() for d in Decision}
+WRITE_CHUNK_ROWS = 1 << 18  # messages formatted and written at a time
 
 
 def trace_hash(messages: dict[str, np.ndarray], estimates: np.ndarray) -> str:
@@ -154,21 +156,44 @@ class RunResult:
         _write_csv(
             out / "metrics.csv", self.metrics, ("variant", "round", "time", "agent", "distance")
         )
-        messages = self.messages
-        if messages is not None:
-            messages = dict(messages)
-            messages["decision"] = np.array(
-                [DECISION_NAMES[int(d)] for d in messages["decision"]], dtype=object
-            )
-            if self.trace_format == "parquet":
-                _write_parquet(out / "messages.parquet", messages, ("variant", *MESSAGE_COLUMNS))
-            else:
-                _write_csv(out / "messages.csv", messages, ("variant", *MESSAGE_COLUMNS))
+        if all(v.messages for v in self.variants.values()):
+            self._write_messages(out)
         staleness = self.staleness
         if staleness is not None:
             _write_csv(out / "staleness.csv", staleness, STALENESS_COLUMNS)
         self.out = out
         return out
+
+    def _write_messages(self, out: Path) -> None:
+        """messages.csv (or .parquet), a chunk of rows at a time: a long run's trace lives on
+        disk (:mod:`netsim.engine.spool`) and is never loaded whole."""
+        names = ("variant", *MESSAGE_COLUMNS)
+        if self.trace_format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetWriter(out / "messages.parquet", _arrow_schema()) as writer:
+                for chunk in self._message_chunks():
+                    writer.write_table(_arrow_table(chunk, names))
+            return
+        with open(out / "messages.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(names)
+            for chunk in self._message_chunks():
+                writer.writerows(zip(*(_format(chunk[name]) for name in names)))
+
+    def _message_chunks(self, rows: int = WRITE_CHUNK_ROWS) -> Iterator[dict[str, np.ndarray]]:
+        """The rows of messages.csv, ``rows`` at a time, decisions by name."""
+        decision_names = np.array([DECISION_NAMES[code] for code in sorted(DECISION_NAMES)])
+        for v in self.variants.values():
+            total = len(v.messages["round"])
+            for start in range(0, total, rows):
+                part = {
+                    name: np.asarray(v.messages[name][start : start + rows])
+                    for name in MESSAGE_COLUMNS
+                }
+                part["decision"] = decision_names[part["decision"]].astype(object)
+                part["variant"] = np.full(len(part["round"]), v.name, dtype=object)
+                yield part
 
     @property
     def staleness(self) -> dict[str, np.ndarray] | None:
@@ -217,17 +242,34 @@ def read_staleness(path: str | Path) -> dict[str, np.ndarray] | None:
     }
 
 
-def _write_parquet(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+def _arrow_schema() -> Any:
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pa.table(
+    return pa.schema(
+        [
+            ("variant", pa.string()),
+            ("round", pa.int64()),
+            ("sender", pa.int64()),
+            ("receiver", pa.int64()),
+            ("send_time", pa.float64()),
+            ("arrival_time", pa.float64()),
+            ("delivered", pa.bool_()),
+            ("byzantine", pa.bool_()),
+            ("decision", pa.string()),
+        ]
+    )
+
+
+def _arrow_table(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> Any:
+    import pyarrow as pa
+
+    return pa.table(
         {
             name: (columns[name].astype(str) if columns[name].dtype == object else columns[name])
             for name in names
-        }
+        },
+        schema=_arrow_schema(),
     )
-    pq.write_table(table, path)
 
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:

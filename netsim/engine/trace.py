@@ -3,6 +3,11 @@ arrays of int64/float64/int8, never one Python object per message).
 
 Columns: round, sender, receiver, send_time, arrival_time (simulated s; NaN when lost),
 delivered, byzantine, decision (what the receiver did with it, :class:`Decision`).
+
+Every ``chunk_rows`` messages the buffers go to a :class:`netsim.engine.spool.ColumnSpool`,
+which streams them to disk once they outgrow memory. The decision column stays in memory
+(one byte a message) because a receiver decides on a message after it was sent, sometimes
+much later.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from array import array
 from enum import IntEnum
 
 import numpy as np
+
+from .spool import ColumnSpool
 
 
 class Decision(IntEnum):
@@ -29,7 +36,12 @@ UNDECIDED = -1
 class MessageTrace:
     """Append-only columns of every message sent in one run."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk_rows: int | None = None) -> None:
+        self.spool = ColumnSpool(SPOOLED, chunk_rows)
+        self._clear()
+        self.decision = array("b")
+
+    def _clear(self) -> None:
         self.round = array("q")
         self.sender = array("q")
         self.receiver = array("q")
@@ -37,10 +49,19 @@ class MessageTrace:
         self.arrival_time = array("d")
         self.delivered = array("b")
         self.byzantine = array("b")
-        self.decision = array("b")
 
     def __len__(self) -> int:
-        return len(self.round)
+        return len(self.decision)
+
+    def _spill(self) -> None:
+        """Hand the buffered messages (all columns but the decision) to the spool."""
+        self.spool.extend(
+            {
+                name: np.frombuffer(getattr(self, name), dtype=dtype)
+                for name, dtype in SPOOLED.items()
+            }
+        )
+        self._clear()
 
     def record_send(
         self,
@@ -62,23 +83,30 @@ class MessageTrace:
         self.delivered.append(int(delivered))
         self.byzantine.append(int(byzantine))
         self.decision.append(UNDECIDED if delivered else int(Decision.LOST))
-        return len(self.round) - 1
+        if len(self.round) >= self.spool.chunk_rows:
+            self._spill()
+        return len(self.decision) - 1
 
     def decide(self, index: int, decision: Decision) -> None:
         self.decision[index] = int(decision)
 
     def columns(self) -> dict[str, np.ndarray]:
-        """The trace as numpy columns; a message never decided (its receiver had finished, or
-        it was never used) is ``late``."""
+        """The trace as numpy columns (memmaps once it outgrew memory); a message never decided
+        (its receiver had finished, or it was never used) is ``late``."""
+        self._spill()
+        columns = self.spool.finish()
         decision = np.array(self.decision, dtype=np.int8)
         decision[decision == UNDECIDED] = Decision.LATE
-        return {
-            "round": np.array(self.round, dtype=np.int64),
-            "sender": np.array(self.sender, dtype=np.int64),
-            "receiver": np.array(self.receiver, dtype=np.int64),
-            "send_time": np.array(self.send_time, dtype=np.float64),
-            "arrival_time": np.array(self.arrival_time, dtype=np.float64),
-            "delivered": np.array(self.delivered, dtype=bool),
-            "byzantine": np.array(self.byzantine, dtype=bool),
-            "decision": decision,
-        }
+        columns["decision"] = decision
+        return columns
+
+
+SPOOLED = {
+    "round": np.int64,
+    "sender": np.int64,
+    "receiver": np.int64,
+    "send_time": np.float64,
+    "arrival_time": np.float64,
+    "delivered": np.bool_,
+    "byzantine": np.bool_,
+}

@@ -69,6 +69,7 @@ class LayeredPeerEngine(PeerEngine):
             self.counters.deadline_rounds += int(book.by_deadline[honest].sum())
             self._updates(book, honest)
             starts[r + 1] = completion + compute
+            self.horizon = float(starts[r + 1].min())
             if len(byzantine) > 1 and r + 1 < rounds:
                 now = max(zip(start[byzantine], byzantine))
                 then = min(zip(starts[r + 1][byzantine], byzantine))

@@ -124,6 +124,7 @@ class PeerEngine:
             self.latest_value = np.zeros((self.n, self.n, self.dim))  # Byzantine rows only
         self.stale_books: list[RoundBook] = []  # retired rounds whose messages may be latest
         self.now = 0.0
+        self.horizon = 0.0  # no round start still to be processed comes before this time
 
     # --- the event loop --------------------------------------------------------------------
 
@@ -132,7 +133,7 @@ class PeerEngine:
             self._push(0.0, ROUND_START, int(self.byzantine[agent]), agent, 0)
         while self.heap:
             time, kind, _, agent, _, round = heapq.heappop(self.heap)
-            self.now = time
+            self.now = self.horizon = time
             if kind == ROUND_START:
                 self._round_start(agent, round, time)
             elif kind == COMPLETION:
@@ -497,7 +498,15 @@ class PeerEngine:
             "byzantine": self.byzantine[sender],
             "decision": decision[sender, receiver].astype(np.int8),
         }
-        self.trace.add(columns)
+        self.trace.add(columns, watermark=self._send_watermark(book.round))
+
+    def _send_watermark(self, round: int) -> float:
+        """A lower bound on the send time of every message of the rounds after ``round``: the
+        round starts still to come (>= ``horizon``) and those already processed."""
+        starts = [
+            b.start[b.opened].min() for r, b in self.books.items() if r > round and b.opened.any()
+        ]
+        return float(min([self.horizon, *starts]))
 
 
 def tracked(engine: PeerEngine) -> tuple[np.ndarray, np.ndarray]:

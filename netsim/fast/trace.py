@@ -4,9 +4,16 @@ The trace hash (:func:`netsim.results.trace_hash`, spec/engine.md) hashes the me
 (round, receiver, sender, send order) and then the estimates. The fast engine hands this sink
 the messages of one round at a time, in increasing round order and with their final decisions,
 already sorted by (receiver, sender); SHA-256 is fed incrementally, so the hash equals the
-reference's without holding every message (n = 1000 and 100 rounds are 10^8 messages). The
-columns (``scenario.trace``) are kept only when asked for, and returned in send order, the
-order in which the reference records messages (``MessageTrace``).
+reference's without holding every message (n = 1000 and 100 rounds are 10^8 messages).
+
+The columns (``scenario.trace``) are kept only when asked for, in send order, the order in
+which the reference records messages (``MessageTrace``), and they stream to disk in chunks
+(:class:`netsim.engine.spool.ColumnSpool`). Send order interleaves rounds (a fast agent's
+round r + 1 may start before a slow agent's round r), so a round's messages cannot be written
+as they come: the engine passes a *watermark* with each round, a lower bound on the send key
+of every message it has not handed over yet (e.g. the earliest round start still to come),
+and the messages whose key is below it are sorted and released to the spool. Only messages
+within one watermark of the present are held in memory.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import hashlib
 import numpy as np
 
 from ..config import AsynchronyConfig
+from ..engine.spool import ColumnSpool
 from ..results import MESSAGE_RECORD
 
 DTYPES = {
@@ -38,16 +46,25 @@ class TraceSink:
         self.keep = keep
         self.asynchrony = asynchrony
         self._digest = hashlib.sha256()
-        self._parts: list[dict[str, np.ndarray]] = []
+        self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
+        self._spool = ColumnSpool(DTYPES) if keep else None
         self.sent = 0
         self.delivered = 0
         self.bound = {"violations": 0, "lost_after_gst": 0, "max_delay": -np.inf, "count": 0}
 
-    def add(self, columns: dict[str, np.ndarray], send_order: np.ndarray | None = None) -> None:
+    def add(
+        self,
+        columns: dict[str, np.ndarray],
+        send_order: np.ndarray | None = None,
+        watermark: float | None = None,
+    ) -> None:
         """One round's messages, sorted by (receiver, sender). ``send_order`` sorts them in the
         order the reference records them; by default (CE) that is the order of the senders'
         round starts, (send time, Byzantine?, sender, round), then the receiver.
+
+        ``watermark``: no message handed over later has a smaller primary send key (the send
+        time, or ``send_order`` when given); the kept messages below it go to the spool.
         """
         records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
         for name in MESSAGE_RECORD.names:
@@ -62,6 +79,31 @@ class TraceSink:
             self._parts.append(columns)
             if send_order is not None:
                 self._order.append(send_order)
+            if watermark is not None:
+                self._release(watermark)
+
+    def _release(self, watermark: float) -> None:
+        """Sort the pending messages into send order and spool those keyed below ``watermark``."""
+        assert self._spool is not None
+        if not self._parts:
+            return
+        parts = self._parts
+        joined = {
+            name: (np.concatenate([p[name] for p in parts]) if len(parts) > 1 else parts[0][name])
+            for name in COLUMNS
+        }
+        if self._order:
+            primary = np.concatenate(self._order)
+            order = np.lexsort((joined["receiver"], primary))
+        else:
+            primary = joined["send_time"]
+            keys = ("receiver", "round", "sender", "byzantine", "send_time")
+            order = np.lexsort(tuple(joined[key] for key in keys))
+        below = int(np.searchsorted(primary[order], watermark, side="left"))
+        self._spool.extend({name: joined[name][order[:below]] for name in COLUMNS})
+        rest = order[below:]
+        self._parts = [{name: joined[name][rest] for name in COLUMNS}] if rest.size else []
+        self._order = [primary[rest]] if self._order and rest.size else []
 
     def _check_bound(self, columns: dict[str, np.ndarray]) -> None:
         """The counts of ``netsim.simulation._bound_check``, accumulated round by round."""
@@ -96,18 +138,10 @@ class TraceSink:
         return digest.hexdigest()
 
     def columns(self) -> dict[str, np.ndarray]:
-        """Every kept message, in send order (empty when the trace is off)."""
+        """Every kept message, in send order (empty when the trace is off); memmaps once the
+        trace outgrew memory."""
         if not self.keep:
             return {}
-        if not self._parts:
-            return {name: np.zeros(0, dtype=dtype) for name, dtype in DTYPES.items()}
-        joined = {
-            name: np.concatenate([p[name] for p in self._parts]).astype(dtype, copy=False)
-            for name, dtype in DTYPES.items()
-        }
-        if self._order:
-            order = np.lexsort((joined["receiver"], np.concatenate(self._order)))
-        else:
-            keys = ("receiver", "round", "sender", "byzantine", "send_time")
-            order = np.lexsort(tuple(joined[key] for key in keys))
-        return {name: joined[name][order] for name in COLUMNS}
+        assert self._spool is not None
+        self._release(np.inf)
+        return self._spool.finish()
