@@ -24,7 +24,7 @@ from netsim.adversaries import ADVERSARIES
 from netsim.delays import DELAY_MODELS
 from netsim.engine.trace import Decision
 from netsim.errors import ScenarioError, SimulationStalled
-from netsim.fast import simulate_fast, unsupported
+from netsim.fast import simulate_fast
 from netsim.fast.draws import DelayPlan, LinkDraws
 from netsim.fast.peer_update import peer_step
 from netsim.fast.results import run_peer
@@ -401,16 +401,6 @@ def test_a_stalled_run_stops_with_the_same_error():
 
 
 # --- fallbacks ------------------------------------------------------------------------------
-
-
-def test_asynchronous_cgc_falls_back_to_the_reference_with_a_warning():
-    scenario = netsim.load_scenario(ROOT / "scenarios" / "cgc_async.toml")
-    _, variant = scenario.runs()[0]
-    variant = variant.with_overrides({"protocol.rounds": 20})
-    assert unsupported(fast(variant)) is not None
-    with pytest.warns(UserWarning, match='engine = "fast".*async'):
-        batched = simulate(fast(variant))
-    assert batched.summary == simulate(variant).summary
 
 
 def test_zero_delays_fall_back_to_the_reference_with_a_warning():

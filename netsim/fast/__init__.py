@@ -13,8 +13,10 @@ same trace hash (tests/test_fast_engine.py). What differs is the cost:
 - CE: a whole round as arrays when that is the reference's run (:mod:`netsim.fast.layered`),
   else one heap event per agent event in the reference's order (:mod:`netsim.fast.peer_engine`);
   either way the filter and step run on stacked receivers (:mod:`netsim.fast.peer_update`);
-- synchronous CGC: one heap event per agent event, replies as arrays
-  (:mod:`netsim.fast.server_engine`);
+- CGC: synchronous, a whole round as arrays when that is the reference's run
+  (:mod:`netsim.fast.server_layered`: requests, replies from the per-link streams, the filter
+  on the stacked gradients), else, like asynchronous CGC, one heap event per agent event and
+  per reply in the reference's order (:mod:`netsim.fast.server_engine`);
 - the trace hash streams a round at a time (:mod:`netsim.fast.trace`): no trace kept in memory
   unless ``trace`` is on. Memory: the link draws (at most 1 GiB, in blocks of rounds) and a few
   (n, n) arrays per round in flight.
@@ -24,11 +26,11 @@ Support matrix:
 - CE (``protocol.kind = "ce"``): every option: every filter, deadlines, ``absent`` =
   eliminated | stale, loss, partial synchrony (caps, errors, last-moment delivery), compute
   times, stragglers, every delay model of the registry as of this engine, every adversary.
-- CGC, synchronous mode: every option.
-- CGC, asynchronous mode: not batched; the run falls back to the reference engine with a
-  one-line warning.
+- CGC, synchronous and asynchronous mode (both triggers): every option: deadlines, loss,
+  partial synchrony, compute times, agent queues, staleness bounds, step-size schedules,
+  every filter and adversary.
 
-Two more fallbacks, each with a one-line warning, never a silent difference: a delay model the
+Two fallbacks, each with a one-line warning, never a silent difference: a delay model the
 fast engine does not know layer by layer (a plug-in registered later), and a message whose
 delay does not move time forward (``constant`` 0, or a draw too small to change its send time):
 the same-instant order of the reference then needs its per-message events.
@@ -51,9 +53,7 @@ __all__ = ["simulate_fast", "unsupported"]
 
 def unsupported(scenario: Scenario) -> str | None:
     """Why ``scenario`` cannot run on the fast engine (None when it can)."""
-    proto, net = scenario.protocol, scenario.network
-    if proto.kind == "cgc" and proto.mode == "async":
-        return 'protocol.mode = "async" (CGC) is not batched'
+    net = scenario.network
     if not batchable(net.delay):
         return f"network.delay.model = {net.delay.name!r} is not batched"
     plan = DelayPlan(net.delay)
@@ -68,7 +68,8 @@ def simulate_fast(
 ) -> VariantResult:
     """Run ``scenario`` on the fast engine (module docstring); fall back to the reference
     engine, with a warning, where the fast engine does not apply."""
-    from .results import run_peer, run_server
+    from .results import run_peer
+    from .server_run import run_server
 
     reason = unsupported(scenario)
     if reason is None:

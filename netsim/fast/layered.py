@@ -45,11 +45,15 @@ class LayeredPeerEngine(PeerEngine):
         if self.stale:
             raise NotLayered("absent = stale")
         n, rounds = self.n, self.rounds
-        honest = np.array(self.honest)
+        honest = self.honest_ids
         byzantine = np.flatnonzero(self.byzantine)
         compute = np.asarray(self.compute, dtype=np.float64)
         starts = np.zeros((rounds + 1, n))  # S(r), every agent
         completions = np.zeros((rounds, n))
+        # the honest senders' messages go to every other agent
+        self.honest_sent = honest[:, None] != self.receivers[None, :]
+        self.no_loss = np.zeros(self.honest_sent.shape, dtype=bool)
+        self.sender_column = np.arange(n)[:, None]
         for r in range(rounds):
             start = starts[r]
             book = self._book(r)
@@ -66,7 +70,8 @@ class LayeredPeerEngine(PeerEngine):
             book.completion[:] = completion
             self.completed[:] = r + 1
             self.times[r + 1, honest] = completion[honest]
-            self.counters.deadline_rounds += int(book.by_deadline[honest].sum())
+            self.counters.deadline_rounds += int(np.count_nonzero(book.by_deadline[honest]))
+            book.in_time_final = book.in_time_all()
             self._updates(book, honest)
             starts[r + 1] = completion + compute
             self.horizon = float(starts[r + 1].min())
@@ -83,8 +88,8 @@ class LayeredPeerEngine(PeerEngine):
         r = book.round
         leaf, lost = self.honest_draws.rows(honest, r)
         delay = self.plan.delay_rows(leaf, honest, self.receivers, start[honest])
-        sent = honest[:, None] != self.receivers[None, :]
-        lost = np.zeros(sent.shape, dtype=bool) if lost is None else lost & sent
+        sent = self.honest_sent
+        lost = self.no_loss if lost is None else lost & sent
         asynchrony = self.scenario.network.asynchrony
         if asynchrony is not None:
             bounded = (start[honest] >= asynchrony.gst)[:, None] & sent
@@ -95,11 +100,15 @@ class LayeredPeerEngine(PeerEngine):
                 self.capped += int(over.sum())
                 delay = np.where(over, asynchrony.delta, delay)
             lost &= ~bounded
-        arrival = start[honest][:, None] + delay
-        if np.any(sent & (arrival <= start[honest][:, None])):
+        send_time = start[honest][:, None]
+        arrival = send_time + delay
+        if (sent & (arrival <= send_time)).any():
             raise ZeroDelay("a message arrives at its send time")
-        delivered = sent & ~lost
         book.sent[honest] = sent
+        if lost is self.no_loss:  # every message sent is delivered
+            book.arrival[honest] = np.where(sent, arrival, np.inf)
+            return
+        delivered = sent & ~lost
         book.lost[honest] = lost
         book.arrival[honest] = np.where(delivered, arrival, np.inf)
         book.decision[honest] = np.where(sent & lost, Decision.LOST, book.decision[honest])
@@ -114,22 +123,16 @@ class LayeredPeerEngine(PeerEngine):
         r: int,
     ) -> None:
         """Step 3: each Byzantine sender's values (its View at its round start) and messages."""
-        honest = np.array(self.honest)
+        honest = self.honest_ids
         for b in sorted(byzantine.tolist(), key=lambda b: (start[b], b)):
             time = float(start[b])
-            if self.deadline is not None and np.any(start[honest] + self.deadline <= time):
+            if self.deadline is not None and (start[honest] + self.deadline <= time).any():
                 raise NotLayered("an honest agent may complete the round before a Byzantine start")
-            completed = np.full(self.n, -1)
-            latest = np.full(self.n, -1)
-            k = r
-            while k >= 0 and (np.any(completed < 0) or np.any(latest < 0)):
-                # rounds completed / started by `time`: the last k with C(k - 1) / S(k) <= time
-                done = completions[k - 1] <= time if k >= 1 else np.ones(self.n, dtype=bool)
-                completed = np.where((completed < 0) & done, k, completed)
-                latest = np.where((latest < 0) & (starts[k] <= time), k, latest)
-                k -= 1
-            self.completed[:] = completed
-            self.started_round[honest] = latest[honest]
+            # rounds completed / started by `time` (a completion comes before a Byzantine round
+            # start at one instant): C(k - 1) <= time for k <= completed, S(k) <= time for
+            # k <= latest; both are non-decreasing in k (C(k) >= S(k) = C(k - 1) + compute)
+            self.completed[:] = _rounds_by(completions[:r], time)
+            self.started_round[honest] = _rounds_by(starts[1 : r + 1], time)[honest]
             view = self._layer_view(book, r, time, starts[r])
             sent, lost, delay = self._byzantine_sends(b, r, time, book, view)
             arrival = time + delay
@@ -142,38 +145,47 @@ class LayeredPeerEngine(PeerEngine):
             book.decision[b, sent & lost] = Decision.LOST
 
     def _layer_view(self, book: RoundBook, r: int, time: float, start: np.ndarray) -> View:
-        honest = [i for i in self.honest if start[i] <= time]
-        honest.sort(key=lambda i: (start[i], i))
-        return self._round_start_view(r, time, honest)
+        """The View at ``time``: the honest agents that started round r by then, in the order
+        of their round starts (start time, then id)."""
+        honest = self.honest_ids[start[self.honest_ids] <= time]
+        honest = honest[np.lexsort((honest, start[honest]))]
+        return self._round_start_view(r, time, honest.tolist())
 
     def _completions(self, book: RoundBook, start: np.ndarray) -> np.ndarray:
         """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once."""
         awaited = self.awaited
-        delivered = book.sent & ~book.lost
-        broken = np.any(awaited & ~delivered, axis=0)
-        last = np.max(np.where(awaited & delivered, book.arrival, -np.inf), axis=0)
+        # an undelivered message has arrival +inf: an awaited one makes `last` +inf
+        last = np.where(awaited, book.arrival, -np.inf).max(axis=0)
+        broken = last == np.inf
         by_rule = np.maximum(start, last)
         deadline = np.inf if self.deadline is None else start + self.deadline
         early = ~broken & (by_rule <= deadline)
         completion = np.where(early, by_rule, deadline)
-        if not np.all(np.isfinite(completion[list(self.honest)])):
+        if not np.isfinite(completion[self.honest_ids]).all():
             raise NotLayered("an honest agent waits forever: the event engine reports it")
         book.by_deadline[:] = ~early
         book.scheduled[:] = True
         triggered = early & (by_rule > start)
-        at_trigger = awaited & (book.arrival == by_rule[None, :]) & triggered[None, :]
-        senders = np.arange(self.n)[:, None]
+        at_trigger = awaited & (book.arrival == by_rule) & triggered
         book.trigger[:] = np.where(
-            triggered, np.max(np.where(at_trigger, senders, -1), axis=0), self.n
+            triggered, np.where(at_trigger, self.sender_column, -1).max(axis=0), self.n
         )
         return completion
 
     def _updates(self, book: RoundBook, honest: np.ndarray) -> None:
         """Step 5, in chunks of at most ``BATCH_ELEMENTS`` stacked floats."""
-        in_time = book.in_time_all()
+        in_time = book.in_time_final
         chunk = max(1, BATCH_ELEMENTS // (self.n * self.dim))
         for first in range(0, len(honest), chunk):
-            batch = [
-                (int(j), book.round, in_time[:, j], None) for j in honest[first : first + chunk]
-            ]
-            self._compute(batch)
+            agents = honest[first : first + chunk]
+            self._compute_round(book.round, agents, in_time[:, agents].T)
+
+
+def _rounds_by(times: np.ndarray, time: float) -> np.ndarray:
+    """Per agent, how many rows of ``times`` (non-decreasing down each column) are <= ``time``:
+    the last two rows decide unless an agent is further behind (then every row counts)."""
+    tail = times[-2:] <= time
+    count = np.count_nonzero(tail, axis=0) + (len(times) - len(tail))
+    if len(times) > 2 and not tail[0].all():
+        count = np.count_nonzero(times <= time, axis=0)
+    return count

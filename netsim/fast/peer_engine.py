@@ -34,14 +34,14 @@ at a time and hands over to this one (from the start) when it cannot.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
-from ..adversaries import View
+from ..adversaries import Receivers, View, batch_values
 from ..config import Scenario
+from ..costs import StackedProjection
 from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
@@ -54,10 +54,39 @@ from .trace import TraceSink
 DEADLINE, COMPLETION, ROUND_START = 1, 2, 3
 BLOCK_BYTES = 2**30  # memory for pre-drawn honest link delays (n = 1000: 119 rounds)
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
+KEPT, ELIMINATED, CLIPPED = int(Decision.KEPT), int(Decision.ELIMINATED), int(Decision.CLIPPED)
 
 
 class ZeroDelay(Exception):
     """A message arrived at its own send time: outside the fast engine's assumption."""
+
+
+class EstimateRows(Mapping):
+    """agent -> its estimate of a given round (a row of the run's estimates array): a View's
+    ``honest_sent`` or ``honest_latest``, as the dict the reference builds, read on first use
+    (an adversary that never looks costs nothing). A row of the array is written once, before
+    any View that names it, so reading it later gives the same values."""
+
+    def __init__(self, estimates: np.ndarray, agents: list[int], rounds: list[int]):
+        self._estimates = estimates
+        self._agents = agents
+        self._rounds = rounds  # the round of each listed agent's row
+        self._rows: dict[int, np.ndarray] | None = None
+
+    def _dict(self) -> dict[int, np.ndarray]:
+        if self._rows is None:
+            pairs = zip(self._agents, self._rounds)
+            self._rows = {agent: self._estimates[r, agent] for agent, r in pairs}
+        return self._rows
+
+    def __getitem__(self, agent: int) -> np.ndarray:
+        return self._dict()[agent]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._agents)
 
 
 class PeerEngine:
@@ -77,10 +106,12 @@ class PeerEngine:
         self.byzantine = np.zeros(self.n, dtype=bool)
         self.byzantine[list(net.byzantine)] = True
         self.honest = tuple(net.honest)
+        self.honest_ids = np.array(self.honest, dtype=np.int64)
         self.deadline = proto.deadline
         self.stale = proto.absent == "stale"
         self.compute = net.compute_time
         self.costs = scenario.costs.costs
+        self.projection = StackedProjection(self.costs)
         self.counters = RunCounters()
         self.capped = 0
         # awaited[s, j]: an honest receiver waits for every other agent, a Byzantine one for
@@ -100,6 +131,7 @@ class PeerEngine:
         self.messages_on = {b: np.zeros(self.n, dtype=np.int64) for b in net.byzantine}
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
+        self.peer_streams: dict[int, tuple[np.ndarray, list[np.random.Generator]]] = {}
         self.trace = TraceSink(scenario.trace, net.asynchrony)
         # estimates[r, i]: x_i^r (honest rows); times[r, i]: when i completed round r
         self.estimates = np.zeros((self.rounds + 1, self.n, self.dim))
@@ -257,23 +289,18 @@ class PeerEngine:
         if view is None:
             self._flush()
             view = self._view(round, time)
-        adversary = self.scenario.adversary
-        shared = {
-            field.name: getattr(view, field.name)
-            for field in dataclasses.fields(View)
-            if field.init and field.name != "target"
-        }
+        ids, rngs = self._peer_streams(agent)
+        receivers = Receivers(
+            ids=ids,
+            target=self.estimates[self.completed[ids], ids],
+            has_target=~self.byzantine[ids],
+            rngs=rngs,
+        )
+        chosen, chosen_sent = batch_values(self.scenario.adversary, agent, round, view, receivers)
         values = np.zeros((self.n, self.dim))
         sent = np.zeros(self.n, dtype=bool)
-        for j in range(self.n):
-            if j == agent:
-                continue
-            target = None if self.byzantine[j] else self.estimates[self.completed[j], j]
-            to_j = View(**shared, target=target)  # dataclasses.replace(view, target=...)
-            value = adversary.value(agent, j, round, to_j, self.adversary_rng(agent, j))
-            if value is not None:
-                values[j] = np.array(value, dtype=np.float64)
-                sent[j] = True
+        values[ids] = chosen
+        sent[ids] = chosen_sent
         count = self.messages_on[agent]
         leaf, lost = self.byzantine_draws.indexed(agent, np.minimum(count, self.rounds - 1), sent)
         delay = self.plan.delays(leaf, agent, self.receivers, time)
@@ -288,6 +315,15 @@ class PeerEngine:
         book.byzantine_values[agent] = values
         return sent, lost, delay
 
+    def _peer_streams(self, agent: int) -> tuple[np.ndarray, list[np.random.Generator]]:
+        """Byzantine ``agent``'s receivers (every other agent, by id) and their streams."""
+        streams = self.peer_streams.get(agent)
+        if streams is None:
+            ids = np.flatnonzero(self.receivers != agent)
+            rngs = [self.adversary_rng(agent, j) for j in ids.tolist()]
+            streams = self.peer_streams[agent] = (ids, rngs)
+        return streams
+
     def _view(self, round: int, time: float) -> View:
         """What the reference shows an adversary at a Byzantine round start (all honest events
         up to this instant are processed and their updates computed)."""
@@ -299,16 +335,14 @@ class PeerEngine:
     def _round_start_view(self, round: int, time: float, senders: list[int]) -> View:
         """The adversary's view at a round start: the round's honest values already sent by
         ``senders`` (in send order) and every honest agent's latest estimate."""
+        latest = self.started_round.tolist()
+        started = [i for i in self.honest if latest[i] >= 0]
         return View(
             round=round,
             now=time,
             dim=self.dim,
-            honest_sent={i: self.estimates[round, i] for i in senders},
-            honest_latest={
-                i: self.estimates[self.started_round[i], i]
-                for i in self.honest
-                if self.started_round[i] >= 0
-            },
+            honest_sent=EstimateRows(self.estimates, senders, [round] * len(senders)),
+            honest_latest=EstimateRows(self.estimates, started, [latest[i] for i in started]),
             optimum=self.optimum,
             f=self.f,
             filter=self.scenario.protocol.filter,
@@ -402,6 +436,10 @@ class PeerEngine:
     def _compute(self, batch: list) -> None:
         """The updates of a batch of (receiver, round) pairs that do not depend on each other
         (the reference's ``CEProtocol._update``, for all of them at once)."""
+        if not self.stale and all(item[1] == batch[0][1] for item in batch):
+            agents = np.array([item[0] for item in batch])
+            self._compute_round(batch[0][1], agents, np.array([item[2] for item in batch]))
+            return
         size, n = len(batch), self.n
         agents = np.array([item[0] for item in batch])
         rounds = np.array([item[1] for item in batch])
@@ -450,17 +488,63 @@ class PeerEngine:
             columns[mask] = decision[rows].T[mask]
             book.decision[:, agents[rows]] = columns
             book.updates_left -= len(rows)
-        new = np.empty_like(own)
+        self._store(rounds, agents, own, step.aggregate)
+
+    def _compute_round(self, round: int, agents: np.ndarray, in_time: np.ndarray) -> None:
+        """:meth:`_compute` for receivers of one round and no stale values (the round-by-round
+        engine's every batch): the same counters, decisions and estimates, in fewer array
+        operations. ``in_time`` (B, n): the senders each receiver's message arrived in time."""
+        book = self.books[round]
+        size, n = len(agents), self.n
+        estimates = self.estimates[round]  # honest rows: x_s^r; Byzantine rows filled below
+        values = np.empty((size, n, self.dim))
+        values[:] = estimates
+        finite = np.empty((size, n), dtype=bool)
+        finite[:] = np.isfinite(estimates).all(axis=1)
+        for sender, sent in book.byzantine_values.items():
+            rows = sent[agents]
+            values[:, sender] = rows
+            finite[:, sender] = np.isfinite(rows).all(axis=1)
+        usable = in_time & finite
+        counters = self.counters
+        counters.non_finite_received += int(np.count_nonzero(in_time) - np.count_nonzero(usable))
+        absent_honest = np.count_nonzero(~in_time[:, self.honest_ids])
+        counters.absent_honest += int(absent_honest) - size  # not oneself
+        absent = (n - 1) - np.count_nonzero(usable, axis=1)
+        counters.synchrony_violations += int(np.count_nonzero(absent > self.f))
+        eta = np.full(size, self.scenario.protocol.step_size(round))
+        own = estimates[agents]
+        rule = self.scenario.protocol.filter
+        step = peer_step(rule, own, values, usable, None, eta, n, self.f)
+        counters.filter_skipped += int(np.count_nonzero(step.skipped))
+        # kept ⊆ usable: a value in time but not finite is eliminated, as in _compute
+        decision = np.where(step.kept, KEPT, ELIMINATED).astype(np.int8)
+        if step.changed.any():
+            decision[step.kept & step.changed] = CLIPPED
+        columns = book.decision[:, agents]
+        book.decision[:, agents] = np.where(in_time.T, decision.T, columns)
+        book.updates_left -= size
+        self._store(round, agents, own, step.aggregate)
+
+    def _store(
+        self,
+        round: int | np.ndarray,
+        agents: np.ndarray,
+        own: np.ndarray,
+        aggregate: np.ndarray,
+    ) -> None:
+        """x_u^{r+1} = [aggregate_u]_{X_u} for each receiver u = ``agents[k]`` (round r: one for
+        all or one each), or x_u^r if that is not finite."""
         with np.errstate(over="ignore", invalid="ignore"):
-            for u, agent in enumerate(agents.tolist()):
-                new[u] = self.costs[agent].project(step.aggregate[u].copy())
+            new = self.projection(aggregate, agents)
         broken = ~np.isfinite(new).all(axis=1)
-        self.counters.non_finite_updates += int(broken.sum())
-        new[broken] = own[broken]
-        self.estimates[rounds + 1, agents] = new
-        self.updated[agents] = rounds + 1
+        if broken.any():
+            self.counters.non_finite_updates += int(broken.sum())
+            new[broken] = own[broken]
+        self.estimates[round + 1, agents] = new
+        self.updated[agents] = round + 1
         if self.on_round is not None:
-            for _ in range(size):
+            for _ in range(len(agents)):
                 self.on_round()
 
     # --- the trace -----------------------------------------------------------------------------
@@ -479,15 +563,16 @@ class PeerEngine:
 
     def _emit(self, book: RoundBook) -> None:
         delivered = book.sent & ~book.lost
-        in_time = book.in_time_all()
+        in_time = book.in_time_all() if book.in_time_final is None else book.in_time_final
         decision = book.decision.copy()
-        byzantine_receiver = np.broadcast_to(self.byzantine[None, :], decision.shape)
-        decision[delivered & byzantine_receiver & in_time] = Decision.KEPT
+        decision[delivered & in_time & self.byzantine] = Decision.KEPT  # Byzantine receivers
         decision[delivered & (decision == UNDECIDED)] = Decision.LATE
-        # canonical order: receiver, then sender -> transpose [sender, receiver]
-        sender, receiver = np.nonzero(book.sent.T)[::-1]
-        delivered_t = delivered[sender, receiver]
-        arrival = np.where(delivered_t, book.arrival[sender, receiver], np.nan)
+        # canonical order: receiver, then sender -> the transposed [sender, receiver] arrays
+        # read in C order
+        sent = book.sent.T
+        receiver, sender = np.nonzero(sent)
+        delivered_t = delivered.T[sent]
+        arrival = np.where(delivered_t, book.arrival.T[sent], np.nan)
         columns = {
             "round": np.full(len(sender), book.round, dtype=np.int64),
             "sender": sender.astype(np.int64),
@@ -496,7 +581,7 @@ class PeerEngine:
             "arrival_time": arrival,
             "delivered": delivered_t,
             "byzantine": self.byzantine[sender],
-            "decision": decision[sender, receiver].astype(np.int8),
+            "decision": decision.T[sent],
         }
         self.trace.add(columns, watermark=self._send_watermark(book.round))
 

@@ -47,25 +47,37 @@ def peer_step(
     own: np.ndarray,
     values: np.ndarray,
     present: np.ndarray,
-    stale: np.ndarray,
+    stale: np.ndarray | None,
     eta: Sequence[float],
     n: int,
     f: int,
 ) -> PeerStep:
     """Filter and aggregate for B receivers (module docstring); ``own`` (B, d), ``values``
-    (B, n, d), ``present``/``stale`` (B, n) bool, ``eta`` the step of each receiver's round."""
+    (B, n, d), ``present``/``stale`` (B, n) bool (``stale`` None: no stale value), ``eta`` the
+    step of each receiver's round."""
     batch, senders, _ = values.shape
-    ids = np.broadcast_to(np.arange(senders), (batch, senders))
-    k = present.sum(axis=1)
+    k = np.count_nonzero(present, axis=1)
     f_left = np.maximum(0, f - ((n - 1) - k))
     # The reference's row order: the in-time senders by id, then the stale ones by id.
-    row_key = np.where(present, stale * senders + ids, 2 * senders)
+    if stale is None or not stale.any():
+        row_key = None  # every present row is in time: sender id order
+    else:
+        ids = np.broadcast_to(np.arange(senders), (batch, senders))
+        row_key = np.where(present, stale * senders + ids, 2 * senders)
     changed = np.zeros((batch, senders), dtype=bool)
     skipped = np.zeros(batch, dtype=bool)
     if rule in ("ce", "none"):
-        kept = _ce_kept(own, values, present, k - f_left) if rule == "ce" else present.copy()
-        aggregate = _sum_step(own, values, kept, row_key, np.asarray(eta, dtype=np.float64))
+        eta = np.asarray(eta, dtype=np.float64)
+        if rule == "none":
+            aggregate = _sum_step(own, values, present, row_key, eta)
+            return PeerStep(aggregate, present.copy(), changed, skipped)
+        with np.errstate(over="ignore", invalid="ignore"):
+            difference = values - own[:, None, :]  # x_s - x_u, as the reference subtracts
+        kept = _ce_kept(difference, present, k - f_left)
+        aggregate = _sum_step(own, values, kept, row_key, eta, difference)
         return PeerStep(aggregate, kept, changed, skipped)
+    if row_key is None:
+        row_key = np.where(present, np.arange(senders), 2 * senders)
     kept = np.zeros((batch, senders), dtype=bool)
     aggregate = np.empty_like(own)
     rows = np.argsort(row_key, axis=1, kind="stable")
@@ -85,41 +97,59 @@ def peer_step(
     return PeerStep(aggregate, kept, changed, skipped)
 
 
-def _ce_kept(
-    own: np.ndarray, values: np.ndarray, present: np.ndarray, count: np.ndarray
-) -> np.ndarray:
-    """CE's mask: the ``count[u]`` present values nearest to own[u], ties by sender id."""
+def _ce_kept(difference: np.ndarray, present: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """CE's mask: the ``count[u]`` present values nearest to x_u (``difference`` (B, n, d):
+    x_s - x_u), ties by sender id."""
     with np.errstate(over="ignore", invalid="ignore"):
-        distance = np.linalg.norm(values - own[:, None, :], axis=2)
-    distance = np.where(np.isnan(distance), np.inf, distance)
+        distance = np.linalg.norm(difference, axis=2)
+    distance[np.isnan(distance)] = np.inf
     # by distance, ties by sender id (a stable sort of rows in id order), absent rows last
     # (NaN sorts after +inf)
-    order = np.argsort(np.where(present, distance, np.nan), axis=-1, kind="stable")
-    rank_kept = np.arange(values.shape[1])[None, :] < count[:, None]
-    kept = np.zeros(present.shape, dtype=bool)
-    np.put_along_axis(kept, order, rank_kept, axis=1)
-    return kept & present
+    distance[~present] = np.nan
+    order = np.argsort(distance, axis=-1, kind="stable")
+    batch, senders = present.shape
+    kept = np.empty(batch * senders, dtype=bool)
+    flat = order + (np.arange(batch) * senders)[:, None]
+    kept[flat.ravel()] = (np.arange(senders)[None, :] < count[:, None]).ravel()
+    return kept.reshape(batch, senders) & present
 
 
 def _sum_step(
-    own: np.ndarray, values: np.ndarray, kept: np.ndarray, row_key: np.ndarray, eta: np.ndarray
+    own: np.ndarray,
+    values: np.ndarray,
+    kept: np.ndarray,
+    row_key: np.ndarray | None,
+    eta: np.ndarray,
+    difference: np.ndarray | None = None,
 ) -> np.ndarray:
-    """x_u + eta_u sum_{kept rows, reference order} (x_s - x_u), grouped by kept count."""
+    """x_u + eta_u sum_{kept rows, reference order} (x_s - x_u), grouped by kept count
+    (``row_key`` None: every kept row in sender id order; ``difference``: x_s - x_u, if
+    already computed)."""
     aggregate = np.empty_like(own)
-    count = kept.sum(axis=1)
-    senders = values.shape[1]
-    in_id_order = bool(np.all(row_key[kept] < senders))  # no stale row: rows in sender order
+    count = np.count_nonzero(kept, axis=1)
+    senders, dim = values.shape[1], values.shape[2]
+    in_id_order = row_key is None or bool(np.all(row_key[kept] < senders))  # no stale row
     if not in_id_order:
+        assert row_key is not None
         order = np.argsort(np.where(kept, row_key, 2 * senders + 1), axis=1, kind="stable")
-    for m in np.unique(count):
-        group = np.flatnonzero(count == m)
-        if in_id_order:  # the kept columns of each row, in increasing sender id
-            index = np.nonzero(kept[group])[1].reshape(len(group), m)
-        else:
-            index = order[group, :m]
-        stacked = values[group[:, None], index]
-        x = own[group]
+    if count.min() == count.max():  # one group: every receiver keeps the same number
+        sizes = [(int(count[0]), None)]
+    else:
+        sizes = [(m, np.flatnonzero(count == m)) for m in np.unique(count).tolist()]
+    for m, group in sizes:
+        rows = slice(None) if group is None else group
+        x = own[rows]
         with np.errstate(over="ignore", invalid="ignore"):
-            total = np.sum(stacked - x[:, None, :], axis=1)
-            aggregate[group] = x + eta[group][:, None] * total
+            if in_id_order and difference is not None:
+                # the kept rows of each receiver, in increasing sender id (C order)
+                stacked = difference[rows][kept[rows]].reshape(len(x), m, dim)
+            else:
+                if in_id_order:
+                    index = np.nonzero(kept[rows])[1].reshape(len(x), m)
+                else:
+                    index = order[rows, :m]
+                selected = np.arange(len(x))[:, None] if group is None else group[:, None]
+                stacked = values[selected, index] - x[:, None, :]
+            total = np.sum(stacked, axis=1)
+            aggregate[rows] = x + eta[rows][:, None] * total
     return aggregate

@@ -7,7 +7,6 @@ that compute its parts from arrays are the reference's own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from ..config import Scenario
 from ..costs import aggregate_optimum
 from ..results import VariantResult
-from ..simulation import _cgc_summary, run_summary
+from ..simulation import run_summary
 from .layered import LayeredPeerEngine, NotLayered
 from .peer_engine import PeerEngine, tracked
 
@@ -67,42 +66,6 @@ def run_peer(
         capped=engine.capped,
         extra={},
         staleness=None,
-    )
-
-
-def run_server(
-    scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
-) -> VariantResult:
-    """Synchronous CGC on the fast engine (:class:`netsim.fast.server_engine.ServerEngine`)."""
-    from .server_engine import ServerEngine
-
-    net = scenario.network
-    honest_costs = [scenario.costs.costs[i] for i in net.honest]
-    optimum = aggregate_optimum(honest_costs)
-    engine = ServerEngine(scenario, optimum.point, on_round)
-    engine.run()
-    completed = engine.completed
-    staleness = engine.staleness[:completed]
-    protocol = SimpleNamespace(
-        staleness=engine.staleness,
-        recorder=SimpleNamespace(completed=completed),
-        terminated_at=engine.terminated_at,
-        clipped_byzantine=engine.clipped_byzantine,
-        staleness_breaches=[],
-    )
-    return _result(
-        scenario,
-        name,
-        optimum,
-        nodes=("server",),
-        times=engine.times[: completed + 1],
-        estimates=engine.estimates[: completed + 1],
-        completed=completed,
-        trace=engine.trace,
-        counters=engine.counters.as_dict(),
-        capped=engine.capped,
-        extra=_cgc_summary(scenario, protocol, honest_costs),
-        staleness=staleness,
     )
 
 

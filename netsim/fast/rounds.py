@@ -27,6 +27,13 @@ from ..engine.trace import Decision
 UNDECIDED = -1
 
 
+def _filled(shape: int | tuple[int, int], value: float, dtype: type) -> np.ndarray:
+    """``np.full`` without its Python-level overhead (a book is made every round)."""
+    array = np.empty(shape, dtype=dtype)
+    array.fill(value)
+    return array
+
+
 class RoundBook:
     """The messages of one round, indexed [sender, receiver], and the receivers' progress."""
 
@@ -38,10 +45,12 @@ class RoundBook:
         self.send_order = np.zeros(n, dtype=np.int64)  # processing order of the round starts
         self.sent = np.zeros((n, n), dtype=bool)
         self.lost = np.zeros((n, n), dtype=bool)
-        self.arrival = np.full((n, n), np.inf)
-        self.decision = np.full((n, n), UNDECIDED, dtype=np.int8)
-        self.missing = awaited.sum(axis=0)  # awaited senders that have not started yet
-        self.last = np.full(n, -np.inf)  # latest arrival among the awaited delivered ones
+        self.arrival = _filled((n, n), np.inf, np.float64)
+        self.decision = _filled((n, n), UNDECIDED, np.int8)
+        # awaited senders that have not started yet
+        self.missing = np.count_nonzero(awaited, axis=0)
+        # latest arrival among the awaited delivered ones
+        self.last = _filled(n, -np.inf, np.float64)
         self.broken = np.zeros(n, dtype=bool)  # an awaited message is lost or never sent
         self.opened = np.zeros(n, dtype=bool)
         self.start = np.zeros(n)
@@ -50,10 +59,11 @@ class RoundBook:
         # The awaited sender whose delivery triggers a completion by rule (a) after the round
         # start: of the messages arriving exactly then, only those delivered before it (lower
         # sender id, the delivery key) are in time for a receiver that does not await them.
-        self.trigger = np.full(n, n)
-        self.completion = np.full(n, np.nan)
+        self.trigger = _filled(n, n, np.int64)
+        self.completion = _filled(n, np.nan, np.float64)
         self.byzantine_values: dict[int, np.ndarray] = {}  # sender -> (n, d) per receiver
         self.updates_left = 0  # honest completions of this round not yet computed
+        self.in_time_final: np.ndarray | None = None  # in_time_all(), once every time is final
 
     def record_sends(
         self,

@@ -1,25 +1,36 @@
-"""Synchronous CGC (spec/cgc.md, spec/engine.md "Rounds (CGC server)") on the fast engine.
+"""CGC (spec/cgc.md, spec/engine.md "Rounds (CGC server)") on the fast engine, event by event.
 
 The reference (:mod:`netsim.protocols.cgc`) runs a SimPy process for the server and one per
-agent, and every message is an event. Here a heap holds the agent-level events in the
-reference's order, by (simulated time, key): a request's arrival at an agent (the delivery key
-(0, server, agent, round): the agent's mailbox acts on it), the server's deadline check (1, -1)
-and round completion (2, -1), an agent's end of computation (3, Byzantine?, agent) and the
-server's round start (3, 0, -1). A reply is not an event: with every delay moving time forward
-(arrival > send time; a zero delay raises :class:`netsim.fast.peer_engine.ZeroDelay` and the
-caller falls back to the reference) a reply is in time iff its arrival <= the server's
-completion, and the completion time is known as soon as the last awaited reply is sent:
+agent, and every message is an event. Here a heap holds the events in the reference's order,
+by (simulated time, key), the keys of :mod:`netsim.engine.environment`: a message's arrival
+(0, sender, receiver, round) -- a request at an agent, or (asynchronous mode) a reply at the
+server --, the server's deadline check (1, server) and round completion (2, server), an
+agent's end of computation (3, Byzantine?, agent) and the server's round start (3, 0, server).
+
+Synchronous mode: a reply is not an event. With every delay moving time forward (arrival >
+send time; a zero delay raises :class:`netsim.fast.peer_engine.ZeroDelay` and the caller falls
+back to the reference) a reply is in time iff its arrival <= the server's completion, and the
+completion time is known as soon as the last awaited reply is sent:
 
     C_t = max(s_t, max_i A_i(t)) if every agent's reply of round t is delivered and that is
           not after s_t + deadline; else s_t + deadline.
 
+Asynchronous mode (CGC paper, Section 5): every reply is an arrival event. The server completes
+round t at the arrival that makes the replies of round t it has received number n (trigger
+``deadline``) or n - f (trigger ``quorum``), or at s_t + deadline, whichever comes first; it then
+steps with each agent's most recent finite reply (the one of the highest round that has arrived
+by then, zero if none), whose round is s_i(t), and records the staleness t - s_i(t).
+
 The mailbox rules are the reference's (:class:`netsim.engine.Mailbox`): an idle agent takes a
 request on arrival; a busy one queues it (``latest``: only the highest round is kept, the
 others are dropped and ``eliminated``; ``fifo``: all, in arrival order) and takes the next one
-when it has sent its reply. The filter and the step are the reference's functions
-(:mod:`netsim.filters`, :mod:`netsim.aggregators`). The request links (server -> agent) carry
-one message per round and are drawn in blocks (:class:`netsim.fast.draws.LinkDraws`);
-the reply links, whose k-th message is an agent's k-th reply, use live streams.
+when it has sent its reply. (The reference hands a request over with an event keyed (2, agent)
+at the same instant; nothing that happens in between reads the agent, so taking it at once is
+the same run.) The filter, the step, the adversary's View and the staleness check are the
+reference's functions (:mod:`netsim.filters`, :mod:`netsim.aggregators`,
+:mod:`netsim.protocols.cgc`). The request links (server -> agent) carry one message per round
+and are drawn in blocks (:class:`netsim.fast.draws.LinkDraws`); the reply links, whose k-th
+message is an agent's k-th reply, use live streams.
 """
 
 from __future__ import annotations
@@ -30,13 +41,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..adversaries import View
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
 from ..filters import GRADIENT_FILTERS
+from ..protocols.cgc import check_staleness, honest_gradients, server_view
 from ..protocols.common import AdversaryStreams, RunCounters
 from ..rng import SERVER
 from .draws import DelayPlan, LinkDraws, LiveLinks
@@ -48,7 +59,8 @@ ARRIVAL, DEADLINE, COMPLETION, START = 0, 1, 2, 3
 
 
 class ServerEngine:
-    """One synchronous CGC run (module docstring). Use :meth:`run`, then read the attributes."""
+    """One CGC run, event by event (module docstring). Use :meth:`run`, then read the
+    attributes."""
 
     def __init__(
         self, scenario: Scenario, optimum: np.ndarray, on_round: Callable[[], None] | None = None
@@ -63,11 +75,15 @@ class ServerEngine:
         self.costs = scenario.costs.costs
         self.filter = GRADIENT_FILTERS.get(proto.filter)
         self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
+        self.asynchronous = proto.mode == "async"
+        quorum = self.asynchronous and proto.trigger == "quorum"
+        self.needed = self.n - self.f if quorum else self.n  # replies that complete a round
         self.counters = RunCounters()
         self.capped = 0
         self.clipped_byzantine = 0
         self.terminated_at: int | None = None
         self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
+        self.staleness_breaches: list[tuple[int, int, int]] = []
         self.times = np.zeros((self.rounds + 1, 1))
         self.estimates = np.zeros((self.rounds + 1, 1, self.dim))
         self.completed = 0
@@ -92,7 +108,9 @@ class ServerEngine:
         # the server's current round
         self.round = -1
         self.round_start = 0.0
-        self.replies: dict[int, int] = {}  # agent -> its reply this round (-1: sent nothing)
+        self.replies: dict[int, int] = {}  # sync: agent -> its reply this round (-1: none)
+        self.received = 0  # async: replies of the current round received before completion
+        self.latest: dict[int, int] = {}  # async: agent -> its most recent finite reply
         self.request_values: dict[int, np.ndarray] = {}  # round -> the w the server sent
         self.scheduled = False
         self.by_deadline = False
@@ -103,15 +121,17 @@ class ServerEngine:
     # --- the event loop --------------------------------------------------------------------
 
     def run(self) -> None:
-        self._push(0.0, START, 0, SERVER, 0)
+        self._push(0.0, START, 0, SERVER, 0, 0)
         while self.heap:
-            time, kind, _, who, _, payload = heapq.heappop(self.heap)
-            if kind == START and who == SERVER:
+            time, kind, first, second, _, _, payload = heapq.heappop(self.heap)
+            if kind == START and second == SERVER:
                 self._server_start(payload, time)
             elif kind == START:
-                self._reply(who, payload, time)
+                self._reply(second, payload, time)
+            elif kind == ARRIVAL and first == SERVER:
+                self._request_arrives(second, payload, time)
             elif kind == ARRIVAL:
-                self._request_arrives(who, payload, time)
+                self._reply_arrives(first, payload, time)
             elif kind == DEADLINE:
                 self._deadline(payload, time)
             else:
@@ -126,9 +146,12 @@ class ServerEngine:
             )
         self._emit()
 
-    def _push(self, time: float, kind: int, byzantine: int, who: int, payload: int) -> None:
+    def _push(
+        self, time: float, kind: int, first: int, second: int, third: int, payload: int
+    ) -> None:
+        """Queue an event with key (kind, first, second, third), then insertion order."""
         self.sequence += 1
-        heapq.heappush(self.heap, (time, kind, byzantine, who, self.sequence, payload))
+        heapq.heappush(self.heap, (time, kind, first, second, third, self.sequence, payload))
 
     def _record(
         self, round: int, sender: int, receiver: int, time: float, delay: float, lost: bool
@@ -174,6 +197,7 @@ class ServerEngine:
             del self.honest_sent[old]
         self.round, self.round_start = t, time
         self.replies = {}
+        self.received = 0
         self.scheduled = self.by_deadline = False
         leaf, lost = self.requests.draws(SERVER, t)
         delays = self.plan.delays(leaf, SERVER, np.arange(self.n), time)
@@ -184,14 +208,15 @@ class ServerEngine:
                 delay, dropped = self._honest_bound(SERVER, i, time, delay), False
             index = self._record(t, SERVER, i, time, delay, dropped)
             if not dropped:
-                self._push(time + delay, ARRIVAL, SERVER, i, index)
+                self._push(time + delay, ARRIVAL, SERVER, i, t, index)
         self.request_values[t] = self.w
         deadline = self.scenario.protocol.deadline
         if deadline is not None:
-            self._push(time + deadline, DEADLINE, 0, SERVER, t)
+            self._push(time + deadline, DEADLINE, SERVER, 0, 0, t)
 
     def _check_complete(self) -> None:
-        """Queue the completion once every agent's reply of the round is known (rule (a))."""
+        """Sync: queue the completion once every agent's reply of the round is known (rule
+        (a))."""
         if self.scheduled or len(self.replies) < self.n:
             return
         if any(k < 0 or not self.rows["delivered"][k] for k in self.replies.values()):
@@ -202,22 +227,60 @@ class ServerEngine:
         if deadline is not None and time > self.round_start + deadline:
             return
         self.scheduled = True
-        self._push(time, COMPLETION, 0, SERVER, self.round)
+        self._push(time, COMPLETION, SERVER, 0, 0, self.round)
+
+    def _reply_arrives(self, agent: int, index: int, time: float) -> None:
+        """Async: a reply reaches the server (:class:`netsim.engine.RoundInbox` ``deliver``).
+        A finite reply of a higher round than the agent's latest becomes its latest; a reply of
+        the open round counts towards completing it."""
+        round = self.rows["round"][index]
+        previous = self.latest.get(agent)
+        value = self.values[index]
+        newer = previous is None or self.rows["round"][previous] < round
+        if newer and np.all(np.isfinite(value)):
+            self.latest[agent] = index
+        if round == self.round and not self.scheduled and not self.finished:
+            self.received += 1
+            if self.received >= self.needed:
+                self.scheduled = True
+                self._push(time, COMPLETION, SERVER, 0, 0, round)
 
     def _deadline(self, t: int, time: float) -> None:
         if t == self.round and not self.scheduled and not self.finished:
             self.scheduled = self.by_deadline = True
-            self._push(time, COMPLETION, 0, SERVER, t)
+            self._push(time, COMPLETION, SERVER, 0, 0, t)
 
     def _server_completion(self, t: int, time: float) -> None:
-        proto = self.scenario.protocol
         self.counters.deadline_rounds += int(self.by_deadline)
-        arrival, decision = self.rows["arrival_time"], self.rows["decision"]
+        if self.asynchronous:
+            gradients, used = self._latest_gradients(t)
+        else:
+            gradients, used = self._fresh_gradients(t, time)
+        self._step(t, time, gradients, used)
+        if self.finished:
+            return
+        if t + 1 < self.rounds:
+            compute = self.scenario.protocol.server_compute_time
+            self._push(time + compute, START, 0, SERVER, 0, t + 1)
+        else:
+            self.finished = True
+
+    def _fresh_gradients(self, t: int, time: float) -> tuple[np.ndarray, dict[int, int]]:
+        """Sync: the replies of round t that arrived by ``time``; missing or non-finite ones
+        are zero (the reference's ``_fresh_gradients``)."""
+        arrival, delivered, decision = (
+            self.rows["arrival_time"],
+            self.rows["delivered"],
+            self.rows["decision"],
+        )
         arrived = {
             agent: index
             for agent, index in sorted(self.replies.items())
-            if index >= 0 and self.rows["delivered"][index] and arrival[index] <= time
+            if index >= 0 and delivered[index] and arrival[index] <= time
         }
+        for index in self.replies.values():  # delivered after the completion: late
+            if index >= 0 and delivered[index] and arrival[index] > time:
+                decision[index] = Decision.LATE
         gradients = np.zeros((self.n, self.dim))
         used: dict[int, int] = {}
         for agent, index in arrived.items():
@@ -231,21 +294,45 @@ class ServerEngine:
         if len(missing) > self.f:
             self.counters.synchrony_violations += 1
         self.staleness[t] = [0 if j in used else -1 for j in range(self.n)]
+        return gradients, used
+
+    def _latest_gradients(self, t: int) -> tuple[np.ndarray, dict[int, int]]:
+        """Async: each agent's most recent finite reply (its round is s_i(t)), else zero; the
+        staleness t - s_i(t), checked against the declared bound."""
+        gradients = np.zeros((self.n, self.dim))
+        used: dict[int, int] = {}
+        for j in range(self.n):
+            index = self.latest.get(j)
+            if index is None:
+                continue
+            gradients[j] = self.values[index]
+            used[j] = index
+            self.staleness[t, j] = t - self.rows["round"][index]
+        check_staleness(self.scenario, self.staleness[t], t, self.honest, self.staleness_breaches)
+        return gradients, used
+
+    def _step(self, t: int, time: float, gradients: np.ndarray, used: dict[int, int]) -> None:
+        """S2 at ``time``: the filter on the n gradients, the first-use decisions, the
+        termination rule, then w_{t+1} = w_t - eta_t sum_j g_hat_j (CGC paper, Eq. 17)."""
+        decision = self.rows["decision"]
         total, threshold, kept, clipped = self._aggregate(gradients)
         for agent, index in used.items():
-            if decision[index] < 0:
+            if decision[index] < 0:  # first use decides
                 chosen = Decision.CLIPPED if clipped[agent] else Decision.KEPT
                 decision[index] = chosen if kept[agent] else Decision.ELIMINATED
-        for index in self.replies.values():  # delivered after the completion: late
-            if index >= 0 and self.rows["delivered"][index] and arrival[index] > time:
-                decision[index] = Decision.LATE
         self.clipped_byzantine += int(sum(clipped[b] for b in self.byzantine))
-        if threshold == 0.0 and self.n - len(used) <= self.f:
+        self._advance(t, time, total, threshold, len(used))
+
+    def _advance(
+        self, t: int, time: float, total: np.ndarray, threshold: float | None, used: int
+    ) -> None:
+        """The termination rule (threshold 0 with at most f gradients absent) or the step."""
+        if threshold == 0.0 and self.n - used <= self.f:
             self.terminated_at = t
             self.finished = True
             return
         with np.errstate(over="ignore", invalid="ignore"):
-            new = self.w - proto.step_size(t) * total
+            new = self.w - self.scenario.protocol.step_size(t) * total
         if np.all(np.isfinite(new)):
             self.w = new
         else:
@@ -255,10 +342,6 @@ class ServerEngine:
         self.completed = t + 1
         if self.on_round is not None:
             self.on_round()
-        if t + 1 < self.rounds:
-            self._push(time + proto.server_compute_time, START, 0, SERVER, t + 1)
-        else:
-            self.finished = True
 
     def _aggregate(
         self, gradients: np.ndarray
@@ -295,7 +378,7 @@ class ServerEngine:
         self.rows["decision"][index] = Decision.KEPT
         byzantine = int(agent in self.byzantine)
         compute = self.scenario.network.compute_time[agent]
-        self._push(time + compute, START, byzantine, agent, index)
+        self._push(time + compute, START, byzantine, agent, 0, index)
 
     def _reply(self, agent: int, request: int, time: float) -> None:
         """The agent has computed: it replies to ``request`` and takes its next request."""
@@ -325,12 +408,20 @@ class ServerEngine:
             if not lost and not np.all(np.isfinite(value)):
                 self.counters.non_finite_received += 1
                 self.rows["decision"][index] = Decision.ELIMINATED
-            if round == self.round and not self.finished and not self.scheduled:
+            if self.asynchronous:
+                if not lost:
+                    self._push(time + delay, ARRIVAL, agent, SERVER, round, index)
+            elif round == self.round and not self.finished and not self.scheduled:
                 self.replies[agent] = index  # decided at the server's completion
                 self._check_complete()
             elif not lost:
                 self.rows["decision"][index] = Decision.LATE  # the server has moved on
-        elif round == self.round and not self.finished and not self.scheduled:
+        elif (
+            not self.asynchronous
+            and round == self.round
+            and not self.finished
+            and not self.scheduled
+        ):
             self.replies[agent] = -1
         self.busy[agent] = False
         queue = self.queues[agent]
@@ -340,19 +431,15 @@ class ServerEngine:
     def _byzantine_reply(
         self, agent: int, round: int, w: np.ndarray, time: float
     ) -> np.ndarray | None:
-        view = View(
-            round=round,
-            now=time,
-            dim=self.dim,
-            honest_sent=dict(self.honest_sent.get(round, {})),
-            honest_latest={},
-            target=w,
-            optimum=self.optimum,
-            honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
-            server=True,
-            f=self.f,
-            filter=self.scenario.protocol.filter,
-            memory=self.adversary_memory,
+        view = server_view(
+            self.scenario,
+            round,
+            time,
+            w,
+            self.honest_sent.get(round, {}),
+            honest_gradients(self.costs, self.honest, w),
+            self.optimum,
+            self.adversary_memory,
         )
         adversary = self.scenario.adversary
         assert adversary is not None

@@ -25,7 +25,8 @@ and the step are pure numpy (:mod:`netsim.filters`); this module moves messages 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import simpy
@@ -33,6 +34,7 @@ import simpy
 from ..adversaries import View
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
+from ..costs import Cost
 from ..engine import Decision, Mailbox, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..errors import ScenarioError
@@ -154,19 +156,15 @@ class CGCProtocol(RoundProtocol):
 
     def _byzantine_reply(self, b: int, request: Message) -> np.ndarray | None:
         w = request.value
-        view = View(
-            round=request.round,
-            now=self.env.now,
-            dim=self.scenario.dim,
-            honest_sent=dict(self.honest_sent.get(request.round, {})),
-            honest_latest={},
-            target=w,
-            optimum=self.optimum,
-            honest_gradients={h: self.costs[h].gradient(w) for h in self.honest},
-            server=True,
-            f=self.f,
-            filter=self.scenario.protocol.filter,
-            memory=self.adversary_memory,
+        view = server_view(
+            self.scenario,
+            request.round,
+            self.env.now,
+            w,
+            self.honest_sent.get(request.round, {}),
+            honest_gradients(self.costs, self.honest, w),
+            self.optimum,
+            self.adversary_memory,
         )
         adversary = self.scenario.adversary
         assert adversary is not None
@@ -233,27 +231,83 @@ class CGCProtocol(RoundProtocol):
         return gradients, used
 
     def _check_staleness(self, t: int) -> None:
-        bound = self.scenario.protocol.staleness_bound
-        if bound is None:
-            return
-        for j in self.honest:
-            staleness = self.staleness[t, j] if self.staleness[t, j] >= 0 else t + 1
-            if staleness > bound:
-                self.staleness_breaches.append((t, j, int(staleness)))
-                message = (
-                    f"honest agent {j} has staleness {staleness} at round {t}, above the "
-                    f"declared bound {bound}"
+        check_staleness(
+            self.scenario, self.staleness[t], t, self.honest, self.staleness_breaches, stacklevel=3
+        )
+
+
+def honest_gradients(
+    costs: Sequence[Cost], honest: Iterable[int], w: np.ndarray
+) -> dict[int, np.ndarray]:
+    """grad Q_h(w) of every honest agent h, in agent order (what the omniscient adversary
+    knows about the server's w_t)."""
+    return {h: costs[h].gradient(w) for h in honest}
+
+
+def server_view(
+    scenario: Scenario,
+    round: int,
+    now: float,
+    target: np.ndarray,
+    honest_sent: Mapping[int, np.ndarray],
+    gradients: Mapping[int, np.ndarray],
+    optimum: np.ndarray,
+    memory: dict[str, Any],
+) -> View:
+    """What a Byzantine agent sees when it answers the server's ``target`` = w_t of round
+    ``round`` at simulated time ``now``: the honest replies of that round already sent (in
+    send order), every honest gradient at w_t, w* and the run's adversary memory. Both engines
+    build it here, so an adversary sees the same thing on either."""
+    return View(
+        round=round,
+        now=now,
+        dim=scenario.dim,
+        honest_sent=dict(honest_sent),
+        honest_latest={},
+        target=target,
+        optimum=optimum,
+        honest_gradients=dict(gradients),
+        server=True,
+        f=scenario.network.f,
+        filter=scenario.protocol.filter,
+        memory=memory,
+    )
+
+
+def check_staleness(
+    scenario: Scenario,
+    staleness: np.ndarray,
+    t: int,
+    honest: Iterable[int],
+    breaches: list[tuple[int, int, int]],
+    stacklevel: int = 2,
+) -> None:
+    """Hold the staleness t - s_i(t) of every honest agent at step t (``staleness``: one row,
+    -1 for an agent never heard from, which counts as t + 1) against the declared
+    ``protocol.staleness_bound`` B. A breach is appended to ``breaches`` (round, agent,
+    staleness); ``on_staleness = "error"`` raises :class:`StalenessBoundExceeded` at the first,
+    ``"warn"`` warns once per run (the first breach) and counts the rest."""
+    bound = scenario.protocol.staleness_bound
+    if bound is None:
+        return
+    for j in honest:
+        value = int(staleness[j]) if staleness[j] >= 0 else t + 1
+        if value > bound:
+            breaches.append((t, j, value))
+            message = (
+                f"honest agent {j} has staleness {value} at round {t}, above the "
+                f"declared bound {bound}"
+            )
+            if scenario.protocol.on_staleness == "error":
+                raise StalenessBoundExceeded(
+                    "protocol.staleness_bound",
+                    message,
+                    bound,
+                    f'>= {value}, or on_staleness = "warn"',
                 )
-                if self.scenario.protocol.on_staleness == "error":
-                    raise StalenessBoundExceeded(
-                        "protocol.staleness_bound",
-                        message,
-                        bound,
-                        f'>= {staleness}, or on_staleness = "warn"',
-                    )
-                if len(self.staleness_breaches) == 1:
-                    warnings.warn(
-                        f"protocol.staleness_bound: {message} (further breaches are "
-                        "counted in summary.json)",
-                        stacklevel=2,
-                    )
+            if len(breaches) == 1:
+                warnings.warn(
+                    f"protocol.staleness_bound: {message} (further breaches are "
+                    "counted in summary.json)",
+                    stacklevel=stacklevel,
+                )
