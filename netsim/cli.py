@@ -201,6 +201,8 @@ def _run(args: argparse.Namespace) -> int:
         ):
             print(f"plot: {path}")
     print(f"trace hash: {result.summary['trace_hash']}")
+    ran = sorted(set(result.manifest["engines"].values()))
+    print(f"engine: {', '.join(ran)} (asked: {result.manifest['engine']})")
     return 0
 
 

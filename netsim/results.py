@@ -94,6 +94,7 @@ class VariantResult:
     distances: np.ndarray  # (R + 1, nodes): distance to the honest optimum
     messages: dict[str, np.ndarray]
     staleness: np.ndarray | None = None  # CGC: (R, n) t - s_i(t), -1 when never heard
+    engine: str = "reference"  # the engine that ran it: reference | fast
 
     @property
     def honest(self) -> tuple[int | str, ...]:

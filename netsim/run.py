@@ -57,7 +57,8 @@ def run(
         "variants": {name: sc.resolved for name, sc in runs} if scenario.variants else {},
         "source": str(scenario.source) if scenario.source else None,
         "seed": scenario.seed,
-        "engine": scenario.engine,
+        "engine": scenario.engine,  # as asked: auto | fast | reference
+        "engines": {name: v.engine for name, v in variants.items()},  # as run, per variant
         "netsim_version": __version__,
         "dependencies": dependency_versions(),
         "python": platform.python_version(),

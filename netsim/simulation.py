@@ -21,14 +21,18 @@ from .theory import CGCConstants, cgc_constants, check_redundancy
 def simulate(
     scenario: Scenario, name: str | None = None, on_round: Callable[[], None] | None = None
 ) -> VariantResult:
-    """Run ``scenario`` (no variants applied) on the reference engine: one event per message.
+    """Run ``scenario`` (no variants applied); returns the run's arrays and summary.
+
+    ``engine = "reference"`` runs it here, one SimPy event per message; ``"auto"`` (the
+    default) and ``"fast"`` hand it to the batched engine (:mod:`netsim.fast`), which returns
+    the same result bit for bit and comes back here for what it does not batch (``"fast"``
+    says so in a warning). ``VariantResult.engine`` names the engine that ran.
 
     ``on_round`` is called after every round completion of an honest agent or of the server
     (progress bars). Raises :class:`SimulationStalled` if an honest agent or the server waits
-    for a message that never comes. With ``engine = "fast"`` the run goes to the batched engine
-    (:mod:`netsim.fast`), which returns the same result.
+    for a message that never comes.
     """
-    if scenario.engine == "fast":
+    if scenario.engine != "reference":
         from .fast import simulate_fast  # imported here: netsim.fast builds on this module
 
         return simulate_fast(scenario, name, on_round)

@@ -20,6 +20,7 @@ def small_raw(**changes: Any) -> dict[str, Any]:
     """A small CE scenario (n = 6, f = 1, agent 0 Byzantine, the paper's costs) as a dict."""
     raw: dict[str, Any] = {
         "name": "small",
+        "engine": "reference",  # pinned: the tests built on it test this engine
         "seed": 7,
         "network": {
             "n": 6,
@@ -56,6 +57,7 @@ def second_instance_raw(seed: int = 42) -> dict[str, Any]:
     A = [rng.normal(size=(2, 3)) for _ in range(7)]
     return {
         "name": "second",
+        "engine": "reference",  # pinned: the tests built on it test this engine
         "seed": 1,
         "network": {
             "n": 7,
@@ -90,6 +92,7 @@ def cgc_raw(**changes: Any) -> dict[str, Any]:
     """The spec's CGC instance as a synchronous scenario dict; ``a__b=v`` sets ``a.b``."""
     raw: dict[str, Any] = {
         "name": "cgc",
+        "engine": "reference",  # pinned: the tests built on it test this engine
         "seed": 3,
         "network": {
             "n": 6,

@@ -41,6 +41,12 @@ def fast(scenario: netsim.Scenario) -> netsim.Scenario:
 
 
 def assert_same_run(reference, batched) -> None:
+    """The reference's run and another engine's: :func:`assert_same_outputs`."""
+    assert reference.engine == "reference"  # never the default (auto) by accident
+    assert_same_outputs(reference, batched)
+
+
+def assert_same_outputs(reference, batched) -> None:
     """Same estimates, times, messages, summary (trace hash included), staleness."""
     assert reference.nodes == batched.nodes
     assert np.array_equal(reference.times, batched.times)
@@ -267,6 +273,7 @@ def scenarios(draw, protocol: str) -> netsim.Scenario:
     raw: dict = {
         "name": "hyp",
         "seed": draw(st.integers(0, 2**31)),
+        "engine": "reference",  # the side the fast engine is compared with
         "network": {"n": n, "f": f, "byzantine": byzantine, "delay": draw(DELAYS)},
         "costs": {"A": [a.tolist() for a in A], "B": [(a @ x_star).tolist() for a in A]},
         "protocol": {"kind": protocol, "rounds": draw(st.integers(3, 12))},
@@ -416,8 +423,12 @@ def test_zero_delays_fall_back_to_the_reference_with_a_warning():
 @pytest.mark.parametrize("path", [PAPER, ROOT / "scenarios" / "cgc_sync.toml"])
 def test_shipped_scenarios_give_the_same_trace_hash(path):
     scenario = netsim.load_scenario(path)
-    reference = netsim.run(scenario)
+    reference = netsim.run(scenario.with_overrides({"engine": "reference"}))
     batched = netsim.run(scenario.with_overrides(FAST))
+    default = netsim.run(scenario)  # engine = "auto"
+    assert default.summary == batched.summary
+    assert set(default.manifest["engines"].values()) == {"fast"}
+    assert set(reference.manifest["engines"].values()) == {"reference"}
     assert batched.summary["trace_hash"] == reference.summary["trace_hash"]
     assert batched.summary["variants"] == reference.summary["variants"]
     assert batched.manifest["engine"] == "fast"
@@ -439,3 +450,17 @@ def test_link_draws_in_several_blocks_give_the_same_run(monkeypatch, loss):
     reference, batched = run_both(scenario)
     assert_same_run(reference, batched)
     assert_same_run(reference, run_peer(fast(scenario), None, None, layered=False))
+
+
+def test_the_default_engine_is_auto_and_the_manifest_says_which_ran():
+    """auto: the fast engine where it applies, the reference silently where it does not."""
+    scenario = netsim.load_scenario(PAPER).with_overrides({"protocol.rounds": 5})
+    assert scenario.engine == "auto"
+    assert set(netsim.run(scenario).manifest["engines"].values()) == {"fast"}
+    zero = small(network__delay={"model": "constant", "value": 0.0}, protocol__rounds=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback warning under auto
+        ran = netsim.run(zero.with_overrides({"engine": "auto"}))
+    assert set(ran.manifest["engines"].values()) == {"reference"}
+    with pytest.raises(ScenarioError, match="engine.*auto.*fast.*reference"):
+        zero.with_overrides({"engine": "turbo"})

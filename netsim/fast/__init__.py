@@ -1,10 +1,10 @@
 """The fast engine: the reference's message-level semantics, batched with numpy.
 
-Select it with ``engine = "fast"`` in a scenario (or ``--set engine="fast"``). It returns the
-same :class:`netsim.results.VariantResult` as the reference engine (:func:`netsim.simulate`):
-the same estimates and completion times at every round, bit for bit, the same message trace
-(every message's own delay draw from its link's stream, arrival time, loss, decision) and the
-same trace hash (tests/test_fast_engine.py). What differs is the cost:
+It runs every scenario with ``engine = "auto"`` (the default) or ``"fast"``; ``"reference"``
+bypasses it. It returns the same :class:`netsim.results.VariantResult` as the reference engine
+(:func:`netsim.simulate`): the same estimates and completion times at every round, bit for bit,
+the same message trace (every message's own delay draw from its link's stream, arrival time,
+loss, decision) and the same trace hash (tests/test_fast_engine.py). What differs is the cost:
 
 - link streams: the PCG64 state of every link's ``SeedSequence(seed, spawn_key=(0, a, b))`` is
   computed in bulk and written into one reusable generator (:mod:`netsim.fast.seeding`): ~4 µs
@@ -17,9 +17,9 @@ same trace hash (tests/test_fast_engine.py). What differs is the cost:
   (:mod:`netsim.fast.server_layered`: requests, replies from the per-link streams, the filter
   on the stacked gradients), else, like asynchronous CGC, one heap event per agent event and
   per reply in the reference's order (:mod:`netsim.fast.server_engine`);
-- the trace hash streams a round at a time (:mod:`netsim.fast.trace`): no trace kept in memory
-  unless ``trace`` is on. Memory: the link draws (at most 1 GiB, in blocks of rounds) and a few
-  (n, n) arrays per round in flight.
+- the trace hash streams a round at a time (:mod:`netsim.fast.trace`); the trace columns, when
+  ``trace`` is on, stream to disk in send order past 2^20 rows. Memory: the link draws (at most
+  1 GiB, in blocks of rounds) and a few (n, n) arrays per round in flight.
 
 Support matrix:
 
@@ -30,10 +30,11 @@ Support matrix:
   partial synchrony, compute times, agent queues, staleness bounds, step-size schedules,
   every filter and adversary.
 
-Two fallbacks, each with a one-line warning, never a silent difference: a delay model the
-fast engine does not know layer by layer (a plug-in registered later), and a message whose
-delay does not move time forward (``constant`` 0, or a draw too small to change its send time):
-the same-instant order of the reference then needs its per-message events.
+Two fallbacks to the reference engine (the same run; a one-line warning when the scenario
+asked for ``engine = "fast"``, silent under ``"auto"``): a delay model the fast engine does not
+know layer by layer (a plug-in registered later), and a message whose delay does not move time
+forward (``constant`` 0, or a draw too small to change its send time): the same-instant order of
+the reference then needs its per-message events.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def simulate_fast(
     scenario: Scenario, name: str | None = None, on_round: Callable[[], None] | None = None
 ) -> VariantResult:
     """Run ``scenario`` on the fast engine (module docstring); fall back to the reference
-    engine, with a warning, where the fast engine does not apply."""
+    engine where the fast engine does not apply, with a warning if the scenario asked for
+    ``engine = "fast"`` (``"auto"``, the default, falls back silently: same run either way)."""
     from .results import run_peer
     from .server_run import run_server
 
@@ -79,7 +81,8 @@ def simulate_fast(
             return run_peer(scenario, name, on_round)
         except ZeroDelay as err:
             reason = str(err)
-    warnings.warn(f'engine = "fast": {reason}; running the reference engine', stacklevel=3)
+    if scenario.engine == "fast":
+        warnings.warn(f'engine = "fast": {reason}; running the reference engine', stacklevel=3)
     from ..simulation import simulate
 
     return simulate(dataclasses.replace(scenario, engine="reference"), name, on_round)

@@ -109,4 +109,5 @@ def _result(
         distances=distances,
         messages=trace.columns() if scenario.trace else {},
         staleness=staleness,
+        engine="fast",
     )
