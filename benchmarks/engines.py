@@ -101,6 +101,7 @@ def run_point(
         import warnings
 
         import netsim
+        import netsim.fast  # imported lazily by simulate: not engine time
         from netsim.simulation import simulate
 
         scenario = netsim.parse_scenario(scenario_raw(protocol, n, d, rounds, engine, trace))

@@ -462,5 +462,5 @@ def test_the_default_engine_is_auto_and_the_manifest_says_which_ran():
         warnings.simplefilter("error")  # no fallback warning under auto
         ran = netsim.run(zero.with_overrides({"engine": "auto"}))
     assert set(ran.manifest["engines"].values()) == {"reference"}
-    with pytest.raises(ScenarioError, match="engine.*auto.*fast.*reference"):
+    with pytest.raises(ScenarioError, match=r"engine.*auto.*fast.*reference"):
         zero.with_overrides({"engine": "turbo"})
