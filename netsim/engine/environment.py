@@ -12,10 +12,15 @@ by a tuple *key*, so that events at the same simulated time are processed in thi
 
 Never by object identity or dict/set iteration: the order depends only on the keys, and the keys
 only on the scenario and the seed.
+
+The fast engine (:mod:`netsim.fast`) holds its clock in the same environment but schedules no
+message events: :meth:`OrderedEnvironment.call_at` queues one :class:`Wakeup` per agent event
+(or per round), at an absolute time and with the same kind of key, whose callback does the work.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heappush
 from typing import Any
 
@@ -51,3 +56,34 @@ class OrderedEnvironment(simpy.Environment):
         event._ok = True
         event._value = value
         self.schedule(event, key, delay)
+
+    def call_at(
+        self,
+        time: float,
+        key: EventKey,
+        callback: Callable[[Wakeup], None] | None,
+        value: Any = None,
+    ) -> Wakeup:
+        """A :class:`Wakeup` at the absolute simulated time ``time`` (>= now) with ordering
+        ``key``. Absolute, not a delay: ``now + (time - now)`` need not round back to ``time``,
+        and the fast engine's times are the reference's bit for bit."""
+        if time < self._now:
+            raise ValueError(f"call_at({time!r}) is before now ({self._now!r})")
+        event = Wakeup(self, callback, value)
+        heappush(self._queue, (time, key, next(self._eid), event))
+        return event
+
+
+class Wakeup(simpy.Event):
+    """An event that is triggered when it is made: it succeeds with ``value`` when its time
+    comes and calls ``callback(event)`` if one is given (no process, no generator: the fast
+    engine's agent events, :meth:`OrderedEnvironment.call_at`)."""
+
+    def __init__(
+        self, env: simpy.Environment, callback: Callable[[Wakeup], None] | None, value: Any
+    ):
+        # simpy.Event.__init__ would mark it pending only for trigger() to overwrite that
+        self.env = env
+        self.callbacks = [] if callback is None else [callback]
+        self._ok = True
+        self._value = value

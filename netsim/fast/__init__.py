@@ -11,12 +11,15 @@ loss, decision) and the same trace hash (tests/test_fast_engine.py). What differ
   per link instead of ~30 µs for a new ``Generator``; every round of a link is drawn in one call
   (:mod:`netsim.fast.draws`);
 - CE: a whole round as arrays when that is the reference's run (:mod:`netsim.fast.layered`),
-  else one heap event per agent event in the reference's order (:mod:`netsim.fast.peer_engine`);
+  else one SimPy event per agent event in the reference's order (:mod:`netsim.fast.peer_engine`);
   either way the filter and step run on stacked receivers (:mod:`netsim.fast.peer_update`);
 - CGC: synchronous, a whole round as arrays when that is the reference's run
   (:mod:`netsim.fast.server_layered`: requests, replies from the per-link streams, the filter
-  on the stacked gradients), else, like asynchronous CGC, one heap event per agent event and
+  on the stacked gradients), else, like asynchronous CGC, one SimPy event per agent event and
   per reply in the reference's order (:mod:`netsim.fast.server_engine`);
+- the clock: a SimPy ``OrderedEnvironment`` (``engine.env``), as in the reference, with one
+  event per agent wake-up (event engines) or per round (round-by-round engines), never one
+  per message; same-time events keep the reference's order keys;
 - the trace hash streams a round at a time (:mod:`netsim.fast.trace`); the trace columns, when
   ``trace`` is on, stream to disk in send order past 2^20 rows. Memory: the link draws (at most
   1 GiB, in blocks of rounds) and a few (n, n) arrays per round in flight.

@@ -22,6 +22,13 @@ Byzantine agents' round starts keep round order across agents (their adversary c
 in the reference's order), (c) ``absent`` is not ``stale`` (a stale value may come from a later
 round) and (d) nothing stalls. The engine checks (a), (b) and (d) round by round and raises
 :class:`NotLayered` otherwise; the caller then runs the event engine, which is exact in general.
+
+The clock: the engine's :class:`netsim.engine.OrderedEnvironment` (``engine.env``) processes
+one event per round, round r's at the earliest of its round starts, min_i S_i(r) (the
+``horizon`` that round r - 1 leaves), whose callback computes the whole layer; one last event
+closes the run at its last completion, the latest finite C_i(R - 1). So ``env.now`` never passes
+an event of the run still to be computed, and ends where the event engine's clock ends when no
+deadline check outlasts the last completion.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..adversaries import View
+from ..engine.environment import COMPLETION, ROUND_START, Wakeup
 from ..engine.trace import Decision
 from .peer_engine import BATCH_ELEMENTS, PeerEngine, ZeroDelay
 from .rounds import RoundBook
@@ -46,42 +54,59 @@ class LayeredPeerEngine(PeerEngine):
             raise NotLayered("absent = stale")
         n, rounds = self.n, self.rounds
         honest = self.honest_ids
-        byzantine = np.flatnonzero(self.byzantine)
-        compute = np.asarray(self.compute, dtype=np.float64)
-        starts = np.zeros((rounds + 1, n))  # S(r), every agent
-        completions = np.zeros((rounds, n))
+        self.starts = np.zeros((rounds + 1, n))  # S(r), every agent
+        self.completions = np.zeros((rounds, n))
         # the honest senders' messages go to every other agent
         self.honest_sent = honest[:, None] != self.receivers[None, :]
         self.no_loss = np.zeros(self.honest_sent.shape, dtype=bool)
         self.sender_column = np.arange(n)[:, None]
-        for r in range(rounds):
-            start = starts[r]
-            book = self._book(r)
-            book.start[:] = start
-            book.opened[:] = True
-            book.started[:] = True
-            book.send_time[:] = start
-            self._honest_layer(book, honest, start)
-            self.started_round[honest] = r
-            self._byzantine_layer(book, byzantine, start, completions, starts, r)
-            self.started_round[byzantine] = r
-            completion = self._completions(book, start)
-            completions[r] = completion
-            book.completion[:] = completion
-            self.completed[:] = r + 1
-            self.times[r + 1, honest] = completion[honest]
-            self.counters.deadline_rounds += int(np.count_nonzero(book.by_deadline[honest]))
-            book.in_time_final = book.in_time_all()
-            self._updates(book, honest)
-            starts[r + 1] = completion + compute
-            self.horizon = float(starts[r + 1].min())
-            if len(byzantine) > 1 and r + 1 < rounds:
-                now = max(zip(start[byzantine], byzantine))
-                then = min(zip(starts[r + 1][byzantine], byzantine))
-                if then < now:
-                    raise NotLayered("Byzantine round starts overtake each other")
-            self._retire()
+        self.byzantine_ids = np.flatnonzero(self.byzantine)
+        self.compute_times = np.asarray(self.compute, dtype=np.float64)
+        self.env.call_at(0.0, (ROUND_START,), self._on_layer, 0)
+        self.env.run()
         self._retire(final=True)
+
+    def _on_layer(self, event: Wakeup) -> None:
+        """Round r's event (module docstring): the layer, then the next round's event at the
+        horizon, or after the last round the closing event at the last completion."""
+        r = event.value
+        self._layer(r)
+        if r + 1 < self.rounds:
+            self.env.call_at(self.horizon, (ROUND_START,), self._on_layer, r + 1)
+        else:
+            last = self.completions[r]
+            self.env.call_at(float(last[np.isfinite(last)].max()), (COMPLETION,), None)
+
+    def _layer(self, r: int) -> None:
+        """Round r, steps 1-5 of the module docstring."""
+        honest, byzantine = self.honest_ids, self.byzantine_ids
+        starts, completions = self.starts, self.completions
+        start = starts[r]
+        book = self._book(r)
+        book.start[:] = start
+        book.opened[:] = True
+        book.started[:] = True
+        book.send_time[:] = start
+        self._honest_layer(book, honest, start)
+        self.started_round[honest] = r
+        self._byzantine_layer(book, byzantine, start, completions, starts, r)
+        self.started_round[byzantine] = r
+        completion = self._completions(book, start)
+        completions[r] = completion
+        book.completion[:] = completion
+        self.completed[:] = r + 1
+        self.times[r + 1, honest] = completion[honest]
+        self.counters.deadline_rounds += int(np.count_nonzero(book.by_deadline[honest]))
+        book.in_time_final = book.in_time_all()
+        self._updates(book, honest)
+        starts[r + 1] = completion + self.compute_times
+        self.horizon = float(starts[r + 1].min())
+        if len(byzantine) > 1 and r + 1 < self.rounds:
+            now = max(zip(start[byzantine], byzantine))
+            then = min(zip(starts[r + 1][byzantine], byzantine))
+            if then < now:
+                raise NotLayered("Byzantine round starts overtake each other")
+        self._retire()
 
     def _honest_layer(self, book: RoundBook, honest: np.ndarray, start: np.ndarray) -> None:
         """Step 2: the honest messages of the round, (n_honest, n) at once."""

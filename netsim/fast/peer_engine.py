@@ -1,12 +1,14 @@
-"""The CE protocol (spec/ce.md) on the fast engine: agent events in a heap, messages in arrays.
+"""The CE protocol (spec/ce.md) on the fast engine: agent events in SimPy, messages in arrays.
 
 The reference (:mod:`netsim.protocols.ce`) makes every message a SimPy event. Here only the
-agents' events are: round starts, deadline checks and round completions, ordered exactly as
-:class:`netsim.engine.OrderedEnvironment` orders them, by (simulated time, key) with the keys
-of spec/engine.md (deadline (1, agent) < completion (2, agent) < round start (3, Byzantine?,
-agent)); a message is a row entry of a :class:`netsim.fast.rounds.RoundBook`, its arrival time
-computed with numpy when its sender starts the round (a whole row of n links at once, from the
-links' own streams, :mod:`netsim.fast.draws`).
+agents' events are: round starts, deadline checks and round completions, each one
+:class:`netsim.engine.environment.Wakeup` (a callback, no process) on the engine's own
+:class:`netsim.engine.OrderedEnvironment` (``engine.env``, whose ``now`` is the run's clock),
+ordered as that environment orders the reference's events, by (simulated time, key, insertion)
+with the keys of spec/engine.md: deadline (1, 0, agent) < completion (2, 0, agent) < round start
+(3, Byzantine?, agent). A message is a row entry of a :class:`netsim.fast.rounds.RoundBook`, its
+arrival time computed with numpy when its sender starts the round (a whole row of n links at
+once, from the links' own streams, :mod:`netsim.fast.draws`).
 
 Why that is the same run. With every delay moving time forward (arrival > send time), the
 reference delivers a message before any agent event at or after its arrival time (a delivery
@@ -34,7 +36,6 @@ at a time and hands over to this one (from the start) when it cannot.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -42,6 +43,7 @@ import numpy as np
 from ..adversaries import Receivers, View, batch_values
 from ..config import Scenario
 from ..costs import StackedProjection
+from ..engine.environment import COMPLETION, DEADLINE, ROUND_START, OrderedEnvironment, Wakeup
 from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
@@ -51,7 +53,6 @@ from .peer_update import peer_step
 from .rounds import UNDECIDED, RoundBook
 from .trace import TraceSink
 
-DEADLINE, COMPLETION, ROUND_START = 1, 2, 3
 BLOCK_BYTES = 2**30  # memory for pre-drawn honest link delays (n = 1000: 119 rounds)
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
 KEPT, ELIMINATED, CLIPPED = int(Decision.KEPT), int(Decision.ELIMINATED), int(Decision.CLIPPED)
@@ -147,31 +148,28 @@ class PeerEngine:
         self.books: dict[int, RoundBook] = {}
         self.retired = 0  # rounds handed to the trace
         self.pending: list[tuple[int, int]] = []  # (agent, round) completions to compute
-        self.heap: list[tuple] = []
-        self.sequence = 0  # insertion counter (SimPy's event id)
+        self.env = OrderedEnvironment()  # the clock: env.now
+        self.handlers: dict[int, Callable[[Wakeup], None]] = {
+            ROUND_START: self._on_round_start,
+            COMPLETION: self._on_completion,
+            DEADLINE: self._on_deadline,
+        }
         self.order = 0  # round starts processed (the reference's send order)
         self.receivers = np.arange(self.n)
         if self.stale:
             self.latest_round = np.full((self.n, self.n), -1)  # [receiver, sender]
             self.latest_value = np.zeros((self.n, self.n, self.dim))  # Byzantine rows only
         self.stale_books: list[RoundBook] = []  # retired rounds whose messages may be latest
-        self.now = 0.0
         self.horizon = 0.0  # no round start still to be processed comes before this time
 
     # --- the event loop --------------------------------------------------------------------
 
     def run(self) -> None:
+        """Every agent event, in the reference's order, until none is left: ``env.now`` ends
+        at the last one (a completion, or a deadline check that finds its round completed)."""
         for agent in range(self.n):
-            self._push(0.0, ROUND_START, int(self.byzantine[agent]), agent, 0)
-        while self.heap:
-            time, kind, _, agent, _, round = heapq.heappop(self.heap)
-            self.now = self.horizon = time
-            if kind == ROUND_START:
-                self._round_start(agent, round, time)
-            elif kind == COMPLETION:
-                self._completion(agent, round, time)
-            else:
-                self._deadline(agent, round, time)
+            self._at(0.0, ROUND_START, int(self.byzantine[agent]), agent, 0)
+        self.env.run()
         self._flush()
         for i in self.honest:
             if self.completed[i] < self.rounds:
@@ -185,9 +183,25 @@ class PeerEngine:
                 )
         self._retire(final=True)
 
-    def _push(self, time: float, kind: int, byzantine: int, agent: int, round: int) -> None:
-        self.sequence += 1
-        heapq.heappush(self.heap, (time, kind, byzantine, agent, self.sequence, round))
+    def _at(self, time: float, kind: int, byzantine: int, agent: int, round: int) -> None:
+        """Queue ``agent``'s event of ``kind`` for ``round`` at ``time``, keyed (kind,
+        Byzantine?, agent): SimPy's insertion counter then orders equal keys."""
+        self.env.call_at(time, (kind, byzantine, agent), self.handlers[kind], (agent, round))
+
+    def _on_round_start(self, event: Wakeup) -> None:
+        agent, round = event.value
+        self.horizon = time = self.env.now  # events come in time order
+        self._round_start(agent, round, time)
+
+    def _on_completion(self, event: Wakeup) -> None:
+        agent, round = event.value
+        self.horizon = time = self.env.now
+        self._completion(agent, round, time)
+
+    def _on_deadline(self, event: Wakeup) -> None:
+        agent, round = event.value
+        self.horizon = time = self.env.now
+        self._deadline(agent, round, time)
 
     def _book(self, round: int) -> RoundBook:
         book = self.books.get(round)
@@ -215,7 +229,7 @@ class PeerEngine:
         book.opened[agent] = True
         book.start[agent] = time
         if not self._schedule(book, agent) and self.deadline is not None:
-            self._push(time + self.deadline, DEADLINE, 0, agent, round)
+            self._at(time + self.deadline, DEADLINE, 0, agent, round)
 
     def _schedule(self, book: RoundBook, receiver: int) -> bool:
         """Queue ``receiver``'s completion if rule (a) already gives its time."""
@@ -223,7 +237,7 @@ class PeerEngine:
         if time is None:
             return False
         book.scheduled[receiver] = True
-        self._push(time, COMPLETION, 0, receiver, book.round)
+        self._at(time, COMPLETION, 0, receiver, book.round)
         return True
 
     def _deadline(self, agent: int, round: int, time: float) -> None:
@@ -231,7 +245,7 @@ class PeerEngine:
         if book is not None and not book.scheduled[agent]:  # else: a no-op check
             book.scheduled[agent] = True
             book.by_deadline[agent] = True
-            self._push(time, COMPLETION, 0, agent, round)
+            self._at(time, COMPLETION, 0, agent, round)
 
     def _completion(self, agent: int, round: int, time: float) -> None:
         book = self.books[round]
@@ -244,7 +258,7 @@ class PeerEngine:
             if len(self.pending) * self.n * self.dim >= BATCH_ELEMENTS:
                 self._flush()
         if round + 1 < self.rounds:
-            self._push(
+            self._at(
                 time + self.compute[agent],
                 ROUND_START,
                 int(self.byzantine[agent]),
@@ -404,7 +418,7 @@ class PeerEngine:
         every later completion happens at or after now."""
         keep = []
         for book in self.stale_books:
-            if np.any(np.isfinite(book.arrival) & (book.arrival > self.now)):
+            if np.any(np.isfinite(book.arrival) & (book.arrival > self.env.now)):
                 keep.append(book)
                 continue
             for receiver in range(self.n):

@@ -1,11 +1,14 @@
 """CGC (spec/cgc.md, spec/engine.md "Rounds (CGC server)") on the fast engine, event by event.
 
 The reference (:mod:`netsim.protocols.cgc`) runs a SimPy process for the server and one per
-agent, and every message is an event. Here a heap holds the events in the reference's order,
-by (simulated time, key), the keys of :mod:`netsim.engine.environment`: a message's arrival
-(0, sender, receiver, round) -- a request at an agent, or (asynchronous mode) a reply at the
-server --, the server's deadline check (1, server) and round completion (2, server), an
-agent's end of computation (3, Byzantine?, agent) and the server's round start (3, 0, server).
+agent, and every message is an event. Here each event is one
+:class:`netsim.engine.environment.Wakeup` (a callback, no process) on the engine's own
+:class:`netsim.engine.OrderedEnvironment` (``engine.env``, whose ``now`` is the run's clock), in
+the reference's order, by (simulated time, key, insertion), the keys of
+:mod:`netsim.engine.environment`: a message's arrival (0, sender, receiver, round) -- a request
+at an agent, or (asynchronous mode) a reply at the server --, the server's deadline check
+(1, server, 0, 0) and round completion (2, server, 0, 0), an agent's end of computation
+(3, Byzantine?, agent, 0) and the server's round start (3, 0, server, 0).
 
 Synchronous mode: a reply is not an event. With every delay moving time forward (arrival >
 send time; a zero delay raises :class:`netsim.fast.peer_engine.ZeroDelay` and the caller falls
@@ -35,7 +38,6 @@ message is an agent's k-th reply, use live streams.
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Callable
 
@@ -43,6 +45,7 @@ import numpy as np
 
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
+from ..engine.environment import OrderedEnvironment, Wakeup
 from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
@@ -115,27 +118,15 @@ class ServerEngine:
         self.scheduled = False
         self.by_deadline = False
         self.finished = False
-        self.heap: list[tuple] = []
-        self.sequence = 0
+        self.env = OrderedEnvironment()  # the clock: env.now
 
     # --- the event loop --------------------------------------------------------------------
 
     def run(self) -> None:
-        self._push(0.0, START, 0, SERVER, 0, 0)
-        while self.heap:
-            time, kind, first, second, _, _, payload = heapq.heappop(self.heap)
-            if kind == START and second == SERVER:
-                self._server_start(payload, time)
-            elif kind == START:
-                self._reply(second, payload, time)
-            elif kind == ARRIVAL and first == SERVER:
-                self._request_arrives(second, payload, time)
-            elif kind == ARRIVAL:
-                self._reply_arrives(first, payload, time)
-            elif kind == DEADLINE:
-                self._deadline(payload, time)
-            else:
-                self._server_completion(payload, time)
+        """Every event, in the reference's order, until none is left: ``env.now`` ends at the
+        last one (the server's last completion, or an agent's or a reply's event after it)."""
+        self._server_start_at(0.0, 0)
+        self.env.run()
         if not self.finished:
             raise SimulationStalled(
                 "protocol.deadline",
@@ -146,12 +137,35 @@ class ServerEngine:
             )
         self._emit()
 
-    def _push(
-        self, time: float, kind: int, first: int, second: int, third: int, payload: int
-    ) -> None:
-        """Queue an event with key (kind, first, second, third), then insertion order."""
-        self.sequence += 1
-        heapq.heappush(self.heap, (time, kind, first, second, third, self.sequence, payload))
+    # Each event is queued at its time with its key (kind, first, second, third); SimPy's
+    # insertion counter then orders equal keys. The value is what its handler needs.
+
+    def _server_start_at(self, time: float, t: int) -> None:
+        self.env.call_at(time, (START, 0, SERVER, 0), self._on_server_start, t)
+
+    def _completion_at(self, time: float, t: int) -> None:
+        self.env.call_at(time, (COMPLETION, SERVER, 0, 0), self._on_completion, t)
+
+    def _on_server_start(self, event: Wakeup) -> None:
+        self._server_start(event.value, self.env.now)
+
+    def _on_deadline(self, event: Wakeup) -> None:
+        self._deadline(event.value, self.env.now)
+
+    def _on_completion(self, event: Wakeup) -> None:
+        self._server_completion(event.value, self.env.now)
+
+    def _on_request(self, event: Wakeup) -> None:
+        agent, index = event.value
+        self._request_arrives(agent, index, self.env.now)
+
+    def _on_reply(self, event: Wakeup) -> None:
+        agent, index = event.value
+        self._reply(agent, index, self.env.now)
+
+    def _on_reply_arrival(self, event: Wakeup) -> None:
+        agent, index = event.value
+        self._reply_arrives(agent, index, self.env.now)
 
     def _record(
         self, round: int, sender: int, receiver: int, time: float, delay: float, lost: bool
@@ -208,11 +222,12 @@ class ServerEngine:
                 delay, dropped = self._honest_bound(SERVER, i, time, delay), False
             index = self._record(t, SERVER, i, time, delay, dropped)
             if not dropped:
-                self._push(time + delay, ARRIVAL, SERVER, i, t, index)
+                key = (ARRIVAL, SERVER, i, t)
+                self.env.call_at(time + delay, key, self._on_request, (i, index))
         self.request_values[t] = self.w
         deadline = self.scenario.protocol.deadline
         if deadline is not None:
-            self._push(time + deadline, DEADLINE, SERVER, 0, 0, t)
+            self.env.call_at(time + deadline, (DEADLINE, SERVER, 0, 0), self._on_deadline, t)
 
     def _check_complete(self) -> None:
         """Sync: queue the completion once every agent's reply of the round is known (rule
@@ -227,7 +242,7 @@ class ServerEngine:
         if deadline is not None and time > self.round_start + deadline:
             return
         self.scheduled = True
-        self._push(time, COMPLETION, SERVER, 0, 0, self.round)
+        self._completion_at(time, self.round)
 
     def _reply_arrives(self, agent: int, index: int, time: float) -> None:
         """Async: a reply reaches the server (:class:`netsim.engine.RoundInbox` ``deliver``).
@@ -243,12 +258,12 @@ class ServerEngine:
             self.received += 1
             if self.received >= self.needed:
                 self.scheduled = True
-                self._push(time, COMPLETION, SERVER, 0, 0, round)
+                self._completion_at(time, round)
 
     def _deadline(self, t: int, time: float) -> None:
         if t == self.round and not self.scheduled and not self.finished:
             self.scheduled = self.by_deadline = True
-            self._push(time, COMPLETION, SERVER, 0, 0, t)
+            self._completion_at(time, t)
 
     def _server_completion(self, t: int, time: float) -> None:
         self.counters.deadline_rounds += int(self.by_deadline)
@@ -261,7 +276,7 @@ class ServerEngine:
             return
         if t + 1 < self.rounds:
             compute = self.scenario.protocol.server_compute_time
-            self._push(time + compute, START, 0, SERVER, 0, t + 1)
+            self._server_start_at(time + compute, t + 1)
         else:
             self.finished = True
 
@@ -378,7 +393,8 @@ class ServerEngine:
         self.rows["decision"][index] = Decision.KEPT
         byzantine = int(agent in self.byzantine)
         compute = self.scenario.network.compute_time[agent]
-        self._push(time + compute, START, byzantine, agent, 0, index)
+        key = (START, byzantine, agent, 0)
+        self.env.call_at(time + compute, key, self._on_reply, (agent, index))
 
     def _reply(self, agent: int, request: int, time: float) -> None:
         """The agent has computed: it replies to ``request`` and takes its next request."""
@@ -410,7 +426,8 @@ class ServerEngine:
                 self.rows["decision"][index] = Decision.ELIMINATED
             if self.asynchronous:
                 if not lost:
-                    self._push(time + delay, ARRIVAL, agent, SERVER, round, index)
+                    key = (ARRIVAL, agent, SERVER, round)
+                    self.env.call_at(time + delay, key, self._on_reply_arrival, (agent, index))
             elif round == self.round and not self.finished and not self.scheduled:
                 self.replies[agent] = index  # decided at the server's completion
                 self._check_complete()

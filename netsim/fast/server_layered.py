@@ -27,6 +27,12 @@ any of round t + 1 (the trace's send order). Without a deadline that always hold
 waits for every reply). The engine checks it round by round and raises :class:`NotLayered`
 otherwise, and also where the event engine must say what happens: a zero delay, a stall, an
 error (bound violation, invalid draw). The caller then runs the event engine, exact in general.
+
+The clock: the engine's :class:`netsim.engine.OrderedEnvironment` (``engine.env``) processes
+one event per round, round t's at the server's round start s_t, whose callback computes the
+whole layer and queues round t + 1's at s_{t+1}; after the last round (or the one at which the
+run terminates) one last event closes the run at that round's completion C_t. So ``env.now``
+follows the server's rounds and ends at its last completion.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..config import Scenario
+from ..engine.environment import COMPLETION, ROUND_START, Wakeup
 from ..engine.trace import Decision
 from ..errors import ScenarioError
 from ..protocols.cgc import server_view
@@ -66,18 +73,25 @@ class LayeredServerEngine(ServerEngine):
         self.sent = 0  # messages sent so far: the send order of the next one
 
     def run(self) -> None:
-        start = 0.0
-        for t in range(self.rounds):
-            try:
-                start = self._layer(t, start)
-            except ScenarioError as err:  # the event engine raises it at its own point
-                raise NotLayered(str(err)) from err
-            if self.finished:
-                break
+        self.env.call_at(0.0, (ROUND_START, 0, SERVER, 0), self._on_layer, 0)
+        self.env.run()
         self.finished = True
 
-    def _layer(self, t: int, start: float) -> float:
-        """Round t from its start s_t (module docstring, steps 1-5); returns s_{t+1}."""
+    def _on_layer(self, event: Wakeup) -> None:
+        """Round t's event at s_t (module docstring): the layer, then round t + 1's event, or
+        the closing event at the last completion."""
+        t = event.value
+        try:
+            completion, following = self._layer(t, self.env.now)
+        except ScenarioError as err:  # the event engine raises it at its own point
+            raise NotLayered(str(err)) from err
+        if self.finished or t + 1 == self.rounds:
+            self.env.call_at(completion, (COMPLETION, SERVER, 0, 0), None)
+        else:
+            self.env.call_at(following, (ROUND_START, 0, SERVER, 0), self._on_layer, t + 1)
+
+    def _layer(self, t: int, start: float) -> tuple[float, float]:
+        """Round t from its start s_t (module docstring, steps 1-5); returns (C_t, s_{t+1})."""
         self.round, self.round_start = t, start
         got, arrival, lost = self._requests(t, start)
         tau = arrival + self.compute
@@ -113,7 +127,7 @@ class LayeredServerEngine(ServerEngine):
         following = completion + self.scenario.protocol.server_compute_time
         if not self.finished and t + 1 < self.rounds and np.any(tau[got] >= following):
             raise NotLayered("an agent still computes when the server starts the next round")
-        return following
+        return completion, following
 
     def _requests(self, t: int, start: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step 1: (received?, arrival time, lost?) of the n requests of round t."""
