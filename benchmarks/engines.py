@@ -102,6 +102,8 @@ def run_point(
 
         import netsim
         import netsim.fast  # imported lazily by simulate: not engine time
+        import netsim.fast.results
+        import netsim.fast.server_run
         from netsim.simulation import simulate
 
         scenario = netsim.parse_scenario(scenario_raw(protocol, n, d, rounds, engine, trace))

@@ -144,6 +144,17 @@ def _to_all(value: np.ndarray | None, receivers: Receivers, dim: int) -> tuple:
     return values, sent
 
 
+def _once_for_all(
+    adversary: Adversary, sender: int, round: int, view: View, receivers: Receivers
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`loop_values` for an attack whose ``value`` reads neither the receiver, its target
+    nor its stream: computed once (for the first receiver) and sent to all."""
+    if not len(receivers.ids):
+        return _unsent(receivers, view.dim)
+    value = adversary.value(sender, int(receivers.ids[0]), round, view, receivers.rngs[0])
+    return _to_all(value, receivers, view.dim)
+
+
 def _to_peers(rows: np.ndarray, receivers: Receivers, dim: int) -> tuple:
     """``rows`` (one per receiver with a target) to those receivers, nothing to the others."""
     values, sent = _unsent(receivers, dim)
@@ -260,12 +271,8 @@ class Omission:
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`loop_values`: ``value`` reads neither the receiver, its target nor its
-        stream, so it is computed once for all."""
-        if not len(receivers.ids):
-            return _unsent(receivers, view.dim)
-        value = self.value(sender, int(receivers.ids[0]), round, view, receivers.rngs[0])
-        return _to_all(value, receivers, view.dim)
+        """:func:`loop_values`; ``value`` reads neither the receiver, its target nor its stream."""
+        return _once_for_all(self, sender, round, view, receivers)
 
 
 def _away(view: View) -> np.ndarray:
@@ -418,12 +425,8 @@ class Mimic:
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`loop_values`: ``value`` reads neither the receiver, its target nor its
-        stream, so it is computed once for all."""
-        if not len(receivers.ids):
-            return _unsent(receivers, view.dim)
-        value = self.value(sender, int(receivers.ids[0]), round, view, receivers.rngs[0])
-        return _to_all(value, receivers, view.dim)
+        """:func:`loop_values`; ``value`` reads neither the receiver, its target nor its stream."""
+        return _once_for_all(self, sender, round, view, receivers)
 
 
 # --- attacks from the robust-aggregation literature ----------------------------------------------
@@ -593,12 +596,8 @@ class ALittleIsEnough:
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`loop_values`: ``value`` reads neither the receiver, its target nor its
-        stream, so it is computed once for all."""
-        if not len(receivers.ids):
-            return _unsent(receivers, view.dim)
-        value = self.value(sender, int(receivers.ids[0]), round, view, receivers.rngs[0])
-        return _to_all(value, receivers, view.dim)
+        """:func:`loop_values`; ``value`` reads neither the receiver, its target nor its stream."""
+        return _once_for_all(self, sender, round, view, receivers)
 
 
 @ADVERSARIES.register("ipm")

@@ -84,8 +84,13 @@ class LeastSquares:
         return self.pinv @ self.B
 
     def lipschitz(self) -> float:
-        """Lipschitz constant of the gradient: 2 lambda_max(A^T A)."""
-        return float(2.0 * np.linalg.eigvalsh(self.A.T @ self.A).max())
+        """Lipschitz constant of the gradient: 2 lambda_max(A^T A) (computed once: validation
+        and the run's summary both ask, and at d = 100 it is a (d, d) eigenproblem per agent)."""
+        cached = self.__dict__.get("_lipschitz")
+        if cached is None:
+            cached = float(2.0 * np.linalg.eigvalsh(self.A.T @ self.A).max())
+            object.__setattr__(self, "_lipschitz", cached)
+        return cached
 
 
 class StackedProjection:

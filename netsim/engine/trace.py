@@ -101,7 +101,7 @@ class MessageTrace:
         return columns
 
 
-SPOOLED = {
+MESSAGE_DTYPES = {  # the trace's columns, in messages.csv order
     "round": np.int64,
     "sender": np.int64,
     "receiver": np.int64,
@@ -109,4 +109,6 @@ SPOOLED = {
     "arrival_time": np.float64,
     "delivered": np.bool_,
     "byzantine": np.bool_,
+    "decision": np.int8,
 }
+SPOOLED = {name: dtype for name, dtype in MESSAGE_DTYPES.items() if name != "decision"}

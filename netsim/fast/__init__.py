@@ -73,14 +73,15 @@ def simulate_fast(
     """Run ``scenario`` on the fast engine (module docstring); fall back to the reference
     engine where the fast engine does not apply, with a warning if the scenario asked for
     ``engine = "fast"`` (``"auto"``, the default, falls back silently: same run either way)."""
-    from .results import run_peer
-    from .server_run import run_server
-
     reason = unsupported(scenario)
     if reason is None:
         try:
             if scenario.protocol.kind == "cgc":
+                from .server_run import run_server  # imported when first needed
+
                 return run_server(scenario, name, on_round)
+            from .results import run_peer
+
             return run_peer(scenario, name, on_round)
         except ZeroDelay as err:
             reason = str(err)

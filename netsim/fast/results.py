@@ -19,6 +19,27 @@ from .layered import LayeredPeerEngine, NotLayered
 from .peer_engine import PeerEngine, tracked
 
 
+class Progress:
+    """``on_round`` across a round-by-round attempt and the event engine that may take over
+    from the start: the event engine's first calls repeat rounds already reported, and are
+    skipped, so a progress bar counts every round once."""
+
+    def __init__(self, on_round: Callable[[], None] | None):
+        self.on_round = on_round
+        self.reported = 0
+
+    def layered(self) -> None:
+        self.reported += 1
+        if self.on_round is not None:
+            self.on_round()
+
+    def resumed(self) -> None:
+        if self.reported:
+            self.reported -= 1
+        elif self.on_round is not None:
+            self.on_round()
+
+
 def run_peer(
     scenario: Scenario,
     name: str | None,
@@ -31,26 +52,15 @@ def run_peer(
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
-    reported = [0]
+    progress = Progress(on_round)
 
-    def counted() -> None:
-        reported[0] += 1
-        if on_round is not None:
-            on_round()
-
-    def resumed() -> None:  # the event engine starts over: skip what was already reported
-        if reported[0]:
-            reported[0] -= 1
-        elif on_round is not None:
-            on_round()
-
-    engine = LayeredPeerEngine(scenario, optimum.point, counted)
+    engine = LayeredPeerEngine(scenario, optimum.point, progress.layered)
     try:
         if not layered:
             raise NotLayered("asked for the event engine")
         engine.run()
     except NotLayered:
-        engine = PeerEngine(scenario, optimum.point, resumed)
+        engine = PeerEngine(scenario, optimum.point, progress.resumed)
         engine.run()
     times, estimates = tracked(engine)
     return _result(

@@ -13,7 +13,7 @@ from ..config import Scenario
 from ..costs import aggregate_optimum
 from ..results import VariantResult
 from ..simulation import _cgc_summary
-from .results import _result
+from .results import Progress, _result
 from .server_engine import ServerEngine
 from .server_layered import LayeredServerEngine, NotLayered
 
@@ -29,27 +29,16 @@ def run_server(
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]
     optimum = aggregate_optimum(honest_costs)
-    reported = [0]
-
-    def counted() -> None:
-        reported[0] += 1
-        if on_round is not None:
-            on_round()
-
-    def resumed() -> None:  # the event engine starts over: skip what was already reported
-        if reported[0]:
-            reported[0] -= 1
-        elif on_round is not None:
-            on_round()
+    progress = Progress(on_round)
 
     engine: ServerEngine
     try:
         if not layered or scenario.protocol.mode != "sync":
             raise NotLayered("asked for the event engine")
-        engine = LayeredServerEngine(scenario, optimum.point, counted)
+        engine = LayeredServerEngine(scenario, optimum.point, progress.layered)
         engine.run()
     except NotLayered:
-        engine = ServerEngine(scenario, optimum.point, resumed)
+        engine = ServerEngine(scenario, optimum.point, progress.resumed)
         engine.run()
     completed = engine.completed
     protocol = SimpleNamespace(

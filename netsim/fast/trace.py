@@ -24,19 +24,10 @@ import numpy as np
 
 from ..config import AsynchronyConfig
 from ..engine.spool import ColumnSpool
+from ..engine.trace import MESSAGE_DTYPES
 from ..results import MESSAGE_RECORD
 
-DTYPES = {
-    "round": np.int64,
-    "sender": np.int64,
-    "receiver": np.int64,
-    "send_time": np.float64,
-    "arrival_time": np.float64,
-    "delivered": np.bool_,
-    "byzantine": np.bool_,
-    "decision": np.int8,
-}
-COLUMNS = tuple(DTYPES)
+COLUMNS = tuple(MESSAGE_DTYPES)
 
 
 class TraceSink:
@@ -48,7 +39,7 @@ class TraceSink:
         self._digest = hashlib.sha256()
         self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
-        self._spool = ColumnSpool(DTYPES) if keep else None
+        self._spool = ColumnSpool(MESSAGE_DTYPES) if keep else None
         self.sent = 0
         self.delivered = 0
         self.bound = {"violations": 0, "lost_after_gst": 0, "max_delay": -np.inf, "count": 0}
