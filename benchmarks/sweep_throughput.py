@@ -6,6 +6,8 @@
 Every configuration runs the same sweep into its own store; the script checks that all stores
 hold identical rows (results must not depend on the executor) and prints points per minute and
 the speed-up over one worker. Wall time includes starting the workers, as a user sees it.
+``--repeats K`` runs the configurations K times, interleaved (1, 2, ..., 1, 2, ...), and reports
+the median wall time of each: on a shared machine one run can be off by 20%.
 Writes results/benchmarks/sweep_throughput.json.
 """
 
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -29,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=300, help="rounds per point")
     parser.add_argument("--engine", default="reference", help="reference | fast")
     parser.add_argument("--dask", action="store_true", help="also a Dask LocalCluster, 2 workers")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")
     parser.add_argument("--quick", action="store_true", help="4 points, 30 rounds")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = parser.parse_args(argv)
@@ -47,27 +51,37 @@ def main(argv: list[str] | None = None) -> int:
     configs = [("local", 1), ("local", 2)] + ([("dask", 2)] if args.dask else [])
     rows = []
     reference = None
+    walls: dict[tuple[str, int], list[float]] = {config: [] for config in configs}
+    identical = {config: True for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
-        for executor, jobs in configs:
-            store = Path(tmp) / f"{executor}{jobs}.db"
-            start = time.perf_counter()
-            run_sweep(sweep, store, jobs=jobs, executor=executor, progress=False)
-            wall = time.perf_counter() - start
-            _, table = tidy(store)
-            table = [{k: v for k, v in r.items() if k not in ("wall_s",)} for r in table]
-            reference = reference or table
-            rows.append(
-                {
-                    "executor": executor,
-                    "workers": jobs,
-                    "points": args.points,
-                    "wall_s": wall,
-                    "points_per_min": 60.0 * args.points / wall,
-                    "identical_rows": table == reference,
-                }
-            )
+        for repeat in range(args.repeats):
+            for executor, jobs in configs:
+                store = Path(tmp) / f"{executor}{jobs}_{repeat}.db"
+                start = time.perf_counter()
+                run_sweep(sweep, store, jobs=jobs, executor=executor, progress=False)
+                walls[executor, jobs].append(time.perf_counter() - start)
+                _, table = tidy(store)
+                table = [{k: v for k, v in r.items() if k not in ("wall_s",)} for r in table]
+                reference = reference or table
+                identical[executor, jobs] &= table == reference
+    for (executor, jobs), times in walls.items():
+        wall = statistics.median(times)
+        rows.append(
+            {
+                "executor": executor,
+                "workers": jobs,
+                "points": args.points,
+                "wall_s": wall,
+                "wall_s_runs": times,
+                "points_per_min": 60.0 * args.points / wall,
+                "identical_rows": identical[executor, jobs],
+            }
+        )
     base = rows[0]["points_per_min"]
-    print(f"sweep of {args.points} points x {args.rounds} rounds, engine {args.engine}")
+    print(
+        f"sweep of {args.points} points x {args.rounds} rounds, engine {args.engine}, "
+        f"median of {args.repeats} run(s)"
+    )
     print(
         f"{'executor':>9} {'workers':>7} {'wall s':>8} {'points/min':>11} {'vs 1 worker':>12} same"
     )
