@@ -130,7 +130,10 @@ class RunResult:
 
     @property
     def messages(self) -> dict[str, np.ndarray] | None:
-        """The columns of messages.csv (with a ``variant`` column), or None if the trace is off."""
+        """The columns of messages.csv (with a ``variant`` column), or None if the trace is off.
+
+        Every variant is concatenated in memory; for a trace too big for that, read
+        ``variants[name].messages`` (memory-mapped once it was spilled to disk)."""
         if not all(v.messages for v in self.variants.values()):
             return None
         parts = []
