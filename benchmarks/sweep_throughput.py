@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.points, args.rounds = 4, 30
+    for name in ("points", "rounds", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1 (got {getattr(args, name)})")
 
     from netsim.config import read_toml
     from netsim.sweep import parse_sweep, run_sweep, tidy

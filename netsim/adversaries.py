@@ -241,7 +241,7 @@ class NonFinite:
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`loop_values`: the same filled vector to every receiver."""
-        return _to_all(np.full(view.dim, NON_FINITE[self.value_kind]), receivers, view.dim)
+        return _once_for_all(self, sender, round, view, receivers)
 
 
 @ADVERSARIES.register("omission")

@@ -12,7 +12,7 @@ for inconsistent systems (then X_i is the affine set of least-squares solutions)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -93,7 +93,40 @@ class LeastSquares:
         return cached
 
 
-class StackedProjection:
+def shape_groups(costs: Sequence[Cost]) -> list[list[int]]:
+    """The indices of ``costs`` grouped by the shape of A, in first-seen order (the costs of
+    one group stack into one (k, m, d) array)."""
+    shapes: dict[tuple[int, ...], list[int]] = {}
+    for index, cost in enumerate(costs):
+        shapes.setdefault(cost.A.shape, []).append(index)  # type: ignore[attr-defined]
+    return list(shapes.values())
+
+
+class CheckedStack:
+    """A stacked computation that must equal the one-cost-at-a-time one bit for bit: the first
+    call computes both and compares them (:func:`same_bits`); if they differ (another numpy or
+    BLAS), this and every later call use the one-by-one result. Subclasses set ``stacked``
+    (False: never stack, e.g. a cost that is not :class:`LeastSquares`)."""
+
+    stacked: bool
+    checked: bool = False
+
+    def _checked(
+        self, stacked: Callable[[], np.ndarray], one_by_one: Callable[[], np.ndarray]
+    ) -> np.ndarray:
+        if not self.stacked:
+            return one_by_one()
+        result = stacked()
+        if not self.checked:
+            self.checked = True
+            expected = one_by_one()
+            if not same_bits(result, expected):
+                self.stacked = False
+                return expected
+        return result
+
+
+class StackedProjection(CheckedStack):
     """[z_u]_{X_u} = z_u - A_u^+ (A_u z_u - B_u) for many points, each onto its own cost's
     minimum set, bit for bit :meth:`LeastSquares.project` of each point alone.
 
@@ -109,16 +142,12 @@ class StackedProjection:
     def __init__(self, costs: Sequence[Cost]):
         self.costs = list(costs)
         self.stacked = all(type(cost) is LeastSquares for cost in self.costs)
-        self.checked = False
         self.group_of = np.zeros(len(self.costs), dtype=np.int64)
         self.row_of = np.zeros(len(self.costs), dtype=np.int64)
         self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (A, B, pinv) stacks
         if not self.stacked:
             return
-        shapes: dict[tuple[int, ...], list[int]] = {}
-        for index, cost in enumerate(self.costs):
-            shapes.setdefault(cost.A.shape, []).append(index)
-        for group, members in enumerate(shapes.values()):
+        for group, members in enumerate(shape_groups(self.costs)):
             self.group_of[members] = group
             self.row_of[members] = np.arange(len(members))
             chosen = [self.costs[i] for i in members]
@@ -132,16 +161,9 @@ class StackedProjection:
 
     def __call__(self, points: np.ndarray, owners: np.ndarray) -> np.ndarray:
         """Row u of ``points`` (k, d) projected onto the minimum set of cost ``owners[u]``."""
-        if not self.stacked:
-            return self._one_by_one(points, owners)
-        projected = self._stacked(points, owners)
-        if not self.checked:
-            self.checked = True
-            expected = self._one_by_one(points, owners)
-            if not _same_bits(projected, expected):
-                self.stacked = False
-                return expected
-        return projected
+        return self._checked(
+            lambda: self._stacked(points, owners), lambda: self._one_by_one(points, owners)
+        )
 
     def _one_by_one(self, points: np.ndarray, owners: np.ndarray) -> np.ndarray:
         projected = np.empty(points.shape)
@@ -166,7 +188,7 @@ class StackedProjection:
         return points - (pinv[rows] @ residual[:, :, None])[:, :, 0]
 
 
-def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     """Equal bit for bit on the rows finite in both, and finite in the same rows (a non-finite
     update is discarded whatever its bits)."""
     finite = np.isfinite(a).all(axis=1)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine.trace import Decision
+from .engine.trace import MESSAGE_DTYPES, Decision
 
 MESSAGE_RECORD = np.dtype(
     [
@@ -41,16 +41,7 @@ MESSAGE_RECORD = np.dtype(
         ("decision", "i1"),
     ]
 )
-MESSAGE_COLUMNS = (
-    "round",
-    "sender",
-    "receiver",
-    "send_time",
-    "arrival_time",
-    "delivered",
-    "byzantine",
-    "decision",
-)
+MESSAGE_COLUMNS = tuple(MESSAGE_DTYPES)  # messages.csv after its variant column
 STALENESS_COLUMNS = ("variant", "round", "agent", "staleness")
 DECISION_NAMES = {int(d): d.name.lower() for d in Decision}
 WRITE_CHUNK_ROWS = 1 << 18  # messages formatted and written at a time
@@ -129,12 +120,17 @@ class RunResult:
         return _concat([v.metrics() for v in self.variants.values()])
 
     @property
+    def traced(self) -> bool:
+        """Whether every variant kept its message trace."""
+        return all(v.messages for v in self.variants.values())
+
+    @property
     def messages(self) -> dict[str, np.ndarray] | None:
         """The columns of messages.csv (with a ``variant`` column), or None if the trace is off.
 
         Every variant is concatenated in memory; for a trace too big for that, read
         ``variants[name].messages`` (memory-mapped once it was spilled to disk)."""
-        if not all(v.messages for v in self.variants.values()):
+        if not self.traced:
             return None
         parts = []
         for v in self.variants.values():
@@ -160,7 +156,7 @@ class RunResult:
         _write_csv(
             out / "metrics.csv", self.metrics, ("variant", "round", "time", "agent", "distance")
         )
-        if all(v.messages for v in self.variants.values()):
+        if self.traced:
             self._write_messages(out)
         staleness = self.staleness
         if staleness is not None:
@@ -247,21 +243,12 @@ def read_staleness(path: str | Path) -> dict[str, np.ndarray] | None:
 
 
 def _arrow_schema() -> Any:
+    """messages.parquet's columns: the trace's dtypes, with the variant and decision as text."""
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("variant", pa.string()),
-            ("round", pa.int64()),
-            ("sender", pa.int64()),
-            ("receiver", pa.int64()),
-            ("send_time", pa.float64()),
-            ("arrival_time", pa.float64()),
-            ("delivered", pa.bool_()),
-            ("byzantine", pa.bool_()),
-            ("decision", pa.string()),
-        ]
-    )
+    types = {name: pa.from_numpy_dtype(np.dtype(dtype)) for name, dtype in MESSAGE_DTYPES.items()}
+    types["decision"] = pa.string()
+    return pa.schema([("variant", pa.string()), *types.items()])
 
 
 def _arrow_table(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> Any:

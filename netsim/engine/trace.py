@@ -32,6 +32,18 @@ class Decision(IntEnum):
 
 UNDECIDED = -1
 
+MESSAGE_DTYPES = {  # the trace's columns, in messages.csv order
+    "round": np.int64,
+    "sender": np.int64,
+    "receiver": np.int64,
+    "send_time": np.float64,
+    "arrival_time": np.float64,
+    "delivered": np.bool_,
+    "byzantine": np.bool_,
+    "decision": np.int8,
+}
+SPOOLED = {name: dtype for name, dtype in MESSAGE_DTYPES.items() if name != "decision"}
+
 
 class MessageTrace:
     """Append-only columns of every message sent in one run."""
@@ -99,16 +111,3 @@ class MessageTrace:
         decision[decision == UNDECIDED] = Decision.LATE
         columns["decision"] = decision
         return columns
-
-
-MESSAGE_DTYPES = {  # the trace's columns, in messages.csv order
-    "round": np.int64,
-    "sender": np.int64,
-    "receiver": np.int64,
-    "send_time": np.float64,
-    "arrival_time": np.float64,
-    "delivered": np.bool_,
-    "byzantine": np.bool_,
-    "decision": np.int8,
-}
-SPOOLED = {name: dtype for name, dtype in MESSAGE_DTYPES.items() if name != "decision"}

@@ -433,14 +433,6 @@ class PeerEngine:
                         ]
         self.stale_books = keep
 
-    def _sent_values(self, book: RoundBook, receiver: int) -> np.ndarray:
-        """(n, d): what each sender sent ``receiver`` in that round (honest rows need their
-        round-start estimate computed)."""
-        values = self.estimates[book.round].copy()
-        for sender, rows in book.byzantine_values.items():
-            values[sender] = rows[receiver]
-        return values
-
     def _finite_sent(self, book: RoundBook, receiver: int) -> np.ndarray:
         finite = ~self.byzantine.copy()
         for sender, rows in book.byzantine_values.items():

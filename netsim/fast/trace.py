@@ -25,9 +25,8 @@ import numpy as np
 from ..config import AsynchronyConfig
 from ..engine.spool import ColumnSpool
 from ..engine.trace import MESSAGE_DTYPES
+from ..results import MESSAGE_COLUMNS as COLUMNS
 from ..results import MESSAGE_RECORD
-
-COLUMNS = tuple(MESSAGE_DTYPES)
 
 
 class TraceSink:
