@@ -35,7 +35,8 @@ class View:
     - ``honest_sent``: honest sender -> the value it sent in ``round``, for the honest agents
       that have already sent it (CE: their estimate; CGC: their gradient reply, kept for the
       server's last two rounds);
-    - ``honest_latest``: honest sender -> the most recent value it has sent, any round;
+    - ``honest_latest``: honest sender -> the most recent value it has sent, any round, in
+      agent id order (an attack that reduces over it gets the same sum on every clock);
     - ``target``: what the receiver holds now (CE: the receiver's estimate x_i, None for a
       Byzantine receiver; CGC: the server's w_t that this reply answers);
     - ``optimum``: x_H (CE) or w* (CGC);
@@ -129,6 +130,42 @@ def batch_values(
                 return adversary.values(sender, round, view, receivers)  # type: ignore[attr-defined]
             break
     return loop_values(adversary, sender, round, view, receivers)
+
+
+# --- when a value arrives -----------------------------------------------------------------------
+#
+# An attack may also hold its messages back: an optional method
+# ``hold_back(sender, receiver, round, view) -> float`` gives the simulated seconds added to the
+# link's delay draw of the message it sends to ``receiver`` (0: as the link delivers it). The
+# network still applies any declared bound: after GST a Byzantine message arrives within Delta
+# (spec/engine.md). Withholding a message altogether is ``value`` returning None.
+
+
+def checked_lag(lag: Any, sender: int, receiver: int) -> float:
+    """An attack's ``hold_back`` as a float, or an error that names the attack's fault."""
+    number = float(lag)
+    if not (np.isfinite(number) and number >= 0.0):
+        raise ValueError(
+            f"adversary lag for {sender} -> {receiver} must be a finite number >= 0 "
+            f"(simulated s), got {lag!r}"
+        )
+    return number
+
+
+def batch_lags(
+    adversary: Adversary, sender: int, round: int, view: View, receivers: Receivers
+) -> np.ndarray | None:
+    """(k,) the ``hold_back`` of each receiver (with its View ``target``), or None when the
+    attack holds nothing back (it has no ``hold_back`` method)."""
+    lag = getattr(adversary, "hold_back", None)
+    if lag is None:
+        return None
+    shared = {name: getattr(view, name) for name in SHARED_FIELDS}
+    lags = np.zeros(len(receivers.ids))
+    for k, receiver in enumerate(receivers.ids.tolist()):
+        to_receiver = View(**shared, target=receivers.target_of(k))
+        lags[k] = checked_lag(lag(sender, receiver, round, to_receiver), sender, receiver)
+    return lags
 
 
 def _unsent(receivers: Receivers, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -808,6 +845,71 @@ def _orthogonal(unit: np.ndarray) -> np.ndarray:
     basis[int(np.argmin(np.abs(unit)))] = 1.0
     residual = basis - float(basis @ unit) * unit
     return residual / float(np.linalg.norm(residual))
+
+
+@ADVERSARIES.register("desync")
+@dataclass(frozen=True)
+class Desync:
+    """Spread the honest agents' round starts apart: a value at once to some receivers, late or
+    never to the others (the weakness of the event clock, :mod:`netsim.clocks`).
+
+    Receivers in ``early`` (default: the even ids, and the CGC server, id -1) get the value as
+    their link delivers it; the others get it ``lag`` simulated seconds later (after GST still
+    within Delta: the network's bound holds for Byzantine messages too) or, with
+    ``lag = "withhold"`` (default), never.
+
+    On the event clock an early receiver that hears everyone ends its round at its last arrival,
+    a withheld one only at its deadline, so their next rounds start apart by up to a deadline,
+    and a late starter's honest value then misses an early starter's deadline although every
+    delay is within the bound. With ``absent = "eliminated"`` each such absence uses up one of
+    the f eliminations, and the Byzantine value is kept. The value: to a peer, its estimate moved
+    ``push`` away from the optimum, x_i + push (x_i - x_H) / ||x_i - x_H|| (CE drops it while it
+    has an elimination left); to the CGC server, the gradient -push (w_t - w*) / ||w_t - w*||.
+    On the lock-step clock the lag costs the honest values nothing: the attack is one silent
+    or slow Byzantine sender.
+    """
+
+    early: Any = None
+    lag: Any = "withhold"
+    push: float = 1.0
+
+    def __post_init__(self) -> None:
+        from .errors import ScenarioError  # as in _pattern
+
+        if self.early is not None:
+            if not isinstance(self.early, (list, tuple)):
+                raise ScenarioError("early", "must be a list of agent ids", self.early, "[0, 2]")
+            ids = tuple(as_int(v, f"early[{k}]", low=-1) for k, v in enumerate(self.early))
+            object.__setattr__(self, "early", ids)
+        if self.lag != "withhold":
+            if isinstance(self.lag, str):
+                raise ScenarioError(
+                    "lag", "unknown choice", self.lag, '"withhold" or a number >= 0 (s)'
+                )
+            as_float(self.lag, "lag", low=0.0)
+        as_float(self.push, "push", low=0.0)
+
+    def is_early(self, receiver: int) -> bool:
+        """Whether ``receiver`` hears the value as its link delivers it: by default the even
+        ids and the CGC server (id -1); with ``early`` given, the ids it lists."""
+        if self.early is None:
+            return receiver < 0 or receiver % 2 == 0
+        return receiver in self.early
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if self.lag == "withhold" and not self.is_early(receiver):
+            return None
+        if view.target is None or view.optimum is None:
+            return None
+        if view.server:
+            return -self.push * _away(view)
+        return view.target + self.push * _away(view)
+
+    def hold_back(self, sender: int, receiver: int, round: int, view: View) -> float:
+        """Seconds added to the link's delay: 0 for an early receiver, ``lag`` for the others."""
+        return 0.0 if self.is_early(receiver) or self.lag == "withhold" else float(self.lag)
 
 
 @ADVERSARIES.register("parametric")

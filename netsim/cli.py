@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -179,10 +180,13 @@ def _run(args: argparse.Namespace) -> int:
         scenario, out=out, progress=False if args.quiet else None, command=["netsim", *sys.argv[1:]]
     )
     for name, variant in result.summary["variants"].items():
+        timing = ""
+        if variant["clock"] != "server":
+            timing = f", {variant['clock']} clock, {variant['late_honest']} honest values late"
         print(
             f"{name:>20}: final max distance to the optimum {variant['final_distance']:.3e} "
             f"after {variant['rounds']} rounds, {variant['sim_time_end']:.3f} simulated s, "
-            f"{variant['messages_sent']} messages"
+            f"{variant['messages_sent']} messages{timing}"
         )
     print(
         f"results: {out}/ (summary.json, metrics.csv, manifest.json"
@@ -237,6 +241,8 @@ def _validate(args: argparse.Namespace) -> int:
             f"{proto.rounds} rounds, delay {sc.network.delay.name}, deadline {deadline}, "
             f"{mode}, step {proto.step_size.name} (eta_0 = {proto.step_size(0):.4g})"
         )
+        for line in _clock_lines(sc):
+            print(f"    {line}")
     honest = [scenario.costs.costs[i] for i in net.honest]
     report = check_redundancy(honest, net.n, net.f)
     print(f"  2f-redundancy: {'holds' if report.holds else 'FAILS'}: {report.explain()}")
@@ -265,6 +271,70 @@ def _validate(args: argparse.Namespace) -> int:
                 "this run"
             )
     return 0
+
+
+def _clock_lines(scenario: Scenario) -> list[str]:
+    """What `netsim validate` says about a run's round clock and whether it is synchronous."""
+    from .simulation import lockstep_check
+
+    proto, net = scenario.protocol, scenario.network
+    if proto.kind == "cgc":
+        return [
+            "clock: the server's own (every reply is due at the server's deadline, counted from "
+            "its request; agents keep no rounds, so round starts cannot drift apart)"
+        ]
+    if proto.clock == "event":
+        return [
+            "clock: event (each agent ends a round at its last arrival or its own deadline); "
+            "round starts may drift apart, so a value within the delay bound can still be late: "
+            "not the papers' synchronous rounds"
+        ]
+    assert proto.round_length is not None
+    lines = [
+        f"clock: lock-step, D = {proto.round_length:.6g} s ({proto.round_length_rule}); round r "
+        "of every agent ends at (r + 1) D on its own clock"
+    ]
+    if net.clocks is not None:
+        lines.append(
+            f"clocks: offsets within +-{net.clocks.offset:g} s, drifts within "
+            f"+-{net.clocks.drift:g} (worst skew between honest clocks over the run "
+            f"{proto.round_clock.skew(net.honest, proto.rounds):.6g} s)"
+        )
+    check = lockstep_check(scenario)
+    assert check is not None
+    if check.holds is None:
+        lines.append(f"no guarantee that honest values arrive in their round: {check.reason}")
+        return lines
+    after = "sent after GST " if net.asynchrony is not None and net.asynchrony.gst > 0 else ""
+    covers = f"the bound {check.bound:.6g} s, compute {max(net.compute_time):.6g} s"
+    if net.clocks is not None:
+        covers += " and the clock skew"
+    if check.tight:
+        lines.append(
+            f"at the limit: D covers {covers} only up to the rounding of the times (worst margin "
+            f"{check.margin:.3g} s), so a value that takes exactly the bound can be late; set "
+            f"protocol.round_length >= {check.required:.10g} s"
+        )
+    elif check.holds:
+        lines.append(
+            f"guaranteed: no honest value {after}is late (D covers {covers}; worst margin "
+            f"{check.margin:.3g} s)"
+        )
+    else:
+        lines.append(
+            f"NOT guaranteed: an honest value {after}can be late by up to {-check.margin:.3g} s "
+            f"(D does not cover {covers})"
+        )
+    if net.clocks is not None:
+        need = (
+            f"protocol.round_length >= {check.required:.6g} s"
+            if math.isfinite(check.required)
+            else "no round length: the drift outgrows any D over this many rounds"
+        )
+        lines.append(f"for any clocks within these bounds: {need}")
+    elif not check.holds and not check.tight:
+        lines.append(f"set protocol.round_length >= {check.required:.10g} s")
+    return lines
 
 
 def _validate_sweep(args: argparse.Namespace) -> int:

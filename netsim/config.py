@@ -23,6 +23,7 @@ import numpy as np
 from .adversaries import ADVERSARIES, Adversary
 from .aggregators import check_condition
 from .checks import as_choice, as_float, as_int
+from .clocks import CLOCKS, ROUNDING_SLACK, RoundClock, draw_clocks
 from .costs import LeastSquares
 from .delays import DELAY_MODELS, DelayModel
 from .errors import ScenarioError
@@ -53,9 +54,20 @@ TOP_KEYS = (
     "variants",
     "search",  # `netsim search` settings (netsim/search/); `netsim run` ignores them
 )
-NETWORK_KEYS = ("n", "f", "byzantine", "topology", "delay", "compute_time", "loss", "asynchrony")
+NETWORK_KEYS = (
+    "n",
+    "f",
+    "byzantine",
+    "topology",
+    "delay",
+    "compute_time",
+    "loss",
+    "asynchrony",
+    "clocks",
+)
+CLOCK_KEYS = ("offset", "drift", "offsets", "drifts")
 COSTS_KEYS = ("kind", "A", "B", "require_redundancy")
-CE_ONLY_KEYS = ("absent",)
+CE_ONLY_KEYS = ("absent", "clock", "round_length")
 CGC_ONLY_KEYS = (
     "mode",
     "trigger",
@@ -97,7 +109,12 @@ SERVER_RULES = (
     "geometric_median",
     "centered_clipping",
 )
-SLACK = 1.0 + 1e-9  # derived deadlines: absorbs the rounding of sums of times (see _deadline)
+# Why the CGC server has no clock choice: it is the only one that keeps rounds.
+SERVER_CLOCK = (
+    ": the server keeps the only round clock, and every reply is due at the server's deadline "
+    "counted from its own request, so round starts cannot drift apart"
+)
+SLACK = ROUNDING_SLACK  # derived deadlines: absorbs the rounding of sums of times (see _deadline)
 TRACE_AUTO_LIMIT = 200_000  # messages: the trace is kept by default up to this many
 
 
@@ -115,6 +132,22 @@ class AsynchronyConfig:
     on_violation: str = "cap"
 
 
+@dataclass(frozen=True, eq=False)
+class ClocksConfig:
+    """``[network.clocks]``: imperfect clocks for lock-step rounds (:mod:`netsim.clocks`).
+
+    Agent i starts its rounds ``offsets[i]`` in [-offset, offset] simulated seconds late (early
+    when negative) and its rounds last D (1 + ``drifts[i]``), ``drifts[i]`` in [-drift, drift]
+    (a relative rate error). The per-agent values are drawn from each agent's own stream
+    unless given."""
+
+    offset: float
+    drift: float
+    offsets: np.ndarray  # (n,) eps_i
+    drifts: np.ndarray  # (n,) rho_i
+    explicit: bool = False  # offsets/drifts given in the scenario (else drawn)
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """``[network]``: agents, the Byzantine set, links and compute time."""
@@ -127,6 +160,7 @@ class NetworkConfig:
     topology: str = "complete"
     loss: float = 0.0  # probability that a message is lost, per message
     asynchrony: AsynchronyConfig | None = None
+    clocks: ClocksConfig | None = None  # imperfect clocks (lock-step rounds only)
 
     @property
     def honest(self) -> tuple[int, ...]:
@@ -165,6 +199,10 @@ class ProtocolConfig:
     require_diminishing: bool = True  # CGC async: refuse a non-diminishing schedule
     server_compute_time: float = 0.0  # CGC: simulated s between two server rounds
     agent_queue: str = "latest"  # CGC: requests waiting at a busy agent (latest | fifo)
+    clock: str = "event"  # CE: lockstep | event (netsim.clocks); the CGC server: its own clock
+    round_length: float | None = None  # CE lockstep: D (simulated s)
+    round_length_rule: str = ""  # how D was chosen
+    round_clock: RoundClock | None = None  # CE lockstep: every agent's round starts
 
 
 @dataclass(frozen=True, eq=False)
@@ -421,7 +459,41 @@ def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
         topology=topology,
         loss=loss,
         asynchrony=asynchrony,
+        clocks=_clocks(table.get("clocks"), n, seed),
     )
+
+
+def _clocks(table: Any, n: int, seed: int) -> ClocksConfig | None:
+    """``[network.clocks]``: bounds, and per-agent values drawn from each agent's stream
+    (:func:`netsim.clocks.draw_clocks`) unless ``offsets`` / ``drifts`` give them."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ScenarioError(
+            "network.clocks", "must be a table", table, "offset, drift, offsets, drifts"
+        )
+    _no_unknown(table, CLOCK_KEYS, "network.clocks")
+    offset = as_float(table.get("offset", 0.0), "network.clocks.offset", low=0.0)
+    drift = as_float(table.get("drift", 0.0), "network.clocks.drift", low=0.0, high=0.5)
+    offsets, drifts = draw_clocks(seed, n, offset, drift)
+    given = {}
+    for key, bound, drawn in (("offsets", offset, offsets), ("drifts", drift, drifts)):
+        values = table.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or len(values) != n:
+            raise ScenarioError(
+                f"network.clocks.{key}",
+                "needs one value per agent",
+                _shape(values),
+                f"a list of {n} numbers in [-{bound}, {bound}] (network.clocks.{key[:-1]})",
+            )
+        drawn[:] = [
+            as_float(v, f"network.clocks.{key}[{k}]", low=-bound, high=bound)
+            for k, v in enumerate(values)
+        ]
+        given[key] = True
+    return ClocksConfig(offset, drift, offsets, drifts, explicit=bool(given))
 
 
 def _asynchrony(table: Any) -> AsynchronyConfig | None:
@@ -501,12 +573,20 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
     kind = as_choice(table.get("kind", "ce"), "protocol.kind", PROTOCOLS)
     for key in CGC_ONLY_KEYS if kind == "ce" else CE_ONLY_KEYS:
         if key in table:
+            why = SERVER_CLOCK if key in ("clock", "round_length") else ""
             raise ScenarioError(
                 f"protocol.{key}",
-                f"does not apply to protocol.kind = {kind!r}",
+                f"does not apply to protocol.kind = {kind!r}{why}",
                 table[key],
                 "remove it",
             )
+    if kind == "cgc" and network.clocks is not None:
+        raise ScenarioError(
+            "network.clocks",
+            f"does not apply to protocol.kind = 'cgc'{SERVER_CLOCK}",
+            "[network.clocks]",
+            "remove it",
+        )
     rounds = as_int(table.get("rounds", 300), "protocol.rounds", low=1)
     if kind == "ce":
         return _ce_protocol(table, network, costs, rounds)
@@ -523,6 +603,11 @@ def _ce_protocol(
     check_condition(filter_name, n - 1, f)  # a peer filters the n - 1 values it receives
     absent = as_choice(table.get("absent", "eliminated"), "protocol.absent", ABSENT_POLICIES)
     deadline, rule = _deadline(table, network, round_trip=False)
+    clock, round_length, length_rule = _round_clock(table, network, deadline)
+    round_clock = None
+    if clock == "lockstep":
+        assert round_length is not None
+        round_clock = _lockstep(round_length, network)
     step_size = _step_size(table, {"schedule": "constant", "eta": 1.0 / (n - f)})
     x0 = _initial_points(table.get("x0", "argmin"), network, costs)
     return ProtocolConfig(
@@ -534,7 +619,88 @@ def _ce_protocol(
         absent=absent,
         x0=x0,
         step_size=step_size,
+        clock=clock,
+        round_length=round_length,
+        round_length_rule=length_rule,
+        round_clock=round_clock,
     )
+
+
+def _round_clock(
+    table: dict[str, Any], network: NetworkConfig, deadline: float | None
+) -> tuple[str, float | None, str]:
+    """The CE round clock, D and how D was chosen (netsim.clocks; spec: "Rounds (CE) and their
+    clock"). Lock-step is the default wherever a round deadline applies (given, from Delta, or
+    from a bounded delay model) or a round length or imperfect clocks are given; else the event
+    clock (every agent waits for all n - 1 values, and the two clocks give the same
+    estimates)."""
+    length = table.get("round_length")
+    wanted = deadline is not None or length is not None or network.clocks is not None
+    default = "lockstep" if wanted else "event"
+    clock = as_choice(table.get("clock", default), "protocol.clock", CLOCKS)
+    if clock == "event":
+        if length is not None:
+            raise ScenarioError(
+                "protocol.round_length",
+                "only lock-step rounds have a length (protocol.clock = 'event': each agent "
+                "ends a round at its last arrival or its own deadline)",
+                length,
+                'remove it, or set protocol.clock = "lockstep"',
+            )
+        if network.clocks is not None:
+            raise ScenarioError(
+                "network.clocks",
+                "imperfect clocks apply to lock-step rounds only (protocol.clock = 'event' "
+                "keeps no shared clock)",
+                "[network.clocks]",
+                'remove it, or set protocol.clock = "lockstep"',
+            )
+        return clock, None, ""
+    compute = max(network.compute_time)
+    if length is not None:
+        return (
+            clock,
+            as_float(length, "protocol.round_length", low=0.0, low_open=True),
+            ("protocol.round_length"),
+        )
+    given = table.get("deadline")
+    if isinstance(given, (int, float)) and not isinstance(given, bool):
+        return clock, (deadline + compute) * SLACK, "protocol.deadline + compute time"
+    if network.asynchrony is not None:
+        return (
+            clock,
+            (network.asynchrony.delta + compute) * SLACK,
+            ("network.asynchrony.delta + compute time"),
+        )
+    if math.isfinite(network.delay.upper_bound) and network.delay.upper_bound + compute > 0:
+        return clock, (network.delay.upper_bound + compute) * SLACK, ("delay bound + compute time")
+    raise ScenarioError(
+        "protocol.round_length",
+        "lock-step rounds need a length: delays are unbounded (or zero) and no "
+        "network.asynchrony.delta or protocol.deadline gives one",
+        None,
+        'a number > 0 (simulated s), or protocol.clock = "event"',
+    )
+
+
+def _lockstep(round_length: float, network: NetworkConfig) -> RoundClock:
+    """Every agent's lock-step round starts; a round must leave time to compute and send."""
+    clocks = network.clocks
+    if clocks is None:
+        clock = RoundClock.perfect(round_length, network.n)
+    else:
+        clock = RoundClock.skewed(round_length, clocks.offset, clocks.offsets, clocks.drifts)
+    slowest = int(np.argmax(np.asarray(network.compute_time) - clock.periods))
+    if not network.compute_time[slowest] < clock.periods[slowest]:
+        raise ScenarioError(
+            "protocol.round_length",
+            f"agent {slowest} computes for {network.compute_time[slowest]:.6g} s, which leaves "
+            f"no time to send in its round of {clock.periods[slowest]:.6g} s (D times its "
+            "clock rate)",
+            round_length,
+            f"> {network.compute_time[slowest] / (clock.periods[slowest] / round_length):.6g}",
+        )
+    return clock
 
 
 def _cgc_protocol(
@@ -785,6 +951,9 @@ def _resolved(
     if protocol.kind == "ce":
         proto.setdefault("absent", protocol.absent)
         proto.setdefault("x0", "argmin")
+        proto.setdefault("clock", protocol.clock)
+        if protocol.round_length is not None:
+            proto.setdefault("round_length", protocol.round_length)
     else:
         proto.setdefault("mode", protocol.mode)
         if protocol.mode == "async":

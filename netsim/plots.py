@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .results import read_metrics, read_staleness
-from .timing_plots import read_messages
+from .timing_plots import clock_label, read_messages
 
 FLOOR = 1e-17  # distances of exactly 0 are drawn here on the log scale
 
@@ -42,13 +42,26 @@ def plot_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray], path
             by_round.plot(metrics["round"][mine][order], distance, **style)
             by_time.plot(metrics["time"][mine][order], distance, **style)
         info = summary["variants"][variant]
+        clock = clock_label(info)
         by_round.set_title(
-            f"{variant}: vs round (final max distance {info['final_distance']:.1e})",
+            f"{variant}: vs round (final max distance {info['final_distance']:.1e})"
+            + (f"\n{clock}" if clock else ""),
             loc="left",
             fontsize=10,
         )
         by_time.set_title(f"{variant}: vs simulated time", loc="left", fontsize=10)
         by_time.set_xlim(0, t_max * 1.02)
+        if info.get("gst"):  # partial synchrony: from here on every honest delay is <= Delta
+            by_time.axvline(info["gst"], color="grey", linestyle="--", linewidth=1.0)
+            by_time.annotate(
+                "GST",
+                (info["gst"], 0.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 4),
+                textcoords="offset points",
+                fontsize=8,
+                color="grey",
+            )
         by_round.set_ylabel(r"$\|x_i^t - x_H\|$")
         for ax in (by_round, by_time):
             ax.set_yscale("log")

@@ -9,6 +9,7 @@ leaves every other stream's draws unchanged.
 |---|---|---|---|
 | 0 | directed link a -> b (delays, loss) | sender | receiver |
 | 1 | agent a (initial points, compute-time jitter) | agent | 0 |
+| 1 | agent a's clock (offset and drift, ``[network.clocks]``) | agent | 1 |
 | 2 | the adversary of Byzantine agent a towards receiver b | sender | receiver |
 | 3 | the network's geometry (random points of a ``matrix`` delay model) | 0 | 0 |
 
@@ -42,6 +43,11 @@ def link_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:
 def agent_stream(seed: int, agent: int) -> np.random.Generator:
     """Stream of ``agent`` (KIND 1, b = 0)."""
     return stream(seed, AGENT, agent, 0)
+
+
+def clock_stream(seed: int, agent: int) -> np.random.Generator:
+    """Stream of ``agent``'s clock imperfection (KIND 1, b = 1): its offset, then its drift."""
+    return stream(seed, AGENT, agent, 1)
 
 
 def adversary_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from .clocks import Guarantee, lockstep_guarantee
 from .config import AsynchronyConfig, Scenario
 from .costs import aggregate_optimum
 from .engine import Network, OrderedEnvironment
+from .engine.trace import late_honest
 from .errors import SimulationStalled
 from .protocols.ce import CEProtocol
 from .protocols.cgc import CGCProtocol
@@ -62,6 +65,10 @@ def simulate(
     distances = optimum.distance(recorder.estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
     messages = network.trace.columns()
     digest = trace_hash(messages, recorder.estimates)
+    byzantine = np.zeros(net.n, dtype=bool)
+    byzantine[list(net.byzantine)] = True
+    gst = 0.0 if net.asynchrony is None else net.asynchrony.gst
+    late = late_honest(messages, byzantine, gst)
     summary = run_summary(
         scenario,
         optimum,
@@ -70,7 +77,7 @@ def simulate(
         completed=recorder.completed,
         sent=len(messages["round"]),
         delivered=int(messages["delivered"].sum()),
-        counters=protocol.counters.as_dict(),
+        counters={**protocol.counters.as_dict(), **late},
     )
     if net.asynchrony is not None:
         summary.update(_bound_check(messages, net.asynchrony, network.honest_delays_capped))
@@ -124,7 +131,62 @@ def run_summary(
         "messages_delivered": delivered,
         "messages_lost": sent - delivered,
         "compute_time": list(net.compute_time),
+        **_clock_summary(scenario, times, completed),
         **counters,
+    }
+
+
+def lockstep_check(scenario: Scenario) -> Guarantee | None:
+    """Whether the scenario's lock-step rounds lose no honest value sent at or after GST
+    (:func:`netsim.clocks.lockstep_guarantee`); None on the event clock and for CGC. The bound is
+    Delta after GST when declared, else the delay model's largest delay from time 0."""
+    clock = scenario.protocol.round_clock
+    if clock is None:
+        return None
+    net = scenario.network
+    asynchrony = net.asynchrony
+    if asynchrony is not None:
+        bound, gst, lossy = asynchrony.delta, asynchrony.gst, False
+    else:
+        upper = net.delay.upper_bound
+        bound, gst, lossy = (upper if math.isfinite(upper) else None), 0.0, net.loss > 0
+    clocks = net.clocks
+    return lockstep_guarantee(
+        clock,
+        net.honest,
+        net.compute_time,
+        scenario.protocol.rounds,
+        bound,
+        gst,
+        lossy,
+        offset=0.0 if clocks is None else clocks.offset,
+        drift=0.0 if clocks is None else clocks.drift,
+    )
+
+
+def _clock_summary(scenario: Scenario, times: np.ndarray, completed: int) -> dict[str, Any]:
+    """Which round clock ran (netsim.clocks) and how far apart the honest agents' rounds ended:
+    ``max_round_end_spread`` is the largest gap, over the rounds, between the first and the last
+    honest completion of a round (the drift of the event clock; the clock skew on the lock-step
+    clock), ``max_clock_skew`` the largest skew between two honest lock-step clocks over the run
+    (0 with perfect clocks). The CGC server keeps the only clock."""
+    proto, net = scenario.protocol, scenario.network
+    if proto.kind == "cgc":
+        return {"clock": "server"}
+    clocks = net.clocks
+    spread = float(np.ptp(times, axis=1).max()) if times.shape[1] > 1 else 0.0
+    return {
+        "clock": proto.clock,
+        "round_length": proto.round_length,
+        "round_length_rule": proto.round_length_rule or None,
+        "clocks": None if clocks is None else {"offset": clocks.offset, "drift": clocks.drift},
+        "max_clock_skew": (
+            None if proto.round_clock is None else proto.round_clock.skew(net.honest, completed)
+        ),
+        "max_round_end_spread": spread,
+        "no_late_after_gst_guaranteed": (
+            None if (check := lockstep_check(scenario)) is None else check.holds
+        ),
     }
 
 

@@ -493,7 +493,10 @@ def plot_agent_timeline(
     fig, ax = plt.subplots(figsize=(13, 1.9 + 0.55 * len(lanes)))
     shades = ("#9cc1e3", "#3d7ab8")
     bar = {"edgecolor": "white", "linewidth": 0.6}  # a round of zero length shows as a line
-    deadline = info.get("deadline") or 0.0  # simulated s after a round's start
+    # the event clock: a round cut by the deadline lasts exactly the deadline (else it ends at
+    # an arrival); on the lock-step clock every round lasts D, so nothing is singled out
+    lockstep = info.get("clock") == "lockstep"
+    deadline = 0.0 if lockstep else info.get("deadline") or 0.0  # s after a round's start
     hatched = 0
     for k, (_, waiting, computing) in enumerate(lanes):
         for parity in (0, 1):
@@ -551,6 +554,16 @@ def plot_agent_timeline(
                 hatch="///",
                 edgecolor="white",
                 label=f"ended by the deadline ({_seconds(deadline)})",
+            ),
+        )
+    if lockstep:
+        handles.insert(
+            2,
+            Patch(
+                facecolor="none",
+                edgecolor="none",
+                label=f"lock-step: every round ends at (r + 1) D, D = "
+                f"{_seconds(info['round_length'])}",
             ),
         )
     shown = max(len(w) for _, w, _ in lanes)
@@ -648,7 +661,8 @@ def plot_latency_cdf(
     )
     first = variants[groups[0][0]]
     ax.set_title(
-        f"{summary['scenario']}: link delays, {scope}\n{_context(summary, first)}", fontsize=10
+        f"{summary['scenario']}: link delays, {scope}\n{_context(summary, first, clock=False)}",
+        fontsize=10,
     )
     fig.tight_layout()
     return _save(fig, path)
@@ -674,6 +688,8 @@ def plot_filter_decisions(
     panels = 3 if missed else 2
     fig, axes = plt.subplots(panels, 1, figsize=(13, 1.4 + 3.0 * panels), sharex=True)
     top, middle = axes[0], axes[1]
+    clocks = _clock_names(summary)
+    mixed = len(set(clocks.values())) > 1  # then every variant's legend entry names its clock
     for k, (name, share) in enumerate(shares.items()):
         colour = plt.get_cmap("tab10")(k % 10)
         width = max(5.0 - 1.2 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
@@ -683,7 +699,9 @@ def plot_filter_decisions(
         top.plot(
             share["round"],
             share["byzantine_share"],
-            label=f"{name} (filter {summary['variants'][name]['filter']}): "
+            label=f"{name} (filter {summary['variants'][name]['filter']}"
+            + (f", {clocks[name]}" if mixed else "")
+            + "): "
             + (
                 f"{filtered} of {byzantine_total}"
                 if byzantine_total
@@ -731,9 +749,11 @@ def plot_filter_decisions(
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8.5)
     first = next(iter(summary["variants"].values()))
+    shared = next(iter(clocks.values()))
     fig.suptitle(
         f"{summary['scenario']}: what the filter did with each round's values, per variant\n"
-        f"{_context(summary, first)}",
+        f"{_context(summary, first, clock=False)}"
+        + (f"; {shared}" if shared and not mixed else ""),
         fontsize=11,
     )
     fig.tight_layout()
@@ -776,6 +796,25 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def clock_label(info: dict[str, Any]) -> str:
+    """Which round clock a CE variant ran on, and what it cost (netsim.clocks): e.g.
+    "lock-step rounds of 50 ms, 0 honest values late"; empty for the CGC server and for
+    summaries written before clocks existed."""
+    clock = info.get("clock")
+    if clock not in ("lockstep", "event"):
+        return ""
+    if clock == "lockstep":
+        text = f"lock-step rounds of {info['round_length'] * 1e3:.4g} ms"
+    else:
+        text = "event clock"
+    late = info.get("late_honest")
+    if late is not None:
+        text += f", {late} honest value{'' if late == 1 else 's'} late"
+        if info.get("gst") and "late_honest_after_gst" in info:
+            text += f" ({info['late_honest_after_gst']} sent after GST)"
+    return text
+
+
 def _variant(summary: dict[str, Any], variant: str | None) -> str:
     if variant is None:
         return next(iter(summary["variants"]))
@@ -784,12 +823,21 @@ def _variant(summary: dict[str, Any], variant: str | None) -> str:
     return variant
 
 
-def _context(summary: dict[str, Any], info: dict[str, Any]) -> str:
+def _context(summary: dict[str, Any], info: dict[str, Any], clock: bool = True) -> str:
+    """One variant's setting; with ``clock``, its round clock (:func:`clock_label`)."""
     byzantine = ", ".join(str(b) for b in info.get("byzantine", [])) or "none"
+    clock = clock_label(info) if clock else ""
     return (
         f"{info['protocol'].upper()}, n = {info['n']}, f = {info['f']}, Byzantine: {byzantine}, "
         f"{info.get('delay_model', '?')} link delays, seed {summary['seed']}"
+        + (f"; {clock}" if clock else "")
     )
+
+
+def _clock_names(summary: dict[str, Any]) -> dict[str, str]:
+    """variant -> "lock-step" | "event clock" ("" for the CGC server and old summaries)."""
+    names = {"lockstep": "lock-step", "event": "event clock"}
+    return {v: names.get(info.get("clock", ""), "") for v, info in summary["variants"].items()}
 
 
 def _node_label(node: int, byzantine: Sequence[int]) -> str:

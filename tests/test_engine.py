@@ -17,11 +17,18 @@ def only_variant(result: netsim.RunResult):
 
 
 def test_constant_delay_round_r_ends_at_r_delta():
-    """Constant delay delta, zero compute: every agent completes round r at exactly r * delta.
-    delta = 0.125 is a power of two, so r * delta is exact in binary and equality is exact."""
+    """Event clock, constant delay delta, zero compute: every agent completes round r at exactly
+    r * delta (its last arrival). delta = 0.125 is a power of two, so r * delta is exact in
+    binary and equality is exact."""
     delta = 0.125
     variant = only_variant(
-        netsim.run(small(network__delay={"model": "constant", "value": delta}, protocol__rounds=30))
+        netsim.run(
+            small(
+                network__delay={"model": "constant", "value": delta},
+                protocol__rounds=30,
+                protocol__clock="event",
+            )
+        )
     )
     expected = np.arange(31) * delta
     assert np.array_equal(variant.times, np.repeat(expected[:, None], 5, axis=1))
@@ -30,14 +37,20 @@ def test_constant_delay_round_r_ends_at_r_delta():
 def test_constant_delay_with_a_decimal_delta_is_r_delta_up_to_rounding():
     delta = 0.01
     variant = only_variant(
-        netsim.run(small(network__delay={"model": "constant", "value": delta}, protocol__rounds=50))
+        netsim.run(
+            small(
+                network__delay={"model": "constant", "value": delta},
+                protocol__rounds=50,
+                protocol__clock="event",
+            )
+        )
     )
     np.testing.assert_allclose(variant.times[:, 0], np.arange(51) * delta, rtol=1e-12)
 
 
 def test_compute_time_delays_the_next_round_start():
-    """start(r + 1) = completion(r) + c, so with constant delay round r completes at
-    r * delta + (r - 1) * c (delta, c powers of two: exact)."""
+    """Event clock: start(r + 1) = completion(r) + c, so with constant delay round r completes
+    at r * delta + (r - 1) * c (delta, c powers of two: exact)."""
     delta, c = 0.25, 0.5
     variant = only_variant(
         netsim.run(
@@ -45,6 +58,7 @@ def test_compute_time_delays_the_next_round_start():
                 network__delay={"model": "constant", "value": delta},
                 network__compute_time=c,
                 protocol__rounds=10,
+                protocol__clock="event",
             )
         )
     )
@@ -98,13 +112,15 @@ def test_links_do_not_impose_fifo():
 
 
 def test_late_means_arrived_after_the_receiver_completed_that_round():
-    """Uniform delays with the default deadline (delay bound): a message is `late` exactly when
-    it arrives after its receiver completed that round."""
+    """Event clock, uniform delays with the default deadline (delay bound): a message is `late`
+    exactly when it arrives after its receiver completed that round (round starts drift apart,
+    so some are)."""
     result = netsim.run(
         small(
             network__delay={"model": "uniform", "low": 0.0, "high": 0.05},
             protocol__rounds=60,
             protocol__absent="stale",
+            protocol__clock="event",
         )
     )
     variant = only_variant(result)
@@ -126,9 +142,11 @@ def test_late_means_arrived_after_the_receiver_completed_that_round():
 
 
 def test_deadline_bounds_every_round():
-    """No honest round lasts longer than its deadline (start + deadline)."""
+    """Event clock: no honest round lasts longer than its deadline (start + deadline)."""
     deadline = 0.015
-    variant = only_variant(netsim.run(small(protocol__deadline=deadline, protocol__rounds=40)))
+    variant = only_variant(
+        netsim.run(small(protocol__deadline=deadline, protocol__rounds=40, protocol__clock="event"))
+    )
     # Compute time 0: start(r + 1) = completion(r); the deadline is start + deadline (floats).
     assert np.all(variant.times[1:] <= variant.times[:-1] + deadline)
     assert variant.summary["deadline_rounds"] > 0  # exponential delays exceed it sometimes

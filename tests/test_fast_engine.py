@@ -258,6 +258,8 @@ ATTACKS += [
     {"kind": "omission", "from_round": 2},
     {"kind": "non_finite", "value": "nan"},
     {"kind": "non_finite", "value": "huge"},
+    {"kind": "desync", "lag": 0.01, "early": [0, 1]},
+    {"kind": "desync", "lag": 0.004, "early": []},  # the CGC server too gets it late
 ]
 
 
@@ -309,6 +311,16 @@ def scenarios(draw, protocol: str) -> netsim.Scenario:
             )
         )
         raw["protocol"]["absent"] = draw(st.sampled_from(["eliminated", "stale"]))
+        clock = draw(st.sampled_from([None, "event", "lockstep"]))  # None: the default
+        if clock is not None:
+            raw["protocol"]["clock"] = clock
+        if clock != "event" and draw(st.booleans()):
+            raw["protocol"]["round_length"] = draw(st.sampled_from([0.0125, 0.03]))
+        if clock != "event" and draw(st.booleans()):
+            raw["network"]["clocks"] = {
+                "offset": draw(st.sampled_from([0.0, 0.001, 0.01])),
+                "drift": draw(st.sampled_from([0.0, 1e-3, 0.05])),
+            }
         raw["protocol"]["step_size"] = {
             "schedule": "constant",
             "eta": draw(st.sampled_from([0.1, 1 / (n - f)])),
@@ -377,9 +389,11 @@ def test_the_small_ce_scenario_is_identical(changes):
 
 
 def test_constant_delays_with_byzantine_receivers_keep_the_delivery_order():
-    """Constant delays make whole rounds arrive at one instant: a Byzantine receiver keeps only
-    the messages delivered before the one that completes its round (by sender id)."""
+    """Event clock: constant delays make whole rounds arrive at one instant: a Byzantine
+    receiver keeps only the messages delivered before the one that completes its round (by
+    sender id)."""
     scenario = small(
+        protocol__clock="event",
         network__n=7,
         network__f=2,
         network__byzantine=[2, 6],

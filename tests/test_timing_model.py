@@ -113,7 +113,9 @@ def test_profile_multiplies_delays_by_the_send_time_factor():
         "multipliers": [1.0, 8.0, 1.0],
         "base": {"model": "constant", "value": 0.125},
     }
-    m = netsim.run(small(network__delay=delay, protocol__rounds=12)).messages
+    m = netsim.run(
+        small(network__delay=delay, protocol__rounds=12, protocol__clock="event")
+    ).messages
     delays = m["arrival_time"] - m["send_time"]
     burst = (m["send_time"] >= 0.5) & (m["send_time"] < 1.0)
     assert burst.any() and (~burst).any()
@@ -276,11 +278,18 @@ def test_invalid_delay_models_are_named(delay, key):
 
 
 def test_each_round_ends_at_its_last_used_arrival_or_its_deadline():
-    """With loss and a deadline: agent i completes round r at max(start, last arrival) when all
-    n - 1 values came in time, else exactly at start + deadline (start = previous completion,
-    compute time 0)."""
+    """Event clock, with loss and a deadline: agent i completes round r at max(start, last
+    arrival) when all n - 1 values came in time, else exactly at start + deadline (start =
+    previous completion, compute time 0)."""
     deadline = 0.03
-    result = netsim.run(small(network__loss=0.05, protocol__deadline=deadline, protocol__rounds=40))
+    result = netsim.run(
+        small(
+            network__loss=0.05,
+            protocol__deadline=deadline,
+            protocol__rounds=40,
+            protocol__clock="event",
+        )
+    )
     variant, m = only(result), result.messages
     in_time = m["delivered"] & (m["decision"] != netsim.engine.Decision.LATE)
     for column, agent in enumerate(variant.honest):

@@ -368,15 +368,33 @@ def test_each_round_starts_when_the_agent_sends_its_values(drift):
 
 
 def test_rounds_that_wait_exactly_the_deadline_are_the_deadline_rounds(drift):
-    summary, metrics, _, _ = drift
+    """Event clock: a round cut by the deadline lasts exactly the deadline (else it ends at an
+    arrival). Lock-step: every round lasts D, and the deadline rounds are those that missed a
+    value (lost messages here)."""
+    summary, metrics, messages, _ = drift
+    clocks = set()
     for variant, info in summary["variants"].items():
+        clocks.add(info["clock"])
         ended = 0
         for agent in ("1", "2", "3", "4", "5"):
             rows = (metrics["variant"] == variant) & (metrics["agent"] == agent)
             order = np.argsort(metrics["round"][rows])
             waiting, _ = round_intervals(metrics["time"][rows][order][1:], compute_time=0.0)
-            ended += np.isclose(waiting[:, 1] - waiting[:, 0], info["deadline"], rtol=1e-9).sum()
-        assert ended == info["deadline_rounds"]
+            length = info["deadline"] if info["clock"] == "event" else info["round_length"]
+            lasted = np.isclose(waiting[:, 1] - waiting[:, 0], length, rtol=1e-9)
+            if info["clock"] == "lockstep":
+                assert lasted.all()
+            ended += lasted.sum()
+        if info["clock"] == "event":
+            assert ended == info["deadline_rounds"]
+        else:
+            rows = (messages["variant"] == variant) & (messages["receiver"] != 0)
+            missed = rows & np.isin(messages["decision"], ["lost", "late"])
+            pairs = {
+                (r, j) for r, j in zip(messages["round"][missed], messages["receiver"][missed])
+            }
+            assert len(pairs) == info["deadline_rounds"] > 0
+    assert clocks == {"lockstep", "event"}
 
 
 def test_server_rounds_and_agent_compute_times_match_the_scenario(server):

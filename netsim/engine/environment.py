@@ -57,6 +57,16 @@ class OrderedEnvironment(simpy.Environment):
         event._value = value
         self.schedule(event, key, delay)
 
+    def trigger_at(self, event: simpy.Event, key: EventKey, time: float, value: Any = None) -> None:
+        """Make ``event`` succeed at the absolute simulated time ``time`` (>= now) with ordering
+        ``key``: a lock-step round ends at exactly S_i(r + 1), which ``now + (time - now)``
+        need not give back."""
+        if time < self._now:
+            raise ValueError(f"trigger_at({time!r}) is before now ({self._now!r})")
+        event._ok = True
+        event._value = value
+        heappush(self._queue, (time, key, next(self._eid), event))
+
     def call_at(
         self,
         time: float,

@@ -1,11 +1,12 @@
 """Receive side of a round-based agent: buffers, round completion, deadlines, late messages.
 
-Rules (spec/engine.md, "Rounds"): an agent completes round r at the earlier of (a) the arrival
-of the last message of round r it waits for and (b) its deadline for round r. A message of a
-later round is buffered for that round; one of an earlier round, or of the current round after
-completion, is *late* (not used, but remembered as the sender's most recent value, for the
-`stale` policy). A message arriving exactly at the deadline counts (deliveries are processed
-before deadline checks at the same instant).
+Rules (spec/engine.md, "Rounds"): on the event clock an agent completes round r at the earlier
+of (a) the arrival of the last message of round r it waits for and (b) its deadline for round r;
+on the lock-step clock (``until``) it completes round r at its round end S_i(r + 1), whatever has
+arrived. A message of a later round is buffered for that round; one of an earlier round, or of
+the current round after completion, is *late* (not used, but remembered as the sender's most
+recent value, for the `stale` policy). A message arriving exactly at the deadline counts
+(deliveries are processed before deadline checks at the same instant).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RoundInbox:
         self._needed = 0
         self._done: simpy.Event | None = None
         self._triggered = False
+        self._lockstep = False
         self.latest: dict[int, Message] = {}  # sender -> its most recent finite message
 
     def open(
@@ -46,16 +48,24 @@ class RoundInbox:
         expected: frozenset[int],
         deadline: float | None,
         quorum: int | None = None,
+        until: float | None = None,
     ) -> simpy.Event:
         """Start waiting for round ``round`` from ``expected`` senders (or for any ``quorum`` of
         them); returns the completion event, which succeeds with ``"all"``, ``"quorum"`` or
-        ``"deadline"``. ``deadline`` is relative to now (simulated s)."""
+        ``"deadline"``. ``deadline`` is relative to now (simulated s). ``until`` (lock-step
+        rounds): complete at that absolute time and not before, with ``"all"`` if every expected
+        sender's message is in by then, else ``"deadline"``."""
         self.current = round
         self._expected = expected
         self._needed = len(expected) if quorum is None else quorum
         self._done = simpy.Event(self.env)
         self._triggered = False
-        if self._enough(round):
+        self._lockstep = until is not None
+        if until is not None:
+            check = simpy.Event(self.env)
+            check.callbacks.append(lambda _event: self._on_deadline(round))
+            self.env.trigger_at(check, (DEADLINE, self.owner), until)
+        elif self._enough(round):
             self._complete("all" if quorum is None else "quorum")
         elif deadline is not None:
             check = simpy.Event(self.env)
@@ -82,6 +92,8 @@ class RoundInbox:
                 self.trace.decide(message.index, Decision.LATE)
             return
         self._buffers[message.round][message.sender] = message
+        if self._lockstep:  # the round ends on the clock, never at an arrival
+            return
         if message.round == self.current and not self._triggered and self._enough(message.round):
             self._complete("all" if self._needed == len(self._expected) else "quorum")
 
@@ -93,7 +105,8 @@ class RoundInbox:
 
     def _on_deadline(self, round: int) -> None:
         if self.current == round and not self._triggered:
-            self._complete("deadline")
+            on_time = self._lockstep and self._enough(round)
+            self._complete("all" if on_time else "deadline")
 
     def _complete(self, reason: str) -> None:
         self._triggered = True

@@ -116,13 +116,18 @@ class Network:
         """Call ``handler(message)`` when a message for ``agent`` arrives."""
         self._handlers[agent] = handler
 
-    def send(self, round: int, sender: int, receiver: int, value: np.ndarray) -> Message:
-        """Put ``value`` on the link sender -> receiver now; it arrives after the link's delay,
-        or never if the link loses it."""
+    def send(
+        self, round: int, sender: int, receiver: int, value: np.ndarray, lag: float = 0.0
+    ) -> Message:
+        """Put ``value`` on the link sender -> receiver now; it arrives after the link's delay
+        (plus ``lag``: a Byzantine sender holding its message back), or never if the link loses
+        it."""
         link: Link = self.graph.edges[sender, receiver]["link"]
         now = self.env.now
         byzantine = self.is_byzantine(sender)
         delay = link.next_delay(now)
+        if lag:
+            delay = delay + lag
         lost = link.next_lost(self.loss) if self.loss > 0 else False
         bounded = self.asynchrony is not None and now >= self.asynchrony.gst
         if bounded:

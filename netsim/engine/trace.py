@@ -45,6 +45,24 @@ MESSAGE_DTYPES = {  # the trace's columns, in messages.csv order
 SPOOLED = {name: dtype for name, dtype in MESSAGE_DTYPES.items() if name != "decision"}
 
 
+def late_honest(
+    columns: dict[str, np.ndarray], byzantine: np.ndarray, gst: float
+) -> dict[str, int]:
+    """The honest messages to honest receivers (or the CGC server) that arrived after the
+    receiver had completed their round (decision ``late``): all of them, and those sent at or
+    after ``gst``, as the run counters ``late_honest`` and ``late_honest_after_gst``.
+    ``byzantine``: (n,) bool by agent id."""
+    receiver = columns["receiver"]
+    to_byzantine = np.zeros(len(receiver), dtype=bool)
+    agents = receiver >= 0
+    to_byzantine[agents] = byzantine[receiver[agents]]
+    late = (columns["decision"] == Decision.LATE) & ~columns["byzantine"] & ~to_byzantine
+    return {
+        "late_honest": int(np.count_nonzero(late)),
+        "late_honest_after_gst": int(np.count_nonzero(late & (columns["send_time"] >= gst))),
+    }
+
+
 class MessageTrace:
     """Append-only columns of every message sent in one run."""
 

@@ -11,13 +11,17 @@ the times, so a round can be computed as a layer (spec/engine.md, "Rounds (CE)")
    honest agent i shows x_i^k with k its rounds completed by S_b(r) (C_i(k-1) <= S_b(r): a
    completion comes before a Byzantine round start at one instant), its latest value sent
    (S_i(k) <= S_b(r)), and the honest values of round r sent by then, in send order;
-4. completions, for every receiver at once: C_j(r) = max(S_j(r), max_{s awaited} A[s, j]) if
-   every awaited message is delivered by the deadline, else S_j(r) + deadline;
+4. completions, for every receiver at once: on the event clock C_j(r) = max(S_j(r),
+   max_{s awaited} A[s, j]) if every awaited message is delivered by the deadline, else
+   S_j(r) + deadline; on the lock-step clock C_j(r) is j's round end (:mod:`netsim.clocks`),
+   and S_j(r + 1) = C_j(r) + compute is when j sends round r + 1 (round 0 at its clock's
+   offset);
 5. the honest updates of round r, stacked (:mod:`netsim.fast.peer_update`).
 
 This is the reference's run when (a) no honest agent can complete round r before a Byzantine
 agent starts it (so the View never needs an estimate beyond x^r: with a deadline, it suffices
-that S_i(r) + deadline > S_b(r) for every honest i, without one it always holds), (b) the
+that S_i(r) + deadline > S_b(r) for every honest i, on the lock-step clock that i's round end is
+after S_b(r), without either it always holds), (b) the
 Byzantine agents' round starts keep round order across agents (their adversary calls then come
 in the reference's order), (c) ``absent`` is not ``stale`` (a stale value may come from a later
 round) and (d) nothing stalls. The engine checks (a), (b) and (d) round by round and raises
@@ -55,6 +59,8 @@ class LayeredPeerEngine(PeerEngine):
         n, rounds = self.n, self.rounds
         honest = self.honest_ids
         self.starts = np.zeros((rounds + 1, n))  # S(r), every agent
+        if self.clock is not None:  # lock-step: round 0 starts at each clock's offset
+            self.starts[0] = self.clock.starts(0)
         self.completions = np.zeros((rounds, n))
         # the honest senders' messages go to every other agent
         self.honest_sent = honest[:, None] != self.receivers[None, :]
@@ -91,7 +97,7 @@ class LayeredPeerEngine(PeerEngine):
         self.started_round[honest] = r
         self._byzantine_layer(book, byzantine, start, completions, starts, r)
         self.started_round[byzantine] = r
-        completion = self._completions(book, start)
+        completion = self._completions(book, start, r)
         completions[r] = completion
         book.completion[:] = completion
         self.completed[:] = r + 1
@@ -149,15 +155,23 @@ class LayeredPeerEngine(PeerEngine):
     ) -> None:
         """Step 3: each Byzantine sender's values (its View at its round start) and messages."""
         honest = self.honest_ids
+        if self.clock is not None:  # lock-step: an honest round ends at the agent's clock
+            ends = self.clock.starts(r + 1)[honest]
+        elif self.deadline is not None:
+            ends = start[honest] + self.deadline
+        else:
+            ends = None  # an honest agent waits for every Byzantine start
         for b in sorted(byzantine.tolist(), key=lambda b: (start[b], b)):
             time = float(start[b])
-            if self.deadline is not None and (start[honest] + self.deadline <= time).any():
+            if ends is not None and (ends <= time).any():
                 raise NotLayered("an honest agent may complete the round before a Byzantine start")
             # rounds completed / started by `time` (a completion comes before a Byzantine round
             # start at one instant): C(k - 1) <= time for k <= completed, S(k) <= time for
-            # k <= latest; both are non-decreasing in k (C(k) >= S(k) = C(k - 1) + compute)
+            # k <= latest; both are non-decreasing in k (C(k) >= S(k) = C(k - 1) + compute).
+            # Round 0 counts too: on a skewed lock-step clock an honest agent may start it
+            # after a Byzantine one (latest -1: it has sent nothing yet).
             self.completed[:] = _rounds_by(completions[:r], time)
-            self.started_round[honest] = _rounds_by(starts[1 : r + 1], time)[honest]
+            self.started_round[honest] = _rounds_by(starts[: r + 1], time)[honest] - 1
             view = self._layer_view(book, r, time, starts[r])
             sent, lost, delay = self._byzantine_sends(b, r, time, book, view)
             arrival = time + delay
@@ -176,12 +190,20 @@ class LayeredPeerEngine(PeerEngine):
         honest = honest[np.lexsort((honest, start[honest]))]
         return self._round_start_view(r, time, honest.tolist())
 
-    def _completions(self, book: RoundBook, start: np.ndarray) -> np.ndarray:
-        """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once."""
+    def _completions(self, book: RoundBook, start: np.ndarray, r: int) -> np.ndarray:
+        """Step 4 (:mod:`netsim.fast.rounds`), every receiver at once; on the lock-step clock
+        every receiver completes at its round end S_j(r + 1), and every value that arrived by
+        then is in time."""
         awaited = self.awaited
         # an undelivered message has arrival +inf: an awaited one makes `last` +inf
         last = np.where(awaited, book.arrival, -np.inf).max(axis=0)
         broken = last == np.inf
+        book.scheduled[:] = True
+        if self.clock is not None:
+            completion = self.clock.starts(r + 1)
+            book.by_deadline[:] = broken | (last > completion)
+            book.trigger[:] = self.n  # all deliveries at the round end come before it
+            return completion
         by_rule = np.maximum(start, last)
         deadline = np.inf if self.deadline is None else start + self.deadline
         early = ~broken & (by_rule <= deadline)
@@ -189,7 +211,6 @@ class LayeredPeerEngine(PeerEngine):
         if not np.isfinite(completion[self.honest_ids]).all():
             raise NotLayered("an honest agent waits forever: the event engine reports it")
         book.by_deadline[:] = ~early
-        book.scheduled[:] = True
         triggered = early & (by_rule > start)
         at_trigger = awaited & (book.arrival == by_rule) & triggered
         book.trigger[:] = np.where(

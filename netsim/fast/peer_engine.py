@@ -18,9 +18,11 @@ agent events alone, in the reference's order, determine the run:
 
 - an honest agent's round start only sends (its value is its current estimate);
 - a completion (at the time rule (a) or (b) of :mod:`netsim.fast.rounds` gives, queued as soon
-  as it is known) uses the messages with arrival <= its time; its estimate update is deferred
-  and computed in batches (:mod:`netsim.fast.peer_update`), in completion order, a batch being
-  cut where an update needs another update of the same batch;
+  as it is known; on the lock-step clock at the agent's round end, through a deadline check
+  queued at its round start, as the reference's inbox does) uses the messages with
+  arrival <= its time; its estimate update is deferred and computed in batches
+  (:mod:`netsim.fast.peer_update`), in completion order, a batch being cut where an update
+  needs another update of the same batch;
 - a Byzantine round start reads the honest state of its instant (honest events at the same
   instant come first: their keys are smaller), so every pending update is computed before the
   adversary is asked, through the same :class:`netsim.adversaries.View` and streams as in the
@@ -40,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 
-from ..adversaries import Receivers, View, batch_values
+from ..adversaries import Receivers, View, batch_lags, batch_values
 from ..config import Scenario
 from ..costs import StackedProjection
 from ..engine.environment import COMPLETION, DEADLINE, ROUND_START, OrderedEnvironment, Wakeup
@@ -51,7 +53,7 @@ from ..protocols.common import AdversaryStreams, RunCounters
 from .draws import DelayPlan, LinkDraws
 from .peer_update import peer_step
 from .rounds import UNDECIDED, RoundBook
-from .trace import TraceSink
+from .trace import TraceSink, byzantine_mask
 
 BLOCK_BYTES = 2**30  # memory for pre-drawn honest link delays (n = 1000: 119 rounds)
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
@@ -109,6 +111,7 @@ class PeerEngine:
         self.honest = tuple(net.honest)
         self.honest_ids = np.array(self.honest, dtype=np.int64)
         self.deadline = proto.deadline
+        self.clock = proto.round_clock  # lock-step round ends; None: the event clock
         self.stale = proto.absent == "stale"
         self.compute = net.compute_time
         self.costs = scenario.costs.costs
@@ -133,7 +136,7 @@ class PeerEngine:
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
         self.peer_streams: dict[int, tuple[np.ndarray, list[np.random.Generator]]] = {}
-        self.trace = TraceSink(scenario.trace, net.asynchrony)
+        self.trace = TraceSink(scenario.trace, net.asynchrony, byzantine_mask(net))
         # estimates[r, i]: x_i^r (honest rows); times[r, i]: when i completed round r
         self.estimates = np.zeros((self.rounds + 1, self.n, self.dim))
         self.times = np.zeros((self.rounds + 1, self.n))
@@ -168,7 +171,8 @@ class PeerEngine:
         """Every agent event, in the reference's order, until none is left: ``env.now`` ends
         at the last one (a completion, or a deadline check that finds its round completed)."""
         for agent in range(self.n):
-            self._at(0.0, ROUND_START, int(self.byzantine[agent]), agent, 0)
+            start = 0.0 if self.clock is None else self.clock.start(agent, 0)
+            self._at(start, ROUND_START, int(self.byzantine[agent]), agent, 0)
         self.env.run()
         self._flush()
         for i in self.honest:
@@ -228,11 +232,16 @@ class PeerEngine:
             self._schedule(book, int(receiver))
         book.opened[agent] = True
         book.start[agent] = time
-        if not self._schedule(book, agent) and self.deadline is not None:
+        if self.clock is not None:  # lock-step: the round ends on the agent's clock
+            self._at(self.clock.start(agent, round + 1), DEADLINE, 0, agent, round)
+        elif not self._schedule(book, agent) and self.deadline is not None:
             self._at(time + self.deadline, DEADLINE, 0, agent, round)
 
     def _schedule(self, book: RoundBook, receiver: int) -> bool:
-        """Queue ``receiver``'s completion if rule (a) already gives its time."""
+        """Queue ``receiver``'s completion if rule (a) already gives its time (never on the
+        lock-step clock: a round ends at its end)."""
+        if self.clock is not None:
+            return False
         time = book.completion_time(receiver, self.deadline)
         if time is None:
             return False
@@ -244,7 +253,8 @@ class PeerEngine:
         book = self.books.get(round)
         if book is not None and not book.scheduled[agent]:  # else: a no-op check
             book.scheduled[agent] = True
-            book.by_deadline[agent] = True
+            # lock-step: "by the deadline" unless every awaited value is in by the round's end
+            book.by_deadline[agent] = self.clock is None or not book.arrived_all(agent, time)
             self._at(time, COMPLETION, 0, agent, round)
 
     def _completion(self, agent: int, round: int, time: float) -> None:
@@ -310,7 +320,8 @@ class PeerEngine:
             has_target=~self.byzantine[ids],
             rngs=rngs,
         )
-        chosen, chosen_sent = batch_values(self.scenario.adversary, agent, round, view, receivers)
+        adversary = self.scenario.adversary
+        chosen, chosen_sent = batch_values(adversary, agent, round, view, receivers)
         values = np.zeros((self.n, self.dim))
         sent = np.zeros(self.n, dtype=bool)
         values[ids] = chosen
@@ -318,6 +329,10 @@ class PeerEngine:
         count = self.messages_on[agent]
         leaf, lost = self.byzantine_draws.indexed(agent, np.minimum(count, self.rounds - 1), sent)
         delay = self.plan.delays(leaf, agent, self.receivers, time)
+        lags = batch_lags(adversary, agent, round, view, receivers)
+        if lags is not None:  # held back (Network.send adds the lag to the link's draw)
+            delay = delay.copy()
+            delay[ids] = delay[ids] + lags
         count[sent] += 1
         lost = np.zeros(self.n, dtype=bool) if lost is None else lost & sent
         asynchrony = self.scenario.network.asynchrony

@@ -72,7 +72,7 @@ def run_peer(
         estimates=estimates,
         completed=scenario.protocol.rounds,
         trace=engine.trace,
-        counters=engine.counters.as_dict(),
+        counters={**engine.counters.as_dict(), **engine.trace.late},
         capped=engine.capped,
         extra={},
         staleness=None,

@@ -1,6 +1,8 @@
 """One CE round's messages as (sender, receiver) arrays, and when each receiver completes it.
 
-spec/engine.md, "Rounds (CE)": receiver j completes round r at the earlier of (a) the arrival
+spec/engine.md, "Rounds (CE)": on the lock-step clock receiver j completes round r at its round
+end (the engines schedule it; every message that arrived by then is in time). On the event
+clock receiver j completes round r at the earlier of (a) the arrival
 of the last of the messages it waits for (every other agent for an honest receiver, the honest
 agents for a Byzantine one) and (b) its deadline S_j(r) + ``protocol.deadline``; a message
 arriving exactly at the deadline counts (deliveries come before deadline checks at one instant).
@@ -103,6 +105,12 @@ class RoundBook:
             at_time = self.awaited[:, receiver] & (self.arrival[:, receiver] == time)
             self.trigger[receiver] = np.flatnonzero(at_time)[-1]
         return float(time)
+
+    def arrived_all(self, receiver: int, time: float) -> bool:
+        """Whether every awaited sender's message reached ``receiver`` by ``time``."""
+        return not (self.missing[receiver] or self.broken[receiver]) and (
+            self.last[receiver] <= time
+        )
 
     def in_time(self, receiver: int) -> np.ndarray:
         """(n,) bool over senders: delivered to ``receiver`` by its completion."""

@@ -43,6 +43,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..adversaries import checked_lag
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..engine.environment import OrderedEnvironment, Wakeup
@@ -56,7 +57,7 @@ from ..rng import SERVER
 from .draws import DelayPlan, LinkDraws, LiveLinks
 from .peer_engine import ZeroDelay
 from .rounds import UNDECIDED
-from .trace import TraceSink
+from .trace import TraceSink, byzantine_mask
 
 ARRIVAL, DEADLINE, COMPLETION, START = 0, 1, 2, 3
 
@@ -100,7 +101,7 @@ class ServerEngine:
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
         self.honest_sent: dict[int, dict[int, np.ndarray]] = {}
-        self.trace = TraceSink(scenario.trace, net.asynchrony)
+        self.trace = TraceSink(scenario.trace, net.asynchrony, byzantine_mask(net))
         # messages: one row each, in send order
         self.rows: dict[str, list] = {name: [] for name in ("round", "sender", "receiver")}
         self.rows.update({"send_time": [], "arrival_time": [], "delivered": [], "decision": []})
@@ -400,8 +401,9 @@ class ServerEngine:
         """The agent has computed: it replies to ``request`` and takes its next request."""
         round = self.rows["round"][request]
         w = self.request_values[round]
+        lag = 0.0
         if agent in self.byzantine:
-            reply = self._byzantine_reply(agent, round, w, time)
+            reply, lag = self._byzantine_reply(agent, round, w, time)
         else:
             reply = self.costs[agent].gradient(w)
             if self.byzantine:
@@ -409,6 +411,8 @@ class ServerEngine:
         if reply is not None:
             value = np.array(reply, dtype=np.float64)
             delay, lost = self.live.next(agent, SERVER, time)
+            if lag:  # held back by the adversary (Network.send)
+                delay = delay + lag
             if self._bounded(time):
                 if agent in self.byzantine:
                     asynchrony = self.scenario.network.asynchrony
@@ -447,7 +451,8 @@ class ServerEngine:
 
     def _byzantine_reply(
         self, agent: int, round: int, w: np.ndarray, time: float
-    ) -> np.ndarray | None:
+    ) -> tuple[np.ndarray | None, float]:
+        """The adversary's reply to ``w`` and how long it holds it back (simulated s)."""
         view = server_view(
             self.scenario,
             round,
@@ -460,7 +465,11 @@ class ServerEngine:
         )
         adversary = self.scenario.adversary
         assert adversary is not None
-        return adversary.value(agent, SERVER, round, view, self.adversary_rng(agent, SERVER))
+        reply = adversary.value(agent, SERVER, round, view, self.adversary_rng(agent, SERVER))
+        hold_back = getattr(adversary, "hold_back", None)
+        if reply is None or hold_back is None:
+            return reply, 0.0
+        return reply, checked_lag(hold_back(agent, SERVER, round, view), agent, SERVER)
 
     # --- the trace -----------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..adversaries import checked_lag
 from ..config import Scenario
 from ..engine.environment import COMPLETION, ROUND_START, Wakeup
 from ..engine.trace import Decision
@@ -95,9 +96,10 @@ class LayeredServerEngine(ServerEngine):
         self.round, self.round_start = t, start
         got, arrival, lost = self._requests(t, start)
         tau = arrival + self.compute
+        self.lags = np.zeros(self.n)  # how long each reply is held back (an adversary's choice)
         values, replied = self._replies(t, start, got, tau)
         senders = np.flatnonzero(replied)
-        reply_arrival, reply_lost = self._reply_messages(senders, tau[senders])
+        reply_arrival, reply_lost = self._reply_messages(senders, tau[senders], self.lags[senders])
         completion, by_deadline = self._completion(start, replied, reply_arrival, reply_lost)
         delivered = ~reply_lost
         finite = np.all(np.isfinite(values[senders]), axis=1)
@@ -162,6 +164,7 @@ class LayeredServerEngine(ServerEngine):
             return values, replied
         adversary = self.scenario.adversary
         assert adversary is not None
+        hold_back = getattr(adversary, "hold_back", None)
         honest = self.honest_ids[got[self.honest_ids]]
         honest = honest[np.lexsort((honest, tau[honest]))]  # the order they computed in
         shown = values[honest]  # a copy: the reference's honest_sent store of this round
@@ -182,14 +185,19 @@ class LayeredServerEngine(ServerEngine):
                 replied[b] = False
             else:
                 values[b] = np.array(reply, dtype=np.float64)
+                if hold_back is not None:  # held back by the adversary (Network.send)
+                    self.lags[b] = checked_lag(hold_back(b, SERVER, t, view), b, SERVER)
         return values, replied
 
     def _reply_messages(
-        self, senders: np.ndarray, send_time: np.ndarray
+        self, senders: np.ndarray, send_time: np.ndarray, lags: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Step 3: (arrival time, lost?) of the replies of ``senders`` sent at ``send_time``."""
+        """Step 3: (arrival time, lost?) of the replies of ``senders`` sent at ``send_time``,
+        each held back by its ``lags`` (simulated s; 0 but for an adversary's choice)."""
         leaf, lost = self.reply_draws.next(senders)
         delay = reply_delays(self.plan, leaf, senders, send_time)
+        if lags.any():
+            delay = np.where(lags > 0, delay + lags, delay)
         lost = np.zeros(len(senders), dtype=bool) if lost is None else lost
         asynchrony = self.scenario.network.asynchrony
         if asynchrony is not None:

@@ -57,7 +57,7 @@ def run_server(
         estimates=engine.estimates[: completed + 1],
         completed=completed,
         trace=engine.trace,
-        counters=engine.counters.as_dict(),
+        counters={**engine.counters.as_dict(), **engine.trace.late},
         capped=engine.capped,
         extra=_cgc_summary(scenario, protocol, honest_costs),
         staleness=engine.staleness[:completed],

@@ -22,19 +22,29 @@ import hashlib
 
 import numpy as np
 
-from ..config import AsynchronyConfig
+from ..config import AsynchronyConfig, NetworkConfig
 from ..engine.spool import ColumnSpool
-from ..engine.trace import MESSAGE_DTYPES
+from ..engine.trace import MESSAGE_DTYPES, late_honest
 from ..results import MESSAGE_COLUMNS as COLUMNS
 from ..results import MESSAGE_RECORD
+
+
+def byzantine_mask(network: NetworkConfig) -> np.ndarray:
+    """(n,) bool: which agents are Byzantine."""
+    mask = np.zeros(network.n, dtype=bool)
+    mask[list(network.byzantine)] = True
+    return mask
 
 
 class TraceSink:
     """Counts, hashes and (optionally) keeps the messages of a run, a round at a time."""
 
-    def __init__(self, keep: bool, asynchrony: AsynchronyConfig | None):
+    def __init__(self, keep: bool, asynchrony: AsynchronyConfig | None, byzantine: np.ndarray):
         self.keep = keep
         self.asynchrony = asynchrony
+        self.byzantine = byzantine  # (n,) bool by agent id
+        self.gst = 0.0 if asynchrony is None else asynchrony.gst
+        self.late = {"late_honest": 0, "late_honest_after_gst": 0}  # engine.trace.late_honest
         self._digest = hashlib.sha256()
         self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
@@ -63,6 +73,8 @@ class TraceSink:
         delivered = columns["delivered"]
         self.sent += len(delivered)
         self.delivered += int(delivered.sum())
+        for name, count in late_honest(columns, self.byzantine, self.gst).items():
+            self.late[name] += count
         if self.asynchrony is not None:
             self._check_bound(columns)
         if self.keep:

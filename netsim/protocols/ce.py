@@ -7,6 +7,11 @@ Each round r of honest agent i:
 and start round r + 1 after the agent's compute time. The filter and the update are pure numpy
 (:mod:`netsim.filters`, :mod:`netsim.costs`); this module only moves messages and time.
 
+The round clock (:mod:`netsim.clocks`): on the lock-step clock every agent's round r ends at
+S_i(r + 1) on its own clock, and the next round's value goes out a compute time later; on the
+event clock a round ends at the last awaited arrival or the deadline counted from the agent's
+own round start, and the next one starts a compute time later.
+
 Missing values (spec/ce.md): a value that has not arrived by the deadline, or that is not finite
 (NaN, +-inf), is *absent*; with ``absent = "eliminated"`` each absent sender uses up one of the f
 eliminations, with ``absent = "stale"`` the sender's most recent finite value stands in for it.
@@ -32,7 +37,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
-from ..adversaries import View
+from ..adversaries import View, checked_lag
 from ..aggregators import AGGREGATORS, condition_holds
 from ..config import Scenario
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
@@ -86,9 +91,10 @@ class CEProtocol(RoundProtocol):
     def _honest(self, i: int) -> Generator[simpy.Event, object, None]:
         compute = self.scenario.network.compute_time[i]
         deadline = self.scenario.protocol.deadline
+        clock = self.scenario.protocol.round_clock  # None: the event clock
         others = frozenset(j for j in range(self.n) if j != i)
         inbox = self.inboxes[i]
-        delay = 0.0
+        delay = 0.0 if clock is None else clock.start(i, 0)
         for r in range(self.rounds):
             yield self._round_start(i, delay)
             x = self.x[i]
@@ -97,7 +103,8 @@ class CEProtocol(RoundProtocol):
                 self.honest_latest[i] = x
             for j in self.network.neighbours(i):
                 self.network.send(r, i, j, x)
-            reason = yield inbox.open(r, others, deadline)
+            until = None if clock is None else clock.start(i, r + 1)
+            reason = yield inbox.open(r, others, deadline, until=until)
             if reason == "deadline":
                 self.counters.deadline_rounds += 1
             self.x[i] = self._update(i, r, inbox.take(r))
@@ -111,10 +118,12 @@ class CEProtocol(RoundProtocol):
         A Byzantine agent waits only for honest senders (it shares state with its colluders)."""
         compute = self.scenario.network.compute_time[b]
         deadline = self.scenario.protocol.deadline
+        clock = self.scenario.protocol.round_clock  # None: the event clock
         adversary = self.scenario.adversary
+        hold_back = getattr(adversary, "hold_back", None)  # when each value arrives
         honest = frozenset(self.honest)
         inbox = self.inboxes[b]
-        delay = 0.0
+        delay = 0.0 if clock is None else clock.start(b, 0)
         for r in range(self.rounds):
             yield self._round_start(b, delay)
             view = View(
@@ -122,7 +131,7 @@ class CEProtocol(RoundProtocol):
                 now=self.env.now,
                 dim=self.scenario.dim,
                 honest_sent=dict(self.honest_sent.get(r, {})),
-                honest_latest=dict(self.honest_latest),
+                honest_latest={i: self.honest_latest[i] for i in sorted(self.honest_latest)},
                 optimum=self.optimum,
                 f=self.f,
                 filter=self.scenario.protocol.filter,
@@ -132,8 +141,10 @@ class CEProtocol(RoundProtocol):
                 to_j = dataclasses.replace(view, target=self.x.get(j))
                 value = adversary.value(b, j, r, to_j, self._adversary_rng(b, j))
                 if value is not None:
-                    self.network.send(r, b, j, np.array(value, dtype=np.float64))
-            yield inbox.open(r, honest, deadline)
+                    lag = 0.0 if hold_back is None else checked_lag(hold_back(b, j, r, to_j), b, j)
+                    self.network.send(r, b, j, np.array(value, dtype=np.float64), lag)
+            until = None if clock is None else clock.start(b, r + 1)
+            yield inbox.open(r, honest, deadline, until=until)
             for message in inbox.take(r).values():
                 self.network.trace.decide(message.index, Decision.KEPT)
             self._byzantine_round[b] = r

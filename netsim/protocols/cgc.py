@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from ..adversaries import View
+from ..adversaries import View, checked_lag
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..costs import Cost
@@ -145,16 +145,19 @@ class CGCProtocol(RoundProtocol):
             assert isinstance(request, Message)
             self.network.trace.decide(request.index, Decision.KEPT)
             yield self.env.trigger_after(compute, (ROUND_START, int(byzantine), i))
+            lag = 0.0
             if byzantine:
-                reply = self._byzantine_reply(i, request)
+                reply, lag = self._byzantine_reply(i, request)
             else:
                 reply = self.costs[i].gradient(request.value)
                 if self.scenario.network.byzantine:  # only an adversary reads these
                     self.honest_sent.setdefault(request.round, {})[i] = reply
             if reply is not None:
-                self.network.send(request.round, i, SERVER, np.array(reply, dtype=np.float64))
+                value = np.array(reply, dtype=np.float64)
+                self.network.send(request.round, i, SERVER, value, lag)
 
-    def _byzantine_reply(self, b: int, request: Message) -> np.ndarray | None:
+    def _byzantine_reply(self, b: int, request: Message) -> tuple[np.ndarray | None, float]:
+        """The adversary's reply and how long it holds it back (simulated s)."""
         w = request.value
         view = server_view(
             self.scenario,
@@ -168,7 +171,11 @@ class CGCProtocol(RoundProtocol):
         )
         adversary = self.scenario.adversary
         assert adversary is not None
-        return adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
+        reply = adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
+        hold_back = getattr(adversary, "hold_back", None)
+        if reply is None or hold_back is None:
+            return reply, 0.0
+        return reply, checked_lag(hold_back(b, SERVER, request.round, view), b, SERVER)
 
     def _aggregate(
         self, gradients: np.ndarray

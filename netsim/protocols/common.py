@@ -25,6 +25,8 @@ class RunCounters:
     non_finite_updates: int = 0  # updates that came out non-finite and were not applied
     deadline_rounds: int = 0  # honest (receiver, round) pairs completed by the deadline
     filter_skipped: int = 0  # updates skipped: too few values for the filter's n/f condition
+    late_honest: int = 0  # honest values that reached an honest receiver after its round ended
+    late_honest_after_gst: int = 0  # of those, sent at or after GST (GST = 0 if none declared)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
