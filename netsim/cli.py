@@ -281,7 +281,8 @@ def _clock_lines(scenario: Scenario) -> list[str]:
     if proto.kind == "cgc":
         return [
             "clock: the server's own (every reply is due at the server's deadline, counted from "
-            "its request; agents keep no rounds, so round starts cannot drift apart)"
+            "its request; agents keep no rounds, so round starts cannot drift apart)",
+            *_server_deadline_lines(scenario),
         ]
     if proto.clock == "event":
         return [
@@ -335,6 +336,31 @@ def _clock_lines(scenario: Scenario) -> list[str]:
     elif not check.holds and not check.tight:
         lines.append(f"set protocol.round_length >= {check.required:.10g} s")
     return lines
+
+
+def _server_deadline_lines(scenario: Scenario) -> list[str]:
+    """Synchronous CGC: whether the deadline covers a round trip, 2 x bound + compute (an
+    honest agent is idle when a request reaches it: the server moved on only once every reply
+    was in or the previous deadline passed)."""
+    proto, net = scenario.protocol, scenario.network
+    if proto.mode != "sync" or proto.deadline is None:
+        return []
+    if net.asynchrony is not None:
+        bound, when = net.asynchrony.delta, " sent after GST"
+    elif math.isfinite(net.delay.upper_bound) and net.loss == 0:
+        bound, when = net.delay.upper_bound, ""
+    else:
+        return ["no guarantee that honest replies arrive in their round: delays are unbounded"]
+    trip = 2 * bound + max(net.compute_time[i] for i in net.honest)
+    if proto.deadline >= trip:
+        return [
+            f"guaranteed: no honest reply{when} is late (deadline "
+            f"{proto.deadline:.6g} s >= 2 x bound + compute = {trip:.6g} s)"
+        ]
+    return [
+        f"NOT guaranteed: an honest reply{when} can be late (deadline {proto.deadline:.6g} s "
+        f"< 2 x bound + compute = {trip:.6g} s)"
+    ]
 
 
 def _validate_sweep(args: argparse.Namespace) -> int:

@@ -617,3 +617,20 @@ def test_validate_gives_the_round_length_that_covers_the_clock_skew(tmp_path, ca
 def test_validate_names_the_event_clock_as_not_synchronous(tmp_path, capsys):
     out = validate_lines(tmp_path, capsys, protocol__clock="event", protocol__deadline=0.05)
     assert "clock: event" in out and "not the papers' synchronous rounds" in out
+
+
+def test_validate_checks_the_servers_deadline_against_a_round_trip(tmp_path, capsys):
+    """The spec's CGC instance, uniform delays on [1 ms, 10 ms], no compute: a round trip takes
+    at most 2 x 10 ms, so a 20 ms deadline (the default) is enough and 15 ms is not."""
+    from builders import cgc
+
+    from netsim.cli import main
+
+    for deadline, verdict in ((None, "guaranteed: no honest reply is late"), (0.015, "NOT")):
+        changes = {} if deadline is None else {"protocol__deadline": deadline}
+        path = tmp_path / "cgc.toml"
+        path.write_text(_toml(cgc(**changes).raw))
+        assert main(["validate", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "clock: the server's own" in out
+        assert verdict in out
