@@ -933,15 +933,21 @@ class Parametric:
       ||w_t - w*|| (``"optimum"``: the step w_t - eta g moves away from w*) or minus the honest
       gradients' sum, normalised (``"honest"``: against the honest pull).
 
-    ``radius`` and ``angle`` are each a number, a list (a per-round pattern: round r uses entry
-    r mod length) or a list of lists (row k for receiver k mod rows; the server is receiver 0).
-    With the defaults (radius 1, angle 0, frame "optimum") it sends ``filter_aware``'s value
-    against CE and CGC.
+    When the value arrives: ``lag`` (simulated seconds >= 0, default 0) is added to the link's
+    delay draw of the message to each receiver (:meth:`hold_back`, which both engines apply);
+    after GST the network still delivers a Byzantine message within Delta, so a lag of Delta or
+    more then means "at Delta". Withholding a value altogether is not part of the family.
+
+    ``radius``, ``angle`` and ``lag`` are each a number, a list (a per-round pattern: round r
+    uses entry r mod length) or a list of lists (row k for receiver k mod rows; the server is
+    receiver 0). With the defaults (radius 1, angle 0, frame "optimum", lag 0) it sends
+    ``filter_aware``'s value against CE and CGC, as the link delivers it.
     """
 
     radius: Any = 1.0
     angle: Any = 0.0
     frame: str = "optimum"
+    lag: Any = 0.0
 
     def __post_init__(self) -> None:
         radius = _pattern(self.radius, "radius")
@@ -951,6 +957,11 @@ class Parametric:
         object.__setattr__(self, "radius", radius)
         object.__setattr__(self, "angle", _pattern(self.angle, "angle"))
         as_choice(self.frame, "frame", ("optimum", "honest"))
+        lag = _pattern(self.lag, "lag")
+        for r, row in enumerate(lag):
+            for c, value in enumerate(row):
+                as_float(value, f"lag[{r}][{c}]", low=0.0)  # finite, >= 0 (simulated s)
+        object.__setattr__(self, "lag", lag)
 
     def parameters(self, receiver: int, round: int) -> tuple[float, float]:
         """(radius, angle) for ``receiver`` (the server: 0) in ``round``."""
@@ -958,6 +969,12 @@ class Parametric:
         radius_row = self.radius[slot % len(self.radius)]
         angle_row = self.angle[slot % len(self.angle)]
         return radius_row[round % len(radius_row)], angle_row[round % len(angle_row)]
+
+    def hold_back(self, sender: int, receiver: int, round: int, view: View) -> float:
+        """Seconds added to the link's delay of the value to ``receiver`` (the server: 0) in
+        ``round``: its ``lag`` entry (0: as the link delivers it)."""
+        row = self.lag[max(receiver, 0) % len(self.lag)]
+        return row[round % len(row)]
 
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator

@@ -1,13 +1,22 @@
-"""Asynchrony stress: where CE with a round deadline and the asynchronous CGC server degrade
-and where they break, as the network gets worse along four axes.
+"""Asynchrony stress: where CE with a round deadline, on each of its two round clocks, and the
+asynchronous CGC server degrade and where they break, as the network gets worse along four axes.
 
-What it studies. Three configurations, each run with a fixed number of rounds:
+What it studies. Five configurations, each run with a fixed number of rounds:
 
-- CE, absent = stale:       ``ce_paper_fig2.toml`` (CE variant), 200 rounds, round deadline
-                            100 ms; a value that misses it is replaced by the sender's last one;
-- CE, absent = eliminated:  the same, but a missing value uses up one of the f eliminations;
-- CGC async, quorum:        ``cgc_async.toml`` (quorum n - f variant), 400 rounds, diminishing
-                            step; a 100 ms deadline is the safety net if no quorum forms.
+- CE (``ce_paper_fig2.toml``, CE variant, 200 rounds) with a round deadline of 100 ms, on each
+  round clock (``protocol.clock``, netsim.clocks) and with each absent policy:
+
+  - lock-step: every round lasts D = 100 ms on a shared clock (D = deadline + compute time;
+    compute is 0 here); a round-r value arriving after (r + 1) D is late;
+  - event clock: each agent ends a round at its last arrival or 100 ms after its *own* round
+    start; round starts drift apart, so honest values can miss a deadline the network alone
+    would not make them miss;
+  - absent = stale: a value that misses its round is replaced by the sender's last one;
+  - absent = eliminated: a missing value uses up one of the f eliminations;
+
+- CGC async, quorum: ``cgc_async.toml`` (quorum n - f variant), 400 rounds, diminishing step;
+  a 100 ms deadline is the safety net if no quorum forms. The server keeps the only clock of its
+  protocol (no ``protocol.clock`` choice).
 
 The stress axes (one at a time, everything else as in the base scenarios, where link delays are
 exponential with mean 10 ms):
@@ -17,17 +26,21 @@ exponential with mean 10 ms):
 2. heavy tails: shifted Pareto (Lomax) delays with scale 10 ms and tail index alpha from 4 down
    to 0.5 (mean infinite for alpha <= 1);
 3. message loss: every message is lost with probability p = 0 ... 0.5;
-4. partial synchrony: ``network.asynchrony = {gst = 0, delta = D}``, every delay capped at D,
-   and the deadline left to netsim's rule (CE: D after the round starts; CGC: 2D + compute),
-   i.e. a practitioner who knows Delta and sets the deadline to it; D from 1 s down to 1 ms.
+4. partial synchrony: ``network.asynchrony = {gst = 0, delta = Delta}``, every delay capped at
+   Delta, and the round timing left to netsim's rule for a practitioner who knows Delta: CE
+   lock-step D = Delta + compute time (= Delta), CE event clock a deadline Delta after each
+   agent's own round start, CGC 2 Delta + compute; Delta from 1 s down to 1 ms. Every honest
+   delay is within the bound, so on lock-step no honest value is ever late.
 
 Metrics: the final distance to the optimum (max over honest agents, or the server) and the
 simulated time from which the distance stays below epsilon = 1e-3 until the end of the run
 (``netsim.time_to_accuracy(..., settle=True)``), not the first time it gets below epsilon: a run
 can pass through epsilon and leave again (CGC with a 100x straggler reaches 1e-3 on the four
 fast honest agents, then the straggler's gradient at w_0 arrives, is used for the rest of the
-run, and pushes w away to ~3); the table prints both. Dotted lines mark the initial distances: a
-point at or above its line made no progress. Median and min-max band over the seeds.
+run, and pushes w away to ~3); the table prints both, and the honest values that reached an
+honest agent after its round ended (``late_honest``). Dotted lines mark the initial distances: a
+point at or above its line made no progress. Median and min-max band over the seeds. A lock-step
+round lasts D whatever the delays, so its times are (rounds to epsilon) x D.
 
 Run (from the repository root)::
 
@@ -58,23 +71,45 @@ EXPONENTIAL = {"model": "exponential", "mean": 0.01}
 STRAGGLER = 3  # honest in both base scenarios (CE: Byzantine 0; CGC: Byzantine 5)
 
 # name -> (base file, fixed overrides, rounds, quick rounds)
+CE_STALE = {"protocol.absent": "stale"}
+CE_ELIMINATED = {"protocol.absent": "eliminated"}
+LOCKSTEP = {"protocol.clock": "lockstep"}
+EVENT = {"protocol.clock": "event"}
+CGC = "CGC async, quorum n − f (server clock)"
 CONFIGS = {
-    "CE, absent = stale": ("ce_paper_fig2.toml", {"protocol.absent": "stale"}, 200, 40),
-    "CE, absent = eliminated": ("ce_paper_fig2.toml", {"protocol.absent": "eliminated"}, 200, 40),
-    "CGC async, quorum n − f": ("cgc_async.toml", {}, 400, 60),
+    "CE lock-step, stale": ("ce_paper_fig2.toml", {**LOCKSTEP, **CE_STALE}, 200, 40),
+    "CE event clock, stale": ("ce_paper_fig2.toml", {**EVENT, **CE_STALE}, 200, 40),
+    "CE lock-step, eliminated": ("ce_paper_fig2.toml", {**LOCKSTEP, **CE_ELIMINATED}, 200, 40),
+    "CE event clock, eliminated": ("ce_paper_fig2.toml", {**EVENT, **CE_ELIMINATED}, 200, 40),
+    CGC: ("cgc_async.toml", {}, 400, 60),
 }
+# colour: the absent policy (CGC: red); solid, filled: lock-step; dashed, hollow: event clock
 STYLES = {
-    "CE, absent = stale": {"color": "tab:blue", "marker": "o", "linestyle": "-"},
-    "CE, absent = eliminated": {"color": "tab:orange", "marker": "s", "linestyle": "--"},
-    "CGC async, quorum n − f": {"color": "tab:red", "marker": "^", "linestyle": "-"},
+    "CE lock-step, stale": {"color": "tab:blue", "marker": "o", "linestyle": "-"},
+    "CE event clock, stale": {
+        "color": "tab:blue",
+        "marker": "o",
+        "linestyle": "--",
+        "markerfacecolor": "white",
+    },
+    "CE lock-step, eliminated": {"color": "tab:orange", "marker": "s", "linestyle": "-"},
+    "CE event clock, eliminated": {
+        "color": "tab:orange",
+        "marker": "s",
+        "linestyle": "--",
+        "markerfacecolor": "white",
+    },
+    CGC: {"color": "tab:red", "marker": "^", "linestyle": "-"},
 }
 
 
 def stress_axes() -> dict[str, dict]:
-    """Axis name -> {"label", "levels": [(tick label, overrides)], "deadline": bool}."""
+    """Axis name -> {"title", "xlabel", "levels": [(tick label, overrides)], "deadline": bool}
+    (``deadline``: the axis runs with the fixed 100 ms deadline; else netsim derives it)."""
     return {
         "stragglers": {
-            "title": f"(a) straggler: agent {STRAGGLER} links and compute × F",
+            "title": f"(a) straggler: agent {STRAGGLER} links and compute × F\n"
+            f"deadline {DEADLINE * 1000:g} ms (CE lock-step: D = {DEADLINE * 1000:g} ms)",
             "xlabel": "slow-down factor F",
             "deadline": True,
             "levels": [
@@ -93,7 +128,8 @@ def stress_axes() -> dict[str, dict]:
             ],
         },
         "heavy tails": {
-            "title": "(b) heavy tails: Pareto delays, scale 10 ms",
+            "title": "(b) heavy tails: Pareto delays, scale 10 ms\n"
+            f"deadline {DEADLINE * 1000:g} ms (CE lock-step: D = {DEADLINE * 1000:g} ms)",
             "xlabel": "tail index α (mean = ∞ for α ≤ 1)",
             "deadline": True,
             "levels": [
@@ -105,13 +141,15 @@ def stress_axes() -> dict[str, dict]:
             ],
         },
         "loss": {
-            "title": "(c) message loss",
+            "title": "(c) message loss\n"
+            f"deadline {DEADLINE * 1000:g} ms (CE lock-step: D = {DEADLINE * 1000:g} ms)",
             "xlabel": "loss probability p (per message)",
             "deadline": True,
             "levels": [(f"{p:g}", {"network.loss": p}) for p in (0.0, 0.01, 0.03, 0.1, 0.3, 0.5)],
         },
         "delta": {
-            "title": "(d) partial synchrony: delays ≤ Δ, deadline = Δ",
+            "title": "(d) partial synchrony: delays ≤ Δ from t = 0\n"
+            "CE lock-step: D = Δ; event clock: deadline Δ\nCGC: deadline 2Δ + compute",
             "xlabel": "Δ (ms)",
             "deadline": False,
             "levels": [
@@ -123,16 +161,18 @@ def stress_axes() -> dict[str, dict]:
 
 
 @cache
-def base_scenario(config: str, rounds: int) -> netsim.Scenario:
-    path, fixed, _, _ = CONFIGS[config]
+def base_scenario(path: str, rounds: int) -> netsim.Scenario:
+    """A base file without its variants (one run), trace off."""
     sc = netsim.load_scenario(HERE / path)
-    return sc.with_overrides({"variants": [], "trace": False, "protocol.rounds": rounds, **fixed})
+    return sc.with_overrides({"variants": [], "trace": False, "protocol.rounds": rounds})
 
 
 def run_point(job: tuple) -> dict:
     """One run -> final distance, initial distance, time to epsilon and a few counters."""
     config, rounds, overrides, seed = job
-    sc = base_scenario(config, rounds).with_overrides({**overrides, "seed": seed})
+    path, fixed, _, _ = CONFIGS[config]
+    # the clock with the stress at once: lock-step needs the deadline or Delta it takes D from
+    sc = base_scenario(path, rounds).with_overrides({**fixed, **overrides, "seed": seed})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # staleness-bound warnings: counted in the summary
         result = netsim.run(sc, progress=False)
@@ -147,7 +187,10 @@ def run_point(job: tuple) -> dict:
         if (settled := netsim.time_to_accuracy(metrics, EPSILON, settle=True))
         else None,
         "absent": summary["absent_honest"],
+        "late": summary.get("late_honest", 0),
         "violations": summary["synchrony_violations"],
+        "clock": summary.get("clock", "server"),
+        "round_length": summary.get("round_length"),
         "lost": summary.get("messages_lost", 0),
         "staleness": summary.get("max_honest_staleness"),
         "sim_time_end": summary["sim_time_end"],
@@ -202,14 +245,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Asynchrony stress: final distance and time to epsilon = {EPSILON:g} (simulated s), "
         f"{len(seeds)} seed(s); medians [min-max]"
     )
-    header = f"{'axis':12} {'level':>6}  {'configuration':24} {'final distance':>30}"
+    header = f"{'axis':12} {'level':>6}  {'configuration':38} {'final distance':>30}"
     print(f"{header} {'t_stay s':>9} {'miss':>5} {'t_first s':>9}  counters (median)")
     for (name, k, config), row in results.items():
         med, lo, hi, _ = spread([o["final"] for o in row])
         t_med, _, _, missing = spread([o["time"] for o in row])
         first, _, _, _ = spread([o["first"] for o in row])
         if config.startswith("CE"):
+            length = row[0]["round_length"]
             counters = (
+                f"{'D ' + format(length * 1000, '.4g') + ' ms, ' if length else ''}"
+                f"late honest {np.median([o['late'] for o in row]):.0f}, "
                 f"absent honest {np.median([o['absent'] for o in row]):.0f}, "
                 f"rounds > f absent {np.median([o['violations'] for o in row]):.0f}"
             )
@@ -219,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         level = axes[name]["levels"][k][0]
         final = f"{med:.2e} [{lo:.1e}-{hi:.1e}]"
         print(
-            f"{name:12} {level:>6}  {config:24} {final:>30} {t_med:9.3g} "
+            f"{name:12} {level:>6}  {config:38} {final:>30} {t_med:9.3g} "
             f"{missing:>3}/{len(row)} {first:9.3g}  {counters}"
         )
     used = {
@@ -238,82 +284,91 @@ def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) 
     import matplotlib.pyplot as plt
 
     names = list(axes_spec)
-    fig, grid = plt.subplots(2, len(names), figsize=(4.2 * len(names), 8.2), sharey="row")
+    fig, grid = plt.subplots(2, len(names), figsize=(4.4 * len(names), 9.0), sharey="row")
     floor = 1e-17  # exact zeros on the log scale
     initial = {}
     t_top = max(
         (o["time"] for row in results.values() for o in row if o["time"] is not None),
         default=1.0,
     )
+    # Each configuration a little to the side of the level, so that equal values stay visible;
+    # "never below epsilon" markers one row per configuration above the data.
+    shift = dict(zip(STYLES, np.linspace(-0.14, 0.14, len(STYLES))))
+    never_row = {config: t_top * 2.0 * 1.45**j for j, config in enumerate(STYLES)}
     for col, name in enumerate(names):
         spec = axes_spec[name]
         ticks = [label for label, _ in spec["levels"]]
-        xs = np.arange(len(ticks))
         top, bottom = grid[0, col], grid[1, col]
         for config, style in STYLES.items():
+            xs = np.arange(len(ticks)) + shift[config]
             rows = [results[(name, k, config)] for k in range(len(ticks))]
             final = np.array([spread([o["final"] for o in row])[:3] for row in rows])
             final = np.maximum(final, floor)
             top.plot(xs, final[:, 0], label=config, **style)
-            top.fill_between(xs, final[:, 1], final[:, 2], color=style["color"], alpha=0.15)
+            top.fill_between(xs, final[:, 1], final[:, 2], color=style["color"], alpha=0.12)
             initial[config] = max(o["initial"] for row in rows for o in row)
             times = [spread([o["time"] for o in row]) for row in rows]
             t = np.array([s[:3] for s in times])
             bottom.plot(xs, t[:, 0], **style)
-            bottom.fill_between(xs, t[:, 1], t[:, 2], color=style["color"], alpha=0.15)
-            never = [x for x, s in zip(xs, times) if s[3] == n_seeds]
-            some = [x for x, s in zip(xs, times) if 0 < s[3] < n_seeds]
-            bottom.plot(
-                never,
-                [t_top * 3] * len(never),
-                linestyle="none",
-                marker="x",
-                markersize=9,
-                color=style["color"],
-            )
-            bottom.plot(
-                some,
-                [t_top * 3] * len(some),
-                linestyle="none",
-                marker="+",
-                markersize=9,
-                color=style["color"],
-            )
-        for config in ("CE, absent = stale", "CGC async, quorum n − f"):
-            colour = "tab:blue" if config.startswith("CE") else "tab:red"
+            bottom.fill_between(xs, t[:, 1], t[:, 2], color=style["color"], alpha=0.12)
+            face = style.get("markerfacecolor", style["color"])  # hollow: event clock
+            for marker, hit in (("X", lambda m: m == n_seeds), ("P", lambda m: 0 < m < n_seeds)):
+                where = [x for x, s in zip(xs, times) if hit(s[3])]
+                bottom.plot(
+                    where,
+                    [never_row[config]] * len(where),
+                    linestyle="none",
+                    marker=marker,
+                    markersize=9,
+                    color=style["color"],
+                    markerfacecolor=face,
+                )
+        for config in ("CE lock-step, stale", CGC):
+            colour = STYLES[config]["color"]
             top.axhline(initial[config], color=colour, linestyle=":", linewidth=1.2)
         top.set_title(spec["title"], loc="left", fontsize=9.5)
         for ax in (top, bottom):
             ax.set_yscale("log")
-            ax.set_xticks(xs)
+            ax.set_xticks(np.arange(len(ticks)))
             ax.set_xticklabels(ticks)
             ax.grid(True, which="major", alpha=0.3)
         bottom.set_xlabel(spec["xlabel"], fontsize=9)
-        bottom.axhline(t_top * 3, color="grey", linewidth=0.6, alpha=0.5)
-    ce_start = initial["CE, absent = stale"]
-    cgc_start = initial["CGC async, quorum n − f"]
+        bottom.axhspan(t_top * 1.6, t_top * 30, color="grey", alpha=0.08, linewidth=0)
+    ce_start = initial["CE lock-step, stale"]
+    cgc_start = initial[CGC]
     grid[0, 1].text(
-        0.0, cgc_start * 1.8, "initial distance, CGC", color="tab:red", fontsize=8, va="bottom"
+        -0.2, cgc_start * 1.8, "initial distance, CGC", color="tab:red", fontsize=8, va="bottom"
     )
     grid[0, 1].text(
-        0.0, ce_start / 1.8, "initial distance, CE", color="tab:blue", fontsize=8, va="top"
+        -0.2, ce_start / 1.8, "initial distance, CE", color="tab:blue", fontsize=8, va="top"
     )
     grid[0, 0].set_ylim(floor / 3, cgc_start * 30)
-    grid[1, 0].set_ylim(None, t_top * 8)
-    grid[1, 0].text(0.0, t_top * 4, "×: not below ε at the end (+: for some seeds)", fontsize=8)
+    grid[1, 0].set_ylim(None, t_top * 30)
     grid[0, 0].set_ylabel("final distance to the optimum\n(max over honest agents / server)")
     grid[1, 0].set_ylabel(f"time to ε = {EPSILON:g}, staying below\n(simulated s)")
     handles, labels = grid[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        ncol=len(labels),
+        fontsize=9,
+        frameon=False,
+        title="colour: absent policy (CGC red); solid, filled: CE lock-step; dashed, hollow: CE "
+        "event clock; ✕/✚ in the grey band: not below ε at the end for every / some seed",
+        title_fontsize=9,
+    )
     fig.suptitle(
-        "Asynchrony stress: CE with a round deadline vs the asynchronous CGC server (quorum); "
-        f"stress grows to the right\n(a)-(c): CE deadline {DEADLINE * 1000:g} ms, CGC "
-        f"safety-net deadline {DEADLINE * 1000:g} ms; (d): CE deadline Δ, CGC 2Δ + compute; "
+        "Asynchrony stress: CE with a round deadline on its two round clocks vs the asynchronous "
+        "CGC server (quorum); stress grows to the right\n(a)-(c) deadline "
+        f"{DEADLINE * 1000:g} ms: CE lock-step = rounds of D = {DEADLINE * 1000:g} ms on a shared "
+        f"clock, CE event clock = {DEADLINE * 1000:g} ms after each agent's own round start, CGC "
+        "= safety net; (d) see its title\n"
         f"rounds: CE {rounds['CE']}, CGC {rounds['CGC']}; median and min–max band over "
-        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}",
+        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}; points shifted sideways per configuration",
         fontsize=11,
     )
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     out.mkdir(parents=True, exist_ok=True)
     path = out / "asynchrony_stress.png"
     fig.savefig(path, dpi=120)

@@ -1,21 +1,34 @@
 """Attack matrix: the final distance to the optimum for every attack x every filter.
 
 Reads ``scenarios/attack_matrix.toml`` (the attacks, the seeds, and one table per instance: its
-base scenario, title, filters and optionally rounds), runs every cell through the public API
-with the base scenario's other settings (its variants dropped; for the silent ``omission``
-attack a peer instance gets a 0.1 s round deadline, ten mean delays, since its exponential
-delays give it none; ``filter_aware`` is told the cell's filter unless the grid names one: an
-omniscient attacker knows it), and writes
+base scenario, title, filters and optionally rounds and overrides) and runs every cell through the
+public API with the base scenario's other settings (its variants dropped, the instance's
+overrides applied; ``filter_aware`` is told the cell's filter unless the grid names one: an
+omniscient attacker knows it).
+
+Round clocks (:mod:`netsim.clocks`). A peer instance without a round deadline (exponential
+delays) runs on the event clock with every agent waiting for all n - 1 values, so no value is ever
+late. The attacks that withhold values (``omission``, ``desync`` with its default
+``lag = "withhold"``) would make it wait forever: their cells get a round deadline of 0.1 s, ten
+mean delays. A deadline also makes lock-step the default clock, so those cells are synchronous
+lock-step runs (rounds of D = 0.1 s on a shared clock). An instance whose delays are bounded
+derives its deadline from the bound and needs none. Each heatmap's title says which clock its
+cells ran on (read back from the runs' summaries).
+
+It writes
 
 - ``results/attack_matrix/table.csv``: one row per (instance, attack, filter, seed) with the
-  protocol, the final distance, the time to 1e-6 (simulated s) and the share of Byzantine values
-  that entered the aggregate (kept or clipped, from the message trace);
-- ``plots/attack_matrix.png``: one heatmap per instance, the worst final distance over the
-  seeds, log colour scale.
+  protocol, the final distance, the time to 1e-6 (simulated s), the share of Byzantine values
+  that entered the aggregate (kept or clipped, from the message trace), the rounds, the clock
+  (``lockstep``, ``event`` or ``server``), D and the deadline (simulated s, empty if none), the
+  honest values that arrived late, and the deadline the cell was given because its attack
+  withholds values (empty if none);
+- ``plots/attack_matrix.png``: one heatmap per instance (three a row), the worst final distance
+  over the seeds, log colour scale.
 
 Run (from the repository root)::
 
-    python scenarios/attack_matrix.py                  # full: ~4.5 minutes on 2 cores
+    python scenarios/attack_matrix.py                  # full: ~5 minutes on 2 cores
     python scenarios/attack_matrix.py --quick --plots /tmp/p --out /tmp/r   # seconds (tests)
 
 ``--quick``: 3 attacks, 2 filters, 1 seed, 20 rounds, on the first instance of each protocol.
@@ -49,7 +62,31 @@ HERE = Path(__file__).resolve().parent
 FLOOR = 1e-16  # distances below are drawn at the floor (machine precision)
 KEPT, CLIPPED = 0, 2  # decision codes of the message trace
 CEILING = 1e4  # and above are drawn at the ceiling (diverged); the cell text has the value
-SILENCE_DEADLINE = 0.1  # simulated s: the peer deadline for the silent (omission) attack
+SILENCE_DEADLINE = 0.1  # simulated s: the peer deadline for the withholding attacks
+COLUMNS = 3  # heatmaps a row
+KEY = """Round clocks (netsim/clocks.py)
+
+lock-step: every agent's round r spans [r D, (r + 1) D)
+  on a shared clock; a value that arrives after its
+  receiver's round end is late (the papers' synchronous
+  rounds). With every delay within D it runs as with
+  zero delays.
+event clock: each agent ends a round at its last arrival
+  or its deadline after its own round start; round starts
+  drift apart and honest values miss deadlines although
+  every delay is within the bound. An absent value uses
+  up one of the f eliminations: the Byzantine one gets in.
+waits for all n - 1 values: no deadline (exponential
+  delays); no value is ever late. The attacks that
+  withhold values (*) get a deadline: lock-step rounds.
+"""
+
+
+def withholds(table: dict) -> bool:
+    """Whether an attack (an adversary table) never sends some values: a peer that waits for all
+    n - 1 values would wait for it forever."""
+    kind = table["kind"]
+    return kind == "omission" or (kind == "desync" and table.get("lag", "withhold") == "withhold")
 
 
 def protocol_of(base: str) -> str:
@@ -57,9 +94,10 @@ def protocol_of(base: str) -> str:
     return "server" if netsim.load_scenario(HERE / base).protocol.kind == "cgc" else "peer"
 
 
-def run_cell(job: tuple[str, str, dict, str, int, int | None]) -> dict:
-    """One (instance, attack, filter, seed) cell; ``attack`` is an adversary table."""
-    instance, base, table, rule, seed, rounds = job
+def run_cell(job: tuple[str, str, dict, dict, str, int, int | None]) -> dict:
+    """One (instance, attack, filter, seed) cell; ``table`` is an adversary table, ``extra`` the
+    instance's overrides."""
+    instance, base, extra, table, rule, seed, rounds = job
     attack = label(table)
     protocol = protocol_of(base)
     adversary = dict(table)
@@ -67,6 +105,7 @@ def run_cell(job: tuple[str, str, dict, str, int, int | None]) -> dict:
         adversary.setdefault("against", rule)  # the omniscient attacker knows the filter
     overrides: dict = {
         "variants": [],
+        **extra,
         "seed": seed,
         "protocol.filter": rule,
         "trace": True,
@@ -74,9 +113,11 @@ def run_cell(job: tuple[str, str, dict, str, int, int | None]) -> dict:
     }
     if rounds is not None:
         overrides["protocol.rounds"] = rounds
-    if table["kind"] == "omission" and protocol == "peer":
-        overrides["protocol.deadline"] = SILENCE_DEADLINE  # else a peer waits forever
     scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)
+    silence = protocol == "peer" and withholds(table) and scenario.protocol.deadline is None
+    if silence:  # else a peer waits forever; the deadline also makes the default clock lock-step
+        overrides["protocol.deadline"] = SILENCE_DEADLINE
+        scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Theorem 2 does not cover": the table says so
         result = netsim.run(scenario)
@@ -95,6 +136,12 @@ def run_cell(job: tuple[str, str, dict, str, int, int | None]) -> dict:
         "final_distance": summary["final_distance"],
         "time_to_1e-6": reached[1] if reached else "",
         "byzantine_influence": float(entered.mean()) if entered.size else "",
+        "rounds": summary["rounds"],
+        "clock": summary["clock"],
+        "round_length": summary.get("round_length") or "",
+        "deadline": summary["deadline"] or "",
+        "late_honest": summary["late_honest"],
+        "silence_deadline": SILENCE_DEADLINE if silence else "",
     }
 
 
@@ -128,7 +175,15 @@ def main(argv: list[str] | None = None) -> int:
         for table in instances.values():
             table["filters"] = table["filters"][:2]
     jobs = [
-        (key, table["scenario"], attack, rule, seed, rounds or table.get("rounds"))
+        (
+            key,
+            table["scenario"],
+            table.get("overrides", {}),
+            attack,
+            rule,
+            seed,
+            rounds or table.get("rounds"),
+        )
         for key, table in instances.items()
         for attack in attacks
         for rule in table["filters"]
@@ -150,38 +205,91 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def clock_of(row: dict) -> str:
+    """How a cell's rounds were timed, from its run's summary (:mod:`netsim.clocks`)."""
+    deadline = f"{float(row['deadline']) * 1e3:.3g} ms" if row["deadline"] != "" else ""
+    if row["clock"] == "server":
+        return f"the server's clock, rounds end at its {deadline} deadline"
+    if row["clock"] == "lockstep":
+        lockstep = f"lock-step rounds of D = {float(row['round_length']) * 1e3:.3g} ms"
+        if row["silence_deadline"] != "":
+            return f"{lockstep}\n(a {deadline} deadline, as the attack withholds values)"
+        return lockstep
+    if not deadline:
+        return "each agent waits for all n - 1 values (no deadline)"
+    return f"event clock, deadline {deadline} after each agent's own round start"
+
+
+def clock_lines(rows: list[dict], attacks: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The title lines that say which clock an instance's cells ran on (the clock most attacks
+    ran on, then each exception), and a mark per attack that ran on another clock."""
+    clocks: dict[str, set[str]] = {}
+    for row in rows:
+        clocks.setdefault(row["attack"], set()).add(clock_of(row))
+    per_attack = {a: " / ".join(sorted(c)) for a, c in clocks.items()}
+    counts: dict[str, int] = {}
+    for clock in per_attack.values():
+        counts[clock] = counts.get(clock, 0) + 1
+    main = max(counts, key=lambda c: counts[c])
+    lines, marks = [f"clock: {main}"], {}
+    for k, clock in enumerate(c for c in counts if c != main):
+        mark = "*" * (k + 1)
+        names = [a for a in attacks if per_attack.get(a) == clock]
+        marks.update((a, mark) for a in names)
+        lines.append(f"{mark} {', '.join(names)}: {clock}")
+    return lines, marks
+
+
 def plot(rows: list[dict], instances: dict, attacks: list[str], path: Path, seeds: int) -> Path:
-    """One heatmap per instance: worst final distance over the seeds, log colours."""
+    """One heatmap per instance, ``COLUMNS`` a row: worst final distance over the seeds, log
+    colours; each title names the instance, its rounds and the clock its cells ran on."""
+    columns = min(COLUMNS, len(instances))
+    lines = 2 + max(  # title lines
+        "\n".join(clock_lines([r for r in rows if r["instance"] == k], attacks)[0]).count("\n")
+        for k in instances
+    )
+    height = 6.8 + 0.2 * lines  # inches a row: the heatmap and its title
+    grid_rows = -(-len(instances) // columns)
     fig, axes = plt.subplots(
-        1, len(instances), figsize=(1.0 + 7.2 * len(instances), 7.5), squeeze=False
+        grid_rows,
+        columns,
+        figsize=(1.0 + 7.2 * columns, 0.6 + height * grid_rows),
+        squeeze=False,
     )
     norm = LogNorm(vmin=FLOOR, vmax=CEILING)
     image = None
-    for ax, (key, table) in zip(axes[0], instances.items()):
+    for ax in axes.flat[len(instances) :]:
+        ax.set_axis_off()
+    if len(instances) < axes.size:  # a key to the clocks in the first free slot
+        axes.flat[len(instances)].text(0.02, 0.5, KEY, fontsize=10, va="center")
+    for ax, (key, table) in zip(axes.flat, instances.items()):
+        mine = [row for row in rows if row["instance"] == key]
         rules = table["filters"]
         grid = np.full((len(attacks), len(rules)), np.nan)
-        for row in rows:
-            if row["instance"] == key:
-                a, r = attacks.index(row["attack"]), rules.index(row["filter"])
-                grid[a, r] = max(np.nan_to_num(grid[a, r], nan=0.0), row["final_distance"])
+        for row in mine:
+            a, r = attacks.index(row["attack"]), rules.index(row["filter"])
+            grid[a, r] = max(np.nan_to_num(grid[a, r], nan=0.0), row["final_distance"])
         image = ax.imshow(np.clip(grid, FLOOR, CEILING), norm=norm, cmap="viridis", aspect="auto")
         for a in range(len(attacks)):
             for r in range(len(rules)):
                 value = grid[a, r]
                 colour = "white" if value < 1e-3 else "black"
                 ax.text(r, a, f"{value:.0e}", ha="center", va="center", fontsize=7, color=colour)
+        clock, marks = clock_lines(mine, attacks)
         ax.set_xticks(range(len(rules)), rules, rotation=35, ha="right")
-        ax.set_yticks(range(len(attacks)), attacks)
+        ax.set_yticks(range(len(attacks)), [f"{a} {marks.get(a, '')}".strip() for a in attacks])
         ax.set_xlabel("filter")
         ax.set_ylabel("attack (default parameters)")
         protocol = {"peer": "peer to peer", "server": "server"}[protocol_of(table["scenario"])]
-        ax.set_title(f"{protocol}: {table.get('title', key)}", fontsize=10)
+        rounds = "/".join(str(r) for r in sorted({row["rounds"] for row in mine}))
+        title = f"{protocol}: {table.get('title', key)}, {rounds} rounds"
+        ax.set_title("\n".join([title, *clock]), fontsize=9)
     fig.suptitle(
         f"attack_matrix: final distance to the optimum (worst of {seeds} seed(s); "
         f"log colours clipped to [{FLOOR:.0e}, {CEILING:.0e}])"
     )
     width = fig.get_figwidth()  # inches: keep 1.2 in on the right for the colour bar
-    fig.tight_layout(rect=(0, 0, 1 - 1.2 / width, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 1.2 / width, 1), h_pad=2.0)
     bar = fig.add_axes((1 - 1.0 / width, 0.15, 0.15 / width, 0.7))
     fig.colorbar(image, cax=bar, label="final distance to the optimum (log)")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,18 +6,31 @@ jitter, jitter exponential with mean 2 ms), each against a homogeneous network w
 mean one-way delay (every off-diagonal entry equal, same jitter):
 
 (a) two clusters, hand-made: agents {0, 1, 2} and {3, 4, 5}, 2 ms inside a cluster, 40 ms
-    across (mean of the 30 links: 24.8 ms). Without a deadline, and with a 10 ms round deadline
-    where a value that misses it is replaced by the sender's last one (``absent = "stale"``):
-    inside a cluster values are fresh, across they are a few rounds old.
-(b) random geometry: ``plane = 60 ms``, the agents dropped uniformly in the unit square and
-    base[j][i] = 60 ms x distance (a new drawing per seed); the homogeneous twin gets the mean
-    delay measured on that run's message trace.
+    across (mean of the 30 links: 24.8 ms), without a deadline: every round waits for all its
+    messages (netsim's event clock, the default without a deadline; the lock-step clock would
+    give the same estimates, see netsim.clocks);
+(b) the same two networks with a 10 ms round deadline where a value that misses its round is
+    replaced by the sender's last one (``absent = "stale"``), on each of CE's round clocks
+    (``protocol.clock``):
+
+    - lock-step: every round lasts D = 10 ms on a shared clock (deadline + compute time, compute
+      0 here); a value arriving after its round's end (r + 1) D is late. A cross-cluster value
+      (40 ms + jitter) is always late, and so is every value of the homogeneous network
+      (24.8 ms + jitter): they arrive a few rounds old;
+    - event clock: each agent ends a round at its last arrival or 10 ms after its *own* round
+      start, and round starts drift apart;
+
+(c) random geometry: ``plane = 60 ms``, the agents dropped uniformly in the unit square and
+    base[j][i] = 60 ms x distance (a new drawing per seed), without a deadline; the homogeneous
+    twin gets the mean delay measured on that run's message trace.
 
 Without a deadline the iterates are the same round by round whatever the delays (every round
-waits for all its messages), so latency only changes when each round ends: the figure shows the
+waits for all its messages), so latency only changes when each round ends. The figure shows the
 error (max over honest agents of the distance to x_H) against simulated time, median and
-min-max band over the seeds, and the time to epsilon = 1e-6 is printed. A second figure shows
-the latency matrices as measured on the message trace (mean one-way delay per link, seed 0).
+min-max band over the seeds, and the time to epsilon = 1e-6 is printed with the number of honest
+values that reached an honest agent after its round ended (``late_honest``). A second figure
+shows the latency matrices as measured on the message trace (mean one-way delay per link,
+seed 0, runs without a deadline).
 
 CGC is left out: the matrix model gives every server link the same latency (the mean of the
 base matrix), so a CGC run on a matrix is a homogeneous star.
@@ -54,6 +67,13 @@ JITTER_MEAN = 0.002
 JITTER = {"model": "exponential", "mean": JITTER_MEAN}
 PLANE = 0.060  # simulated s per unit distance
 DEADLINE = 0.010  # simulated s, for the deadline variants
+# (network, protocol.clock) -> curve name, the deadline variants (late values stale)
+DEADLINE_CURVES = {
+    ("two clusters", "lockstep"): "two clusters, 10 ms, lock-step",
+    ("homogeneous, same mean", "lockstep"): "homogeneous, 10 ms, lock-step",
+    ("two clusters", "event"): "two clusters, 10 ms, event clock",
+    ("homogeneous, same mean", "event"): "homogeneous, 10 ms, event clock",
+}
 
 
 def two_clusters() -> list[list[float]]:
@@ -110,6 +130,8 @@ def run_point(job: tuple) -> dict:
         "link_mean": link_mean,
         "mean_delay": float(delay.mean()),
         "absent": summary["absent_honest"],
+        "late": summary.get("late_honest", 0),
+        "clock": summary["clock"],
         "sim_time_end": summary["sim_time_end"],
     }
 
@@ -158,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     clusters = two_clusters()
     cluster_mean = off_diagonal_mean(clusters)
     deadline = {"protocol.deadline": DEADLINE, "protocol.absent": "stale"}
-    curves = {  # panel (a): name -> overrides
+    curves = {  # panels (a) and (b): name -> overrides
         "two clusters": {"network.delay": {"model": "matrix", "base": clusters, "jitter": JITTER}},
         "homogeneous, same mean": {
             "network.delay": {
@@ -168,11 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             }
         },
     }
-    curves["two clusters, deadline 10 ms + stale"] = {**curves["two clusters"], **deadline}
-    curves["homogeneous, deadline 10 ms + stale"] = {
-        **curves["homogeneous, same mean"],
-        **deadline,
-    }
+    for (network, clock), name in DEADLINE_CURVES.items():
+        curves[name] = {**curves[network], **deadline, "protocol.clock": clock}
     plane = {"network.delay": {"model": "matrix", "plane": PLANE, "jitter": JITTER}}
 
     first = [(name, overrides) for name, overrides in curves.items()]
@@ -195,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{EPSILON:g}, simulated s"
     )
     print(
-        f"{'network':38} {'mean delay ms':>13} {'max link ms':>11} {'median s':>9} "
-        f"{'min s':>7} {'max s':>7} {'s/round':>8}"
+        f"{'network':42} {'mean delay ms':>13} {'max link ms':>11} {'median s':>9} "
+        f"{'min s':>7} {'max s':>7} {'s/round':>8} {'late honest':>11}"
     )
     for name, group in runs.items():
         med, lo, hi, missing = summarise(group)
@@ -204,11 +223,18 @@ def main(argv: list[str] | None = None) -> int:
         max_link = np.median([np.nanmax(r["link_mean"]) for r in group]) * 1000
         per_round = np.median([r["sim_time_end"] for r in group]) / rounds
         note = f"  ({missing} not reached)" if missing else ""
+        late = np.median([r["late"] for r in group])
         print(
-            f"{name:38} {mean_delay:13.1f} {max_link:11.1f} {med:9.3g} {lo:7.3g} {hi:7.3g} "
-            f"{per_round:8.4f}{note}"
+            f"{name:42} {mean_delay:13.1f} {max_link:11.1f} {med:9.3g} {lo:7.3g} {hi:7.3g} "
+            f"{per_round:8.4f} {late:11.0f}{note}"
         )
-    paths = plot(runs, len(seeds), rounds, Path(args.plots))
+    same = same_on_both_clocks(runs)
+    for network, identical in same.items():
+        print(
+            f"{network}, {DEADLINE * 1000:g} ms deadline: lock-step and event clock give the same "
+            f"estimates and round ends, every seed: {'yes' if identical else 'no'}"
+        )
+    paths = plot(runs, len(seeds), rounds, Path(args.plots), same)
     for path in paths:
         print(f"figure: {path}")
     return 0
@@ -217,14 +243,33 @@ def main(argv: list[str] | None = None) -> int:
 STYLES = {
     "two clusters": {"color": "tab:purple", "linestyle": "-"},
     "homogeneous, same mean": {"color": "tab:green", "linestyle": "-"},
-    "two clusters, deadline 10 ms + stale": {"color": "tab:purple", "linestyle": "--"},
-    "homogeneous, deadline 10 ms + stale": {"color": "tab:green", "linestyle": "--"},
+    DEADLINE_CURVES["two clusters", "lockstep"]: {"color": "tab:purple", "linestyle": "-"},
+    DEADLINE_CURVES["homogeneous, same mean", "lockstep"]: {"color": "tab:green", "linestyle": "-"},
+    DEADLINE_CURVES["two clusters", "event"]: {"color": "tab:purple", "linestyle": "--"},
+    DEADLINE_CURVES["homogeneous, same mean", "event"]: {"color": "tab:green", "linestyle": "--"},
     "random plane": {"color": "tab:brown", "linestyle": "-"},
     "plane's homogeneous twin": {"color": "tab:green", "linestyle": "-"},
 }
 
 
-def plot(runs: dict, n_seeds: int, rounds: int, out: Path) -> list[Path]:
+def same_on_both_clocks(runs: dict) -> dict[str, bool]:
+    """Network -> whether its deadline runs on the two clocks have, seed by seed, the same
+    distances bit for bit and the same round ends (to 1e-6 relative: lock-step rounds carry
+    a 1e-9 slack, event rounds add up deadlines)."""
+    same = {}
+    for network in ("two clusters", "homogeneous, same mean"):
+        lockstep = runs[DEADLINE_CURVES[network, "lockstep"]]
+        event = runs[DEADLINE_CURVES[network, "event"]]
+        same[network] = all(
+            np.array_equal(a["agent"], b["agent"])
+            and np.array_equal(a["distance"], b["distance"])
+            and np.allclose(a["time"], b["time"], rtol=1e-6, atol=0.0)
+            for a, b in zip(lockstep, event)
+        )
+    return same
+
+
+def plot(runs: dict, n_seeds: int, rounds: int, out: Path, same: dict[str, bool]) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,18 +277,22 @@ def plot(runs: dict, n_seeds: int, rounds: int, out: Path) -> list[Path]:
 
     floor = 1e-17
     panels = {
-        "(a) two clusters vs homogeneous, same mean delay": [
+        "(a) two clusters vs homogeneous, same mean delay\nno deadline: every round waits for "
+        "all its messages": [
             "two clusters",
             "homogeneous, same mean",
-            "two clusters, deadline 10 ms + stale",
-            "homogeneous, deadline 10 ms + stale",
         ],
-        f"(b) random plane ({PLANE * 1000:g} ms × distance) vs its homogeneous twin": [
+        f"(b) the same, {DEADLINE * 1000:g} ms deadline, late values stale\nsolid: lock-step "
+        f"(rounds of D = {DEADLINE * 1000:g} ms); dashed: event clock": list(
+            DEADLINE_CURVES.values()
+        ),
+        f"(c) random plane ({PLANE * 1000:g} ms × distance) vs its homogeneous\ntwin; no "
+        "deadline: every round waits for all its messages": [
             "random plane",
             "plane's homogeneous twin",
         ],
     }
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.8), sharey=True)
     for ax, (title, names) in zip(axes, panels.items()):
         t_end = max(r["time"].max() for name in names for r in runs[name])
         grid = np.linspace(0.0, t_end, 600)
@@ -268,11 +317,23 @@ def plot(runs: dict, n_seeds: int, rounds: int, out: Path) -> list[Path]:
         ax.set_title(title, loc="left", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
+        if title.startswith("(b)") and all(same.values()):
+            ax.text(
+                0.02,
+                0.03,
+                "dashed = solid: the two clocks give the same estimates and round ends,\n"
+                "every seed (every agent misses a value in every round, so its event-clock\n"
+                "rounds too end at the deadline, 10 ms after they start: lock-step's instants)",
+                transform=ax.transAxes,
+                fontsize=8,
+                va="bottom",
+            )
     axes[0].set_ylabel(r"max over honest agents of $\|x_i - x_H\|$")
     fig.suptitle(
         "Heterogeneous links: CE error vs simulated time on per-pair latency matrices "
         f"(jitter exp. {JITTER_MEAN * 1000:g} ms)\n{rounds} rounds; median and min–max band over "
-        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}; solid: every round waits for all messages",
+        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}; (a), (c): no deadline; (b): a "
+        f"{DEADLINE * 1000:g} ms round deadline on CE's two round clocks",
         fontsize=11,
     )
     fig.tight_layout()
@@ -307,7 +368,7 @@ def plot(runs: dict, n_seeds: int, rounds: int, out: Path) -> list[Path]:
     )
     fig.suptitle(
         f"Heterogeneous links: the latency matrices (base + exp. {JITTER_MEAN * 1000:g} ms "
-        f"jitter, measured over {rounds} rounds)",
+        f"jitter, measured over {rounds} rounds of the runs without a deadline)",
         fontsize=11,
     )
     matrix_path = out / "heterogeneous_links_matrix.png"

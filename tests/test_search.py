@@ -278,6 +278,12 @@ def test_exhaustive_mode_on_three_agents_explores_the_hand_counted_classes(tmp_p
         (ce_raw(), ["--method", "exhaustive"], "network.n"),
         (ce_raw(), ["--objective", "max_honest_staleness"], "--objective"),
         (tiny_ce(deadline=0.02), ["--method", "exhaustive"], "protocol.deadline"),
+        (ce_raw(), ["--space", "lags"], "network.asynchrony.delta"),
+        (ce_raw(), ["--space", "byzantine+lags"], "network.asynchrony.delta"),
+        (tiny_ce(), ["--space", "offsets"], "network.clocks"),  # lock-step, perfect clocks
+        (ce_raw(), ["--space", "offsets"], "protocol.clock"),  # the event clock
+        (ce_raw(), ["--space", "lags+colour"], "--space"),
+        ({**tiny_ce(), "search": {"space": "lags", "lag_phases": 0}}, [], "search.lag_phases"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_key_and_exit_2(raw, flags, key, tmp_path, capsys):
@@ -291,7 +297,7 @@ def test_bad_input_is_one_line_naming_the_key_and_exit_2(raw, flags, key, tmp_pa
 
 
 def test_netsim_run_on_a_search_scenario_runs_its_base_scenario():
-    for name in ("search_ce_paper", "search_cgc_async"):
+    for name in ("search_ce_paper", "search_cgc_async", "search_desync"):
         raw = read_toml(SCENARIOS / f"{name}.toml")
         scenario = netsim.load_scenario(SCENARIOS / f"{name}.toml")
         assert scenario.network.n == raw["network"]["n"] and "search" in raw
@@ -348,3 +354,155 @@ def test_the_polish_moves_one_delay_at_a_time_to_an_end_of_its_range(tmp_path):
         assert len(changed) == 1 and entry["x"][changed[0]] in (0.0, delta)
     assert result.best_value >= start["value"]
     assert result.method_info["polish_evaluations"] == 2
+
+
+# --- when the Byzantine values arrive (lags) and the clocks (offsets) ---------------------------
+
+
+def desync_raw(rounds: int = 20) -> dict[str, Any]:
+    """The shipped lag search (search_desync.toml) over a few rounds."""
+    raw = read_toml(SCENARIOS / "search_desync.toml")
+    raw["protocol"]["rounds"] = rounds
+    return raw
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_a_parametric_lag_is_added_to_the_link_delay_and_capped_at_delta_after_gst(engine):
+    """Constant links of 1 ms, Delta = 10 ms from GST = 0.1 s; lags 0 to receiver 1, 4 ms to
+    receiver 2, and to receiver 3 the pattern (30 ms, 0) over rounds. The Byzantine value to
+    receiver k in round r arrives 1 ms + lag_k(r) after it is sent, and at most Delta after it
+    if it is sent at or after GST: 1 ms; 5 ms; 31 ms in even rounds before GST, 10 ms in even
+    rounds after it, 1 ms in odd rounds. (Event clock, waiting for every value, so that no round
+    end cuts a message.)"""
+    raw = tiny_ce(n=4)
+    raw.update(engine=engine, trace=True)
+    raw["network"]["asynchrony"] = {"gst": 0.1, "delta": 0.01}
+    raw["protocol"].update(clock="event", deadline="none", rounds=12)
+    raw["adversary"] = {"kind": "parametric", "lag": [[0.0], [0.0], [0.004], [0.03, 0.0]]}
+    result = netsim.run(netsim.parse_scenario(raw))
+    assert set(result.manifest["engines"].values()) == {engine}
+    m = result.messages
+    byzantine = m["byzantine"]
+    delay = m["arrival_time"] - m["send_time"]
+    before = m["send_time"] < 0.1
+    even = m["round"] % 2 == 0
+    to = {k: byzantine & (m["receiver"] == k) for k in (1, 2, 3)}
+    np.testing.assert_allclose(delay[to[1]], 0.001, rtol=1e-9)
+    np.testing.assert_allclose(delay[to[2]], 0.005, rtol=1e-9)
+    np.testing.assert_allclose(delay[to[3] & even & before], 0.031, rtol=1e-9)
+    np.testing.assert_allclose(delay[to[3] & even & ~before], 0.01, rtol=1e-9)
+    np.testing.assert_allclose(delay[to[3] & ~even], 0.001, rtol=1e-9)
+    assert (to[3] & even & before).sum() >= 2 and (to[3] & even & ~before).sum() >= 2
+    assert to[1].sum() == to[2].sum() == to[3].sum() == 12  # one value per round each
+
+
+def test_a_lag_search_stays_within_delta_and_replays(tmp_path):
+    path = write(tmp_path / "desync.toml", desync_raw())
+    chosen = settings(objective="late_honest_after_gst", space="lags", budget=4)
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None)
+    delta = 0.05  # network.asynchrony.delta of search_desync.toml
+    assert result.dimensions == [f"lag[{k}][0]" for k in range(1, 10)]
+    assert all(0.0 <= v <= delta for h in result.history for v in h["x"])
+    worst = netsim.load_scenario(tmp_path / "out" / "worst.toml")
+    assert worst.adversary.lag[0] == (0.0,)  # the Byzantine agent's own row: nothing sent
+    assert [row[0] for row in worst.adversary.lag[1:]] == result.history[result.best_index]["x"]
+    (variant,) = netsim.run(worst).summary["variants"].values()
+    assert variant["late_honest_after_gst"] == result.best_value  # ==, replayed from the file
+    for label in ("attack desync", "parametric, no hold-back", "parametric, every lag = Delta"):
+        assert result.library[label]["status"] == "done", label
+    # no hold-back is the scenario as written (the parametric defaults, lag 0), run for run
+    assert result.library["parametric, no hold-back"] == result.library["as written"]
+
+
+def test_a_lag_search_on_the_lock_step_clock_finds_no_late_honest_value(tmp_path):
+    """Perfect lock-step clocks with D = Delta (+ rounding slack): an honest value sent at
+    S_j(r) = r D after GST arrives by r D + Delta <= (r + 1) D, whatever the Byzantine lags.
+    Through the command line, with --set switching the clock."""
+    path = write(tmp_path / "desync.toml", desync_raw(rounds=15))
+    code = main(
+        [
+            "search",
+            str(path),
+            "--set",
+            "protocol.clock=lockstep",
+            "--budget",
+            "5",
+            "--method",
+            "random",
+            "--no-plot",
+            "--quiet",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "search.json").read_text())
+    assert report["objective"] == "late_honest_after_gst" and report["space"] == "lags"
+    assert [h["value"] for h in report["history"]] == [0.0] * 5
+    assert report["best"]["value"] == 0.0
+    assert netsim.load_scenario(tmp_path / "out" / "worst.toml").protocol.clock == "lockstep"
+
+
+def test_an_offset_search_stays_within_eps_and_finds_the_hand_counted_worst(tmp_path):
+    """Lock-step, D = Delta = 10 ms (+ slack 1e-9), constant delays d = 8 ms, eps = 2 ms, two
+    honest agents 1 and 2 (S_i(r) = eps + eps_i + r D). Agent j's round-r value reaches i at
+    eps + eps_j + r D + d, after i's round end eps + eps_i + (r + 1) D iff
+    eps_j - eps_i > D - d = 2 ms: so every one of the R = 6 rounds has one late honest value
+    when |eps_1 - eps_2| > 2 ms (possible only near the ends, |eps_1 - eps_2| <= 4 ms), none
+    otherwise. The warm start's point (-eps, +eps, -eps) is such a worst case."""
+    raw = tiny_ce(n=3)
+    raw["network"]["delay"] = {"model": "constant", "value": 0.008}
+    raw["network"]["clocks"] = {"offset": 0.002}
+    raw["protocol"] = {"kind": "ce", "filter": "ce", "rounds": 6}
+    path = write(tmp_path / "clocks.toml", raw)
+    chosen = resolve_settings(
+        {"objective": "late_honest_after_gst", "space": "offsets", "budget": 10},
+        {"warm_start": True},
+    )
+    result = run_search(path, chosen, jobs=1, out=tmp_path / "out", plots=None)
+    assert result.dimensions == ["clock_offset[0]", "clock_offset[1]", "clock_offset[2]"]
+    for entry in result.history:
+        assert all(-0.002 <= v <= 0.002 for v in entry["x"])
+        _, eps_1, eps_2 = entry["x"]
+        assert entry["value"] == (6.0 if abs(eps_1 - eps_2) > 0.002 + 1e-9 else 0.0), entry
+    assert result.history[1]["x"] == [-0.002, 0.002, -0.002]
+    assert result.best_value == 6.0
+    assert result.library["every clock offset = 0"]["value"] == 0.0
+    worst = read_toml(tmp_path / "out" / "worst.toml")
+    assert worst["network"]["clocks"]["offsets"] == result.history[result.best_index]["x"]
+    replay = ["run", str(tmp_path / "out" / "worst.toml"), "--out", str(tmp_path / "r")]
+    assert main([*replay, "--no-plot", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    (variant,) = summary["variants"].values()
+    assert variant["late_honest_after_gst"] == 6
+
+
+def test_spaces_combine_with_a_plus_in_a_fixed_order():
+    """byzantine+lags (as lags+byzantine): radius and angle, then the lags, in one parametric
+    attack; "both" is still delays+byzantine."""
+    from netsim.search.space import build_space
+
+    assert settings(space="lags+byzantine").space == "byzantine+lags"
+    assert settings(space="both").space == "both"
+    scenario = netsim.parse_scenario(desync_raw())
+    space = build_space(scenario, "byzantine+lags", {"per_receiver": False})
+    assert [d.name for d in space.dimensions] == ["radius[0][0]", "angle[0][0]", "lag[0][0]"]
+    applied = space.apply(scenario.raw, [0.5, 1.0, 0.07])  # a lag past Delta is clipped to it
+    assert applied["adversary"] == {
+        "kind": "parametric",
+        "radius": [[0.5]],
+        "angle": [[1.0]],
+        "frame": "optimum",
+        "lag": [[0.05]],
+    }
+    netsim.parse_scenario(applied)
+
+
+def test_a_negative_or_infinite_lag_is_refused():
+    for lag, key in (
+        (-0.01, "adversary.lag[0][0]"),
+        ([[0.0], [0.0, math.inf]], "adversary.lag[1][1]"),
+    ):
+        with pytest.raises(netsim.ScenarioError) as err:
+            netsim.parse_scenario(ce_raw(adversary={"kind": "parametric", "lag": lag}))
+        assert err.value.key == key

@@ -455,8 +455,9 @@ def test_cli_sweep_status_export_and_plot(tmp_path, capsys):
 
 def test_the_shipped_sweep_validates():
     sweep = load_sweep(PAPER.parent / "sweep_latency.toml")
-    assert len(sweep.points) == 7 * 3 * 2 * 5 and not sweep.invalid
-    assert len(sweep.plots) == 3
+    # mean delays x filters x absent policies x clocks x seeds
+    assert len(sweep.points) == 7 * 3 * 2 * 2 * 5 and not sweep.invalid
+    assert len(sweep.plots) == 4
 
 
 def test_sweep_throughput_benchmark_runs_and_finds_identical_rows(tmp_path):

@@ -17,7 +17,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "search",
         help="search delay schedules / Byzantine strategies for the worst run",
         description="Search a parametrized space (delay schedules within the declared Delta, "
-        "a parametric Byzantine family, or both) for the run that maximizes an objective; "
+        "a parametric Byzantine family, its per-receiver send lags within Delta, the lock-step "
+        "clock offsets within eps, or several of them) for the run that maximizes an objective; "
         "compare it with every hand-written attack; write the worst case as a scenario that "
         "`netsim run` replays exactly. Defaults come from the scenario's [search] table; "
         "flags override them.",
@@ -32,7 +33,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="evaluations (runs), >= 1; DE uses at most this many; exhaustive ignores it",
     )
     search.add_argument("--method", help=f"{' | '.join(METHODS)} (exhaustive: CE, n <= 4)")
-    search.add_argument("--space", help=" | ".join(SPACES))
+    search.add_argument(
+        "--space",
+        help=f"{' | '.join(SPACES)}, or parts joined with + (e.g. byzantine+lags, lags+offsets)",
+    )
+    search.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a dotted key of the scenario before searching, as netsim run --set "
+        '(e.g. --set protocol.clock=lockstep, --set name="other"; search.* keys too)',
+    )
     search.add_argument("--seed", type=int, help="the search's seed (default 0)")
     search.add_argument(
         "--warm-start",
@@ -46,7 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="spend a quarter of the budget on a greedy search over the ends of the ranges "
-        "(delay 0 or Delta, radius 0 or 1) from the best point (default: search.polish, else no)",
+        "(delay or lag 0 or Delta, radius 0 or 1, clock offset -eps or eps) from the best point "
+        "(default: search.polish, else no)",
     )
     search.add_argument("--jobs", type=int, help="worker processes (default: the number of cores)")
     search.add_argument("--executor", choices=("local", "dask"), default="local")
@@ -65,10 +79,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from ..cli import _parse_override
     from ..config import load_scenario
     from .runner import resolve_settings, run_search
 
     scenario = load_scenario(args.scenario)
+    if args.overrides:
+        scenario = scenario.with_overrides(dict(_parse_override(item) for item in args.overrides))
     flags = {
         "objective": args.objective,
         "budget": args.budget,

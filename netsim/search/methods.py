@@ -10,9 +10,11 @@ when applied, so that the ends of a range (delay 0 or Delta, the filter's limit)
 (:class:`netsim.search.space.Dimension`). The history records the values applied.
 
 With ``warm_start`` the hand-written cases that are points of the space (every delay 0, every
-delay Delta; the ``filter_aware`` attack = radius 1, angle 0) are evaluated first (random) or
-put in the initial population (DE): the search then starts from the library and reports how far
-it improves on it. Without it (the default) the search starts cold, from the seed alone.
+delay Delta; the ``filter_aware`` attack = radius 1, angle 0; no hold-back, every lag Delta,
+desync's split of the receivers; perfect clock offsets, alternating +-eps) are evaluated first
+(random) or put in the initial population (DE): the search then starts from the library and
+reports how far it improves on it. Without it (the default) the search starts cold, from the
+seed alone.
 
 With ``polish`` a quarter of the budget goes to :func:`vertex_polish` after the method (a
 greedy search over the ends of the ranges, from the best point found).

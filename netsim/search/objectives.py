@@ -21,6 +21,11 @@ Every objective is *larger is worse* for the honest side:
   ||w_t - w*||^2 / (rho^t ||w_0 - w*||^2), rho from Theorem 2 (``summary.json``'s ``theory``);
   round 0 is left out (its ratio is 1 by definition). Above 1 means the run breaks the
   theorem's bound; 0 for a run of no rounds, or one that starts at w*.
+- ``late_honest_after_gst``: how many honest values sent at or after GST reached an honest
+  receiver (or the CGC server) after it had completed their round (``summary.json``'s
+  ``late_honest_after_gst``; GST = 0 when the scenario declares none, so every late honest
+  value counts). On CE's lock-step clock it is 0 whenever the round length covers Delta, the
+  compute time and the clocks' skew (:mod:`netsim.clocks`); on the event clock it need not be.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ OBJECTIVES = (
     "max_honest_staleness",
     "byzantine_influence",
     "theorem2_ratio",
+    "late_honest_after_gst",
 )
 
 
@@ -89,6 +95,8 @@ def objective_value(name: str, result: VariantResult) -> float:
         return byzantine_influence(result)
     if name == "theorem2_ratio":
         return theorem2_ratio(result)
+    if name == "late_honest_after_gst":
+        return float(summary["late_honest_after_gst"])
     raise ScenarioError("--objective", "unknown objective", name, ", ".join(OBJECTIVES))
 
 

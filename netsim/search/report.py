@@ -37,7 +37,9 @@ UNITS = {
     "max_honest_staleness": "largest honest staleness (rounds)",
     "byzantine_influence": "share of receiver-rounds with a Byzantine value kept",
     "theorem2_ratio": r"max$_t$ $\|w_t - w^*\|^2 / (\rho^t \|w_0 - w^*\|^2)$",
+    "late_honest_after_gst": "honest values late, sent at or after GST (count)",
 }
+COUNTS = ("late_honest_after_gst",)  # objectives that count events: integer ticks
 FLOOR = 1e-17
 
 
@@ -180,10 +182,27 @@ def plot_progress(result: SearchResult, path: Path) -> Path:
             linestyle="--",
             label=f"best hand-written: {library_best[0]} ({library_best[1]:.3g})",
         )
+    written = result.library.get("as written", {})
+    if written.get("status") == "done" and (
+        library_best is None or library_best[0] != "as written"
+    ):
+        ax.axhline(
+            written["value"],
+            color="0.45",
+            linestyle=":",
+            label=f"the scenario as written ({written['value']:.3g})",
+        )
     finite = values[np.isfinite(values)]
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
     settings = result.settings
+    if settings.objective in COUNTS:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        shown = [*finite, *([library_best[1]] if library_best is not None else [])]
+        if shown and max(shown) == min(shown):  # nothing varies (e.g. none late): show 0..
+            ax.set_ylim(max(shown) - 0.5, max(shown) + 5)
     ax.set_xlabel("evaluations (simulated runs)")
     ax.set_ylabel(objective_label(settings.objective))
     warm = ", warm start" if settings.warm_start else ""
@@ -225,13 +244,17 @@ def plot_worst(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = [(worst_dir, "worst case found (worst.toml)", {"color": "tab:red", "linewidth": 2})]
+    objective = result.settings.objective
+    found = f"worst case found (worst.toml), {objective} = {result.best_value:.4g}"
+    curves = [(worst_dir, found, {"color": "tab:red", "linewidth": 2})]
     library_best = result.library_best
     if library_dir is not None and library_best is not None:
         style = {"color": "tab:blue", "linestyle": "--"}
-        curves.append((library_dir, f"best hand-written: {library_best[0]}", style))
+        label = f"best hand-written: {library_best[0]}, {library_best[1]:.4g}"
+        curves.append((library_dir, label, style))
     if written_dir is not None:
-        curves.append((written_dir, "the scenario as written", {"color": "0.5", "linestyle": ":"}))
+        label = f"the scenario as written, {result.library['as written']['value']:.4g}"
+        curves.append((written_dir, label, {"color": "0.5", "linestyle": ":"}))
     fig, (by_round, by_time) = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     for directory, label, style in curves:
         times, distances = _curve(directory)
@@ -243,21 +266,22 @@ def plot_worst(
     for ax in (by_round, by_time):
         ax.set_yscale("log")
         ax.grid(True, alpha=0.3)
-    by_time.legend(fontsize=9, loc="best")
+    handles, labels = by_time.get_legend_handles_labels()  # below the panels: no curve hidden
+    fig.legend(handles, labels, fontsize=9, loc="lower center", ncol=len(curves), frameon=False)
     fig.suptitle(
         f"{result.scenario}: the worst run found ({result.settings.objective} = "
         f"{result.best_value:.4g}) vs round and vs simulated time; log scale, exact 0 drawn at "
         f"{FLOOR:.0e}",
         fontsize=10,
     )
-    return _save(fig, path)
+    return _save(fig, path, rect=(0, 0.07, 1, 1))
 
 
-def _save(fig: Any, path: Path) -> Path:
+def _save(fig: Any, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=150)
     plt.close(fig)
     return path

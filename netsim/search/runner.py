@@ -1,10 +1,12 @@
 """``netsim search``: settings, the library comparison, the search itself, the worst case.
 
 One search = (1) every hand-written attack of the registry (and, when delays are searched, the
-hand-written schedules "every message at Delta" and "no delay") on the same base scenario,
-through the same executor; (2) the method's evaluations; (3) the worst evaluation written as a
-plain scenario, loaded back from that file and run again to check that it replays to the same
-objective, bit for bit; (4) search.json and the plots (:mod:`netsim.search.report`).
+hand-written schedules "every message at Delta" and "no delay"; when lags are, the parametric
+attack with no hold-back and with every lag at Delta; when clock offsets are, perfect offsets)
+on the same base scenario, through the same executor; (2) the method's evaluations; (3) the
+worst evaluation written as a plain scenario, loaded back from that file and run again to check
+that it replays to the same objective, bit for bit; (4) search.json and the plots
+(:mod:`netsim.search.report`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from .methods import (
     vertex_polish,
 )
 from .objectives import check_objective, needs_trace
-from .space import SPACES, SearchSpace, build_space, require_delta
+from .space import (
+    LagSpace,
+    OffsetSpace,
+    SearchSpace,
+    build_space,
+    part_of,
+    require_delta,
+    space_name,
+    space_parts,
+)
 
 SEARCH_KEYS = (
     "objective",
@@ -42,10 +53,11 @@ SEARCH_KEYS = (
     "per_receiver",
     "radius_max",
     "frame",
+    "lag_phases",
     "warm_start",
     "polish",
 )
-SPACE_OPTIONS = ("pattern", "phases", "per_receiver", "radius_max", "frame")
+SPACE_OPTIONS = ("pattern", "phases", "per_receiver", "radius_max", "frame", "lag_phases")
 DEFAULTS: dict[str, Any] = {
     "objective": "final_distance",
     "budget": 100,
@@ -95,7 +107,7 @@ def resolve_settings(table: Any, flags: Mapping[str, Any] | None = None) -> Sear
     budget = as_int(values["budget"], where["budget"], low=1)
     seed = as_int(values["seed"], where["seed"], low=0)
     method = as_choice(values["method"], where["method"], METHODS)
-    space = as_choice(values["space"], where["space"], SPACES)
+    space = space_name(values["space"], where["space"])
     if not isinstance(values["objective"], str):
         raise ScenarioError(where["objective"], "must be a name", values["objective"], "a name")
     for flag in ("warm_start", "polish"):
@@ -154,10 +166,15 @@ def base_raw(scenario: Scenario, objective: str) -> dict[str, Any]:
     return raw
 
 
-def library_cases(scenario: Scenario, raw: dict[str, Any], space: str) -> dict[str, dict]:
+def library_cases(
+    scenario: Scenario, raw: dict[str, Any], space: str, searched: SearchSpace | None = None
+) -> dict[str, dict]:
     """The hand-written cases: the scenario as written, every registered attack with its default
     parameters (Byzantine agents only), and, for a delay search, the schedules "every message at
-    Delta" and "no delay" (the scenario's adversary)."""
+    Delta" and "no delay" (the scenario's adversary); for a lag search, the parametric attack
+    the lags apply to with no hold-back and with every lag at Delta; for an offset search,
+    perfect offsets (every eps_i = 0)."""
+    parts = space_parts(space)
     cases = {"as written": copy.deepcopy(raw)}
     if scenario.network.byzantine:
         delivery = (raw.get("adversary") or {}).get("delivery")
@@ -167,12 +184,20 @@ def library_cases(scenario: Scenario, raw: dict[str, Any], space: str) -> dict[s
             case = copy.deepcopy(raw)
             case["adversary"] = {"kind": kind, **({"delivery": delivery} if delivery else {})}
             cases[f"attack {kind}"] = case
-    if space in ("delays", "both"):
+    if "delays" in parts:
         delta = require_delta(scenario, "a delay search")
         for label, value in (("every delay = Delta", delta), ("every delay = 0", 0.0)):
             case = copy.deepcopy(raw)
             case["network"]["delay"] = {"model": "constant", "value": value}
             cases[label] = case
+    lags = None if searched is None else part_of(searched, LagSpace)
+    if lags is not None:
+        size = len(lags.dimensions)
+        for label, value in (("no hold-back", 0.0), ("every lag = Delta", lags.delta)):
+            cases[f"parametric, {label}"] = lags.apply(raw, [value] * size)
+    offsets = None if searched is None else part_of(searched, OffsetSpace)
+    if offsets is not None:
+        cases["every clock offset = 0"] = offsets.apply(raw, [0.0] * len(offsets.dimensions))
     return cases
 
 
@@ -218,7 +243,7 @@ def run_search(
         description = space.describe()
         dimensions = [d.name for d in space.dimensions]
     library_space = "delays" if settings.method == "exhaustive" else settings.space
-    cases = library_cases(base, raw, library_space) if compare else {}
+    cases = library_cases(base, raw, library_space, space) if compare else {}
 
     evaluator = Evaluator(settings.objective, jobs, executor, scheduler, progress)
     method_info: dict[str, Any] = {}

@@ -18,11 +18,25 @@ base scenario with its delay model replaced by a ``scheduled`` table and/or its 
   ``phases`` rounds (default 1: fixed over rounds), a radius in [0, ``radius_max``] (a fraction
   of the largest distance/norm the filter keeps) and an angle in [-pi, pi] (0: away from the
   optimum, pi: toward it). Dimension receivers x phases x 2.
-- **Both**: the two boxes side by side.
+- **Lags** (when the Byzantine values arrive): the ``parametric`` attack's per-receiver
+  ``lag``, simulated seconds added to the link's delay of its message to each honest receiver
+  (CE, ``per_receiver = true``; one for all otherwise), per round of a pattern of ``lag_phases``
+  rounds (default 1), in [0, Delta], Delta = ``network.asynchrony.delta`` (refused without it:
+  after GST the network delivers a Byzantine message within Delta, so a larger lag is Delta).
+  The value sent is the scenario's ``parametric`` attack if it has one (or the searched one with
+  ``byzantine``), else the family's defaults: ``filter_aware``'s value. Dimension receivers x
+  lag_phases.
+- **Offsets** (imperfect lock-step clocks): every agent's clock offset eps_i in [-eps, eps],
+  eps = ``network.clocks.offset`` (refused without ``[network.clocks]``, on the event clock, or
+  with eps = 0), written as the explicit list ``network.clocks.offsets`` (the drifts stay as the
+  scenario has them). Dimension n.
+- **Combinations**: parts joined with ``+`` (``byzantine+lags``, ``lags+offsets``, ...), the
+  boxes side by side in the order of :data:`PARTS`; ``both`` is ``delays+byzantine``.
 
-Delays and radii are searched on their range widened by a quarter on each side and clipped back
-(:class:`Dimension`): the extreme schedules (delay exactly 0 or exactly Delta) and the filter's
-exact limit (radius 1) are then reachable, which they are not for a search over the open box.
+Delays, radii, lags and offsets are searched on their range widened by a quarter on each side
+and clipped back (:class:`Dimension`): the extreme schedules (delay exactly 0 or exactly Delta),
+the filter's exact limit (radius 1) and the clocks' extreme skews are then reachable, which they
+are not for a search over the open box.
 """
 
 from __future__ import annotations
@@ -38,7 +52,9 @@ from ..delays import link_key
 from ..errors import ScenarioError
 from ..rng import SERVER
 
-SPACES = ("delays", "byzantine", "both")
+PARTS = ("delays", "byzantine", "lags", "offsets")  # the boxes, in the order they are combined
+ALIASES = {"both": ("delays", "byzantine")}
+SPACES = (*PARTS, "both")  # the names; parts combine with "+" (module docstring)
 
 
 EDGE = 0.25  # a clipped dimension is searched on its range widened by this share on each side
@@ -190,6 +206,9 @@ class ByzantineSpace(SearchSpace):
         }
         if self.delivery is not None:
             table["delivery"] = self.delivery
+        written = raw.get("adversary") or {}
+        if written.get("kind") == "parametric" and "lag" in written:
+            table["lag"] = copy.deepcopy(written["lag"])  # the scenario's hold-back, kept
         out["adversary"] = table
         return out
 
@@ -207,30 +226,170 @@ class ByzantineSpace(SearchSpace):
         return {"attack filter_aware": [1.0, 0.0] * (len(self.receivers) * self.phases)}
 
 
-@dataclass(frozen=True)
-class CombinedSpace(SearchSpace):
-    """Delays and Byzantine parameters at once: x = (delay part, Byzantine part)."""
+def parametric_table(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The scenario's adversary table if it is the ``parametric`` family (a copy), else the
+    family with its defaults (``filter_aware``'s value), keeping ``delivery``."""
+    adversary = raw.get("adversary") or {}
+    if isinstance(adversary, Mapping) and adversary.get("kind") == "parametric":
+        return copy.deepcopy(dict(adversary))
+    table: dict[str, Any] = {"kind": "parametric"}
+    if isinstance(adversary, Mapping) and adversary.get("delivery") is not None:
+        table["delivery"] = adversary["delivery"]
+    return table
 
-    delays: DelaySpace
-    byzantine: ByzantineSpace
+
+@dataclass(frozen=True)
+class LagSpace(SearchSpace):
+    """The ``parametric`` attack's ``lag`` per receiver row and phase, in [0, delta]."""
+
+    receivers: tuple[int, ...]  # one row each (CE per receiver), or (0,) for everyone / server
+    n_rows: int  # rows of the written table (CE per receiver: n, indexed by receiver id)
+    phases: int
+    delta: float
+    values_from: str = "filter_aware's value (the parametric defaults)"  # for describe()
 
     @property
     def dimensions(self) -> tuple[Dimension, ...]:
-        return self.delays.dimensions + self.byzantine.dimensions
+        return tuple(
+            Dimension(f"lag[{receiver}][{p}]", 0.0, self.delta)
+            for receiver in self.receivers
+            for p in range(self.phases)
+        )
 
     def apply(self, raw: Mapping[str, Any], x: Sequence[float]) -> dict[str, Any]:
-        cut = len(self.delays.dimensions)
-        return self.byzantine.apply(self.delays.apply(raw, x[:cut]), x[cut:])
+        out = copy.deepcopy(dict(raw))
+        values = self.clipped(x)
+        lag = [[0.0] * self.phases for _ in range(self.n_rows)]
+        for k, receiver in enumerate(self.receivers):
+            lag[receiver] = values[k * self.phases : (k + 1) * self.phases]
+        table = parametric_table(out)
+        table["lag"] = lag
+        out["adversary"] = table
+        return out
 
     def describe(self) -> str:
-        return f"{self.delays.describe()}; {self.byzantine.describe()}"
+        who = f"{len(self.receivers)} receivers" if len(self.receivers) > 1 else "every receiver"
+        return (
+            f"lags: the parametric attack ({self.values_from}) held back, {who} x "
+            f"{self.phases} phases x a lag in [0, {self.delta:g}] s"
+        )
+
+    def known_points(self) -> dict[str, list[float]]:
+        size = len(self.receivers) * self.phases
+        points = {"no hold-back": [0.0] * size, "every lag = Delta": [self.delta] * size}
+        if len(self.receivers) > 1:  # desync's default pattern: the odd ids late
+            points["odd receivers at Delta (desync's split)"] = [
+                self.delta if receiver % 2 else 0.0
+                for receiver in self.receivers
+                for _ in range(self.phases)
+            ]
+        return points
+
+
+@dataclass(frozen=True)
+class OffsetSpace(SearchSpace):
+    """Every agent's lock-step clock offset eps_i in [-offset, offset]."""
+
+    n: int
+    offset: float
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        return tuple(
+            Dimension(f"clock_offset[{agent}]", -self.offset, self.offset)
+            for agent in range(self.n)
+        )
+
+    def apply(self, raw: Mapping[str, Any], x: Sequence[float]) -> dict[str, Any]:
+        out = copy.deepcopy(dict(raw))
+        clocks = out.setdefault("network", {}).setdefault("clocks", {})
+        clocks["offsets"] = self.clipped(x)
+        return out
+
+    def describe(self) -> str:
+        return (
+            f"offsets: {self.n} clock offsets in [-{self.offset:g}, {self.offset:g}] s "
+            "(network.clocks.offsets)"
+        )
 
     def known_points(self) -> dict[str, list[float]]:
         return {
-            f"{d} + {b}": [*x, *y]
-            for d, x in self.delays.known_points().items()
-            for b, y in self.byzantine.known_points().items()
+            "every clock offset = 0": [0.0] * self.n,
+            "even ids at -eps, odd ids at +eps": [
+                self.offset if agent % 2 else -self.offset for agent in range(self.n)
+            ],
         }
+
+
+@dataclass(frozen=True)
+class CombinedSpace(SearchSpace):
+    """Several boxes at once, side by side: x = (first part, second part, ...), applied in
+    that order (a lag part after a Byzantine part keeps its radius and angle)."""
+
+    parts: tuple[SearchSpace, ...]
+
+    @property
+    def dimensions(self) -> tuple[Dimension, ...]:
+        return tuple(d for part in self.parts for d in part.dimensions)
+
+    def apply(self, raw: Mapping[str, Any], x: Sequence[float]) -> dict[str, Any]:
+        out = dict(raw)
+        start = 0
+        for part in self.parts:
+            stop = start + len(part.dimensions)
+            out = part.apply(out, x[start:stop])
+            start = stop
+        return out
+
+    def describe(self) -> str:
+        return "; ".join(part.describe() for part in self.parts)
+
+    def known_points(self) -> dict[str, list[float]]:
+        points: dict[str, list[float]] = {"": []}
+        for part in self.parts:
+            points = {
+                f"{label} + {name}" if label else name: [*x, *y]
+                for label, x in points.items()
+                for name, y in part.known_points().items()
+            }
+        return points
+
+    def part(self, kind: type[SearchSpace]) -> SearchSpace | None:
+        """The part of class ``kind``, if any."""
+        return next((p for p in self.parts if isinstance(p, kind)), None)
+
+
+def space_parts(name: Any, key: str = "--space") -> tuple[str, ...]:
+    """The parts of the space ``name`` (``delays``, ``byzantine+lags``, ``both``, ...), in the
+    order of :data:`PARTS`; a ScenarioError naming ``key`` for anything else."""
+    expected = f"{', '.join(SPACES)}, or parts joined with + (e.g. byzantine+lags)"
+    if not isinstance(name, str):
+        raise ScenarioError(key, "must be a name", name, expected)
+    if name in ALIASES:
+        return ALIASES[name]
+    given = [part.strip() for part in name.split("+")]
+    for part in given:
+        if part not in PARTS:
+            raise ScenarioError(key, f"unknown space {part!r}", name, expected)
+    if len(set(given)) != len(given):
+        raise ScenarioError(key, "a part is named twice", name, expected)
+    return tuple(part for part in PARTS if part in given)
+
+
+def space_name(name: Any, key: str = "--space") -> str:
+    """``name`` checked and written canonically: an alias as given, parts in :data:`PARTS`
+    order joined with ``+``."""
+    parts = space_parts(name, key)
+    return name if name in ALIASES else "+".join(parts)
+
+
+def part_of(space: SearchSpace, kind: type[SearchSpace]) -> SearchSpace | None:
+    """``space`` itself if it is a ``kind``, its part of that class if combined, else None."""
+    if isinstance(space, kind):
+        return space
+    if isinstance(space, CombinedSpace):
+        return space.part(kind)
+    return None
 
 
 def require_delta(scenario: Scenario, why: str) -> float:
@@ -256,33 +415,31 @@ def network_links(scenario: Scenario) -> tuple[tuple[int, int], ...]:
 def build_space(
     scenario: Scenario, kind: str, options: Mapping[str, Any], key: str = "--space"
 ) -> SearchSpace:
-    """The search space ``kind`` (delays | byzantine | both) for ``scenario``.
+    """The search space ``kind`` (a name of :data:`SPACES` or parts joined with ``+``) for
+    ``scenario``.
 
-    ``options`` are the ``[search]`` parameters of the space: ``pattern`` (delays per link before
-    the pattern repeats), ``phases``, ``per_receiver``, ``radius_max``, ``frame``.
+    ``options`` are the ``[search]`` parameters of the spaces: ``pattern`` (delays per link
+    before the pattern repeats), ``phases``, ``per_receiver`` (Byzantine radius and angle, and
+    lags), ``radius_max``, ``frame``, ``lag_phases``.
     """
     from ..checks import as_choice, as_float, as_int
 
-    as_choice(kind, key, SPACES)
-    delays = byzantine = None
-    if kind in ("delays", "both"):
+    parts = space_parts(kind, key)
+    built: list[SearchSpace] = []
+    if "delays" in parts:
         delta = require_delta(scenario, "a delay search")
         pattern = as_int(options.get("pattern", 1), "search.pattern", low=1)
-        delays = DelaySpace(links=network_links(scenario), pattern=pattern, delta=delta)
-    if kind in ("byzantine", "both"):
+        built.append(DelaySpace(links=network_links(scenario), pattern=pattern, delta=delta))
+    if "byzantine" in parts or "lags" in parts:
         net = scenario.network
+        what = "a Byzantine search" if "byzantine" in parts else "a lag search"
         if not net.byzantine:
             raise ScenarioError(
                 "network.byzantine",
-                "a Byzantine search needs a Byzantine agent",
+                f"{what} needs a Byzantine agent",
                 [],
                 "at least one id",
             )
-        phases = as_int(options.get("phases", 1), "search.phases", low=1)
-        radius_max = as_float(
-            options.get("radius_max", 1.5), "search.radius_max", low=0.0, low_open=True
-        )
-        frame = as_choice(options.get("frame", "optimum"), "search.frame", ("optimum", "honest"))
         per_receiver = options.get("per_receiver", True)
         if not isinstance(per_receiver, bool):
             raise ScenarioError(
@@ -292,8 +449,64 @@ def build_space(
             receivers, rows = tuple(net.honest), net.n
         else:
             receivers, rows = (0,), 1
+    if "byzantine" in parts:
+        phases = as_int(options.get("phases", 1), "search.phases", low=1)
+        radius_max = as_float(
+            options.get("radius_max", 1.5), "search.radius_max", low=0.0, low_open=True
+        )
+        frame = as_choice(options.get("frame", "optimum"), "search.frame", ("optimum", "honest"))
         delivery = (scenario.raw.get("adversary") or {}).get("delivery")
-        byzantine = ByzantineSpace(receivers, rows, phases, radius_max, frame, delivery)
-    if delays is not None and byzantine is not None:
-        return CombinedSpace(delays, byzantine)
-    return delays if delays is not None else byzantine  # type: ignore[return-value]
+        built.append(ByzantineSpace(receivers, rows, phases, radius_max, frame, delivery))
+    if "lags" in parts:
+        delta = require_delta(scenario, "a lag search (Byzantine lags lie in [0, Delta])")
+        lag_phases = as_int(options.get("lag_phases", 1), "search.lag_phases", low=1)
+        if "byzantine" in parts:
+            values_from = "radius and angle searched"
+        elif (scenario.raw.get("adversary") or {}).get("kind") == "parametric":
+            values_from = "the scenario's radius and angle"
+        else:
+            values_from = "radius 1, angle 0: filter_aware's value"
+        built.append(LagSpace(receivers, rows, lag_phases, delta, values_from))
+    if "offsets" in parts:
+        built.append(OffsetSpace(scenario.network.n, require_offset(scenario)))
+    if len(built) == 1:
+        return built[0]
+    return CombinedSpace(tuple(built))
+
+
+def require_offset(scenario: Scenario) -> float:
+    """eps = ``network.clocks.offset`` of a CE scenario on imperfect lock-step clocks, or a
+    ScenarioError naming the key that stands in the way of an offset search."""
+    proto = scenario.protocol
+    if proto.kind != "ce":
+        raise ScenarioError(
+            "protocol.kind",
+            "an offset search varies the agents' lock-step clocks; the CGC server keeps the "
+            "only clock",
+            proto.kind,
+            'protocol.kind = "ce" on the lock-step clock, with [network.clocks]',
+        )
+    if proto.clock != "lockstep":
+        raise ScenarioError(
+            "protocol.clock",
+            "an offset search varies the lock-step clocks; the event clock keeps no shared clock",
+            proto.clock,
+            '"lockstep", with [network.clocks]',
+        )
+    clocks = scenario.network.clocks
+    if clocks is None:
+        raise ScenarioError(
+            "network.clocks",
+            "an offset search needs the clock offset bound eps the scenario declares, and it "
+            "declares no [network.clocks]",
+            None,
+            "a [network.clocks] table with offset = <simulated s> > 0",
+        )
+    if not clocks.offset > 0:
+        raise ScenarioError(
+            "network.clocks.offset",
+            "an offset search varies the offsets within [-eps, eps]: eps = 0 leaves nothing",
+            clocks.offset,
+            "> 0 (simulated s)",
+        )
+    return clocks.offset
