@@ -805,6 +805,8 @@ def clock_label(info: dict[str, Any]) -> str:
         return ""
     if clock == "lockstep":
         text = f"lock-step rounds of {info['round_length'] * 1e3:.4g} ms"
+    elif info.get("deadline") is None:  # the two clocks agree: every round waits for all
+        text = "every round waits for all its values (no deadline)"
     else:
         text = "event clock"
     late = info.get("late_honest")
