@@ -152,19 +152,29 @@ def checked_lag(lag: Any, sender: int, receiver: int) -> float:
     return number
 
 
+def held_back(
+    adversary: Adversary | None, sender: int, receiver: int, round: int, view: View
+) -> float:
+    """How long ``adversary`` holds back its message to ``receiver`` (simulated s, checked):
+    its ``hold_back``, or 0 for an attack without one."""
+    hold_back = getattr(adversary, "hold_back", None)
+    if hold_back is None:
+        return 0.0
+    return checked_lag(hold_back(sender, receiver, round, view), sender, receiver)
+
+
 def batch_lags(
     adversary: Adversary, sender: int, round: int, view: View, receivers: Receivers
 ) -> np.ndarray | None:
     """(k,) the ``hold_back`` of each receiver (with its View ``target``), or None when the
     attack holds nothing back (it has no ``hold_back`` method)."""
-    lag = getattr(adversary, "hold_back", None)
-    if lag is None:
+    if getattr(adversary, "hold_back", None) is None:
         return None
     shared = {name: getattr(view, name) for name in SHARED_FIELDS}
     lags = np.zeros(len(receivers.ids))
     for k, receiver in enumerate(receivers.ids.tolist()):
         to_receiver = View(**shared, target=receivers.target_of(k))
-        lags[k] = checked_lag(lag(sender, receiver, round, to_receiver), sender, receiver)
+        lags[k] = held_back(adversary, sender, receiver, round, to_receiver)
     return lags
 
 

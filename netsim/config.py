@@ -145,7 +145,6 @@ class ClocksConfig:
     drift: float
     offsets: np.ndarray  # (n,) eps_i
     drifts: np.ndarray  # (n,) rho_i
-    explicit: bool = False  # offsets/drifts given in the scenario (else drawn)
 
 
 @dataclass(frozen=True)
@@ -476,7 +475,6 @@ def _clocks(table: Any, n: int, seed: int) -> ClocksConfig | None:
     offset = as_float(table.get("offset", 0.0), "network.clocks.offset", low=0.0)
     drift = as_float(table.get("drift", 0.0), "network.clocks.drift", low=0.0, high=0.5)
     offsets, drifts = draw_clocks(seed, n, offset, drift)
-    given = {}
     for key, bound, drawn in (("offsets", offset, offsets), ("drifts", drift, drifts)):
         values = table.get(key)
         if values is None:
@@ -492,8 +490,7 @@ def _clocks(table: Any, n: int, seed: int) -> ClocksConfig | None:
             as_float(v, f"network.clocks.{key}[{k}]", low=-bound, high=bound)
             for k, v in enumerate(values)
         ]
-        given[key] = True
-    return ClocksConfig(offset, drift, offsets, drifts, explicit=bool(given))
+    return ClocksConfig(offset, drift, offsets, drifts)
 
 
 def _asynchrony(table: Any) -> AsynchronyConfig | None:

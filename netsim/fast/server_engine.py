@@ -43,7 +43,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..adversaries import checked_lag
+from ..adversaries import held_back
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..engine.environment import OrderedEnvironment, Wakeup
@@ -466,10 +466,9 @@ class ServerEngine:
         adversary = self.scenario.adversary
         assert adversary is not None
         reply = adversary.value(agent, SERVER, round, view, self.adversary_rng(agent, SERVER))
-        hold_back = getattr(adversary, "hold_back", None)
-        if reply is None or hold_back is None:
-            return reply, 0.0
-        return reply, checked_lag(hold_back(agent, SERVER, round, view), agent, SERVER)
+        if reply is None:
+            return None, 0.0
+        return reply, held_back(adversary, agent, SERVER, round, view)
 
     # --- the trace -----------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..adversaries import checked_lag
+from ..adversaries import held_back
 from ..config import Scenario
 from ..engine.environment import COMPLETION, ROUND_START, Wakeup
 from ..engine.trace import Decision
@@ -164,7 +164,6 @@ class LayeredServerEngine(ServerEngine):
             return values, replied
         adversary = self.scenario.adversary
         assert adversary is not None
-        hold_back = getattr(adversary, "hold_back", None)
         honest = self.honest_ids[got[self.honest_ids]]
         honest = honest[np.lexsort((honest, tau[honest]))]  # the order they computed in
         shown = values[honest]  # a copy: the reference's honest_sent store of this round
@@ -185,8 +184,7 @@ class LayeredServerEngine(ServerEngine):
                 replied[b] = False
             else:
                 values[b] = np.array(reply, dtype=np.float64)
-                if hold_back is not None:  # held back by the adversary (Network.send)
-                    self.lags[b] = checked_lag(hold_back(b, SERVER, t, view), b, SERVER)
+                self.lags[b] = held_back(adversary, b, SERVER, t, view)  # as Network.send
         return values, replied
 
     def _reply_messages(

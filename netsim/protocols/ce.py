@@ -37,7 +37,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
-from ..adversaries import View, checked_lag
+from ..adversaries import View, held_back
 from ..aggregators import AGGREGATORS, condition_holds
 from ..config import Scenario
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
@@ -120,7 +120,6 @@ class CEProtocol(RoundProtocol):
         deadline = self.scenario.protocol.deadline
         clock = self.scenario.protocol.round_clock  # None: the event clock
         adversary = self.scenario.adversary
-        hold_back = getattr(adversary, "hold_back", None)  # when each value arrives
         honest = frozenset(self.honest)
         inbox = self.inboxes[b]
         delay = 0.0 if clock is None else clock.start(b, 0)
@@ -141,7 +140,7 @@ class CEProtocol(RoundProtocol):
                 to_j = dataclasses.replace(view, target=self.x.get(j))
                 value = adversary.value(b, j, r, to_j, self._adversary_rng(b, j))
                 if value is not None:
-                    lag = 0.0 if hold_back is None else checked_lag(hold_back(b, j, r, to_j), b, j)
+                    lag = held_back(adversary, b, j, r, to_j)
                     self.network.send(r, b, j, np.array(value, dtype=np.float64), lag)
             until = None if clock is None else clock.start(b, r + 1)
             yield inbox.open(r, honest, deadline, until=until)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from ..adversaries import View, checked_lag
+from ..adversaries import View, held_back
 from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..costs import Cost
@@ -172,10 +172,9 @@ class CGCProtocol(RoundProtocol):
         adversary = self.scenario.adversary
         assert adversary is not None
         reply = adversary.value(b, SERVER, request.round, view, self._adversary_rng(b, SERVER))
-        hold_back = getattr(adversary, "hold_back", None)
-        if reply is None or hold_back is None:
-            return reply, 0.0
-        return reply, checked_lag(hold_back(b, SERVER, request.round, view), b, SERVER)
+        if reply is None:
+            return None, 0.0
+        return reply, held_back(adversary, b, SERVER, request.round, view)
 
     def _aggregate(
         self, gradients: np.ndarray
