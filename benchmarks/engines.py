@@ -3,6 +3,7 @@ peak memory, and the log-log slope of time against n (BENCHMARKS.md).
 
     python benchmarks/engines.py              # the full table (tens of minutes on 2 cores)
     python benchmarks/engines.py --quick      # a smoke run: n = 10, d = 2, few rounds
+    python benchmarks/engines.py --baseline DIR   # the fast engine, this tree vs a checkout
 
 Every point runs in its own subprocess (its peak RSS is that point's memory) and times only the
 run itself, not the imports. Both engines run the same scenario: CE or synchronous CGC, f = 1,
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import resource
 import subprocess
@@ -143,7 +145,15 @@ def run_point(
         "messages_per_second": messages_per_round(protocol, n) * rounds / seconds,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "trace_rows": kept,
+        "netsim": netsim_location(),
     }
+
+
+def netsim_location() -> str:
+    """The directory of the netsim package this process imported (--baseline checks it)."""
+    import netsim
+
+    return str(Path(netsim.__file__).resolve().parents[1])
 
 
 def numpy_loop(protocol: str, n: int, d: int, rounds: int) -> None:
@@ -195,15 +205,19 @@ def numpy_loop(protocol: str, n: int, d: int, rounds: int) -> None:
 # --- the sweep of points, each in a subprocess ------------------------------------------------
 
 
-def measure(point: dict[str, Any]) -> dict[str, Any]:
-    """Run one point in a fresh interpreter; its JSON line is the result."""
+def measure(point: dict[str, Any], netsim_root: Path | None = None) -> dict[str, Any]:
+    """Run one point in a fresh interpreter; its JSON line is the result. ``netsim_root``: a
+    checkout whose ``netsim`` package the point imports instead of this tree's."""
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
         "--point",
         json.dumps(point),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False)
+    env = dict(os.environ)
+    if netsim_root is not None:
+        env["PYTHONPATH"] = str(netsim_root)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=False, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"point {point} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -283,6 +297,79 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def compare(
+    baseline: Path, sizes: tuple[int, ...], dims: tuple[int, ...], repeat: int
+) -> list[dict[str, Any]]:
+    """The fast engine of this tree and of ``baseline`` (another checkout of netsim) on the same
+    points, interleaved (baseline, this, baseline, this, ...) so that a shared host's drift
+    hits both alike; the median of ``repeat`` runs each."""
+    rows = []
+    for protocol in ("ce", "cgc"):
+        for d in dims:
+            for n in sizes:
+                point = {
+                    "protocol": protocol,
+                    "engine": "fast",
+                    "n": n,
+                    "d": d,
+                    "rounds": rounds_for(n, False),
+                }
+                times: dict[str, list[tuple[float, float]]] = {"baseline": [], "this": []}
+                for _ in range(repeat):
+                    for which, root in (("baseline", baseline), ("this", ROOT)):
+                        row = measure(point, root)
+                        if Path(row["netsim"]) != root:
+                            raise RuntimeError(f"the point imported {row['netsim']}, not {root}")
+                        times[which].append(
+                            (row["seconds_per_round"], row["steady_seconds_per_round"])
+                        )
+                (base, base_steady), (this, this_steady) = (
+                    tuple(float(np.median(column)) for column in zip(*times[k]))
+                    for k in ("baseline", "this")
+                )
+                rows.append(
+                    {
+                        **point,
+                        "baseline": base,
+                        "this": this,
+                        "ratio": this / base,
+                        "baseline_steady": base_steady,
+                        "this_steady": this_steady,
+                        "steady_ratio": this_steady / base_steady,
+                    }
+                )
+                print(
+                    f"{protocol} n={n:<5} d={d:<4} s/round: baseline {base:.4g}, this tree "
+                    f"{this:.4g} ({this / base:.3f}); after round 0: {base_steady:.4g}, "
+                    f"{this_steady:.4g} ({this_steady / base_steady:.3f})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return rows
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| protocol | d | n | rounds | baseline s/round | this tree s/round | this / baseline "
+        "| baseline after round 0 | this tree after round 0 | this / baseline after round 0 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['protocol']} | {row['d']} | {row['n']} | {row['rounds']} "
+            f"| {row['baseline']:.4g} | {row['this']:.4g} | {row['ratio']:.3f} "
+            f"| {row['baseline_steady']:.4g} | {row['this_steady']:.4g} "
+            f"| {row['steady_ratio']:.3f} |"
+        )
+    for key, label in (("ratio", "whole run"), ("steady_ratio", "after round 0")):
+        ratios = [row[key] for row in rows]
+        lines.append(
+            f"\n{label}: geometric mean of this / baseline "
+            f"{math.exp(np.mean(np.log(ratios))):.3f}, worst {max(ratios):.3f}"
+        )
+    return "\n".join(lines)
+
+
 def machine() -> dict[str, Any]:
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -307,11 +394,37 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-target", action="store_true", help="skip CE n=1000, 100 rounds")
     parser.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "engines.json"))
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another netsim commit (git worktree add DIR REV): time the fast "
+        "engine of both, interleaved, and print their ratio",
+    )
+    parser.add_argument("--sizes", help="--baseline: comma-separated n (default: the full set)")
+    parser.add_argument("--dims", help="--baseline: comma-separated d (default: the full set)")
+    parser.add_argument("--repeat", type=int, default=3, help="--baseline: runs per point")
     parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one point, JSON
     args = parser.parse_args(argv)
     if args.point:
         point = json.loads(args.point)
         print(json.dumps(run_point(**point)))
+        return 0
+    if args.baseline is not None:
+        if not (args.baseline / "netsim" / "__init__.py").is_file():
+            parser.error(f"--baseline {args.baseline}: no netsim/ package there")
+        sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else FULL_SIZES
+        dims = tuple(int(v) for v in args.dims.split(",")) if args.dims else FULL_DIMS
+        rows = compare(args.baseline.resolve(), sizes, dims, args.repeat)
+        print(comparison_table(rows))
+        out = Path(args.out).with_name("engines_vs_baseline.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = {
+            "command": " ".join(["python", "benchmarks/engines.py", *(argv or sys.argv[1:])]),
+            "machine": machine(),
+            "rows": rows,
+        }
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {out}")
         return 0
     rows = []
     points = plan(args.quick, args.reference_budget, not args.no_target)

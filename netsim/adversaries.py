@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -22,6 +23,7 @@ import numpy as np
 from .aggregators import AGGREGATORS
 from .checks import as_choice, as_float, as_int
 from .norms import scaled_row_norms
+from .portable import dot, norm
 from .registry import Registry
 
 ADVERSARIES: Registry = Registry("adversary")
@@ -327,13 +329,13 @@ def _away(view: View) -> np.ndarray:
     assert view.target is not None and view.optimum is not None
     with np.errstate(over="ignore"):
         direction = view.target - view.optimum
-        norm = float(np.linalg.norm(direction))
-    if not np.isfinite(norm):  # a diverged target (an unfiltered run): scale before the norm
+        length = norm(direction)
+    if not np.isfinite(length):  # a diverged target (an unfiltered run): scale before the norm
         direction = direction / np.max(np.abs(direction))
-        norm = float(np.linalg.norm(direction))
-    if norm == 0.0 or not np.isfinite(norm):
-        direction, norm = np.ones(view.dim), float(np.sqrt(view.dim))
-    return direction / norm
+        length = norm(direction)
+    if length == 0.0 or not np.isfinite(length):
+        direction, length = np.ones(view.dim), float(np.sqrt(view.dim))
+    return direction / length
 
 
 @ADVERSARIES.register("large_norm")
@@ -853,8 +855,8 @@ def _orthogonal(unit: np.ndarray) -> np.ndarray:
         return np.array([-unit[1], unit[0]])
     basis = np.zeros(d)
     basis[int(np.argmin(np.abs(unit)))] = 1.0
-    residual = basis - float(basis @ unit) * unit
-    return residual / float(np.linalg.norm(residual))
+    residual = basis - float(dot(basis, unit)) * unit
+    return residual / norm(residual)
 
 
 @ADVERSARIES.register("desync")
@@ -1001,7 +1003,9 @@ class Parametric:
                 first = -_away(view)
             else:
                 first = _unit(view, np.zeros(view.dim), -rows.sum(axis=0))
-            return radius * scale * (np.cos(angle) * first + np.sin(angle) * _orthogonal(first))
+            # math.cos/sin (the C library), not numpy's SIMD-dispatched ones: portable bits
+            turn = math.cos(angle) * first + math.sin(angle) * _orthogonal(first)
+            return radius * scale * turn
         scale = _kept_radius(view, receiver, view.f)
         if scale is None:
             return None
@@ -1009,5 +1013,5 @@ class Parametric:
             first = _away(view)
         else:
             first = _unit(view, _peer_rows(view, receiver).mean(axis=0), view.target)
-        direction = np.cos(angle) * first + np.sin(angle) * _orthogonal(first)
+        direction = math.cos(angle) * first + math.sin(angle) * _orthogonal(first)
         return view.target + radius * scale * direction

@@ -51,6 +51,7 @@ import numpy as np
 
 from .errors import ScenarioError
 from .norms import scaled_row_norms
+from .portable import dot, matmul, matvec, norm, ordered_sum, solve
 
 FILTER_KEY = "protocol.filter"
 
@@ -288,7 +289,7 @@ def _norm_keys(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     _, row_exponent = np.frexp(np.max(np.abs(vectors), axis=1))
     scaled = np.ldexp(vectors, -row_exponent[:, None])
-    mantissa, exponent = np.frexp(np.sum(scaled * scaled, axis=1))
+    mantissa, exponent = np.frexp(ordered_sum(scaled * scaled, axis=1))
     exponent = exponent.astype(np.int64) + 2 * row_exponent
     return np.where(mantissa == 0, np.iinfo(np.int64).min, exponent), mantissa
 
@@ -301,7 +302,7 @@ def _mean(rows: np.ndarray) -> np.ndarray:
     column's range, where the exact mean lies, so rounding never carries it outside.
     """
     _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
-    mean = np.ldexp(np.ldexp(rows, -exponent).mean(axis=0), exponent)
+    mean = np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0) / len(rows), exponent)
     return np.clip(mean, rows.min(axis=0), rows.max(axis=0))
 
 
@@ -312,7 +313,7 @@ def _sum(rows: np.ndarray) -> np.ndarray:
         return np.zeros(rows.shape[1])
     _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
     with np.errstate(over="ignore"):
-        return np.ldexp(np.ldexp(rows, -exponent).sum(axis=0), exponent)
+        return np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0), exponent)
 
 
 def _half_differences(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
@@ -512,7 +513,7 @@ def _squared_distances(rows: np.ndarray) -> np.ndarray:
     """(k, k) ||x_i - x_j||^2; an overflow gives +inf, never nan (the rows are finite)."""
     with np.errstate(over="ignore", invalid="ignore"):
         difference = rows[:, None, :] - rows[None, :, :]
-        return np.sum(difference * difference, axis=2)
+        return ordered_sum(difference * difference, axis=2)
 
 
 def _krum_scores(rows: np.ndarray, f: int) -> np.ndarray:
@@ -528,7 +529,7 @@ def _krum_scores(rows: np.ndarray, f: int) -> np.ndarray:
 
     def scores(points: np.ndarray) -> np.ndarray:
         # Column 0 of each sorted row is a zero: the point itself (or an equal one).
-        return np.sort(_squared_distances(points), axis=1)[:, 1 : q + 1].sum(axis=1)
+        return ordered_sum(np.sort(_squared_distances(points), axis=1)[:, 1 : q + 1], axis=1)
 
     result = scores(rows)
     if k and np.isinf(result).all():
@@ -613,8 +614,8 @@ def _cost_change(half: np.ndarray, half_norm: np.ndarray, step: np.ndarray) -> f
     """
     moved_norm = scaled_row_norms(half - step / 2)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        terms = (-2 * (half @ step) + (step @ step) / 2) / (half_norm + moved_norm)
-        return float(np.sum(np.where(half_norm + moved_norm > 0, terms, 0.0)))
+        terms = (-2 * matvec(half, step) + dot(step, step) / 2) / (half_norm + moved_norm)
+        return float(ordered_sum(np.where(half_norm + moved_norm > 0, terms, 0.0)))
 
 
 def _geometric_median_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -638,17 +639,17 @@ def _geometric_median_step(rows: np.ndarray, y: np.ndarray) -> tuple[np.ndarray,
         return np.zeros_like(y), True
     unit = half[away] / half_norm[away][:, None]
     weights = 0.5 / half_norm[away]
-    pull = np.sum(unit, axis=0)
-    weight = np.sum(weights)
-    r = float(np.linalg.norm(pull))
+    pull = ordered_sum(unit, axis=0)
+    weight = float(ordered_sum(weights))
+    r = norm(pull)
     eta = int(at_y.sum())
     if eta and r <= eta:
         return np.zeros_like(y), True
     step = (1.0 - eta / r if eta else 1.0) * pull / weight
     if eta == 0 and len(y) >= 2:
-        hessian = weight * np.eye(len(y)) - (unit.T * weights) @ unit
+        hessian = weight * np.eye(len(y)) - matmul(unit.T * weights, unit)
         try:
-            newton = np.linalg.solve(hessian, pull)
+            newton = solve(hessian, pull)
         except np.linalg.LinAlgError:  # inputs on a line through y: H is singular
             return step, False
         if np.all(np.isfinite(newton)) and _cost_change(half, half_norm, newton) < _cost_change(
@@ -706,8 +707,8 @@ def geometric_median(
         half = _half_differences(rows, candidate)
         half_norm = scaled_row_norms(half)
         away = half_norm >= np.finfo(np.float64).tiny  # as in _geometric_median_step
-        pull = np.sum(half[away] / half_norm[away][:, None], axis=0)
-        if np.linalg.norm(pull) < np.count_nonzero(~away):
+        pull = ordered_sum(half[away] / half_norm[away][:, None], axis=0)
+        if norm(pull) < np.count_nonzero(~away):
             return inputs.result(candidate.copy(), everything)
     _, ordered = _sorted_columns(rows)
     y = _median_of_sorted(ordered)

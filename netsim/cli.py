@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -76,6 +78,13 @@ def _parser() -> argparse.ArgumentParser:
         "filter decisions); same as timing_plots = true in the scenario",
     )
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--verify",
+        metavar="HASH|FILE",
+        help="check the run against a trace hash (64 hex digits), or against another run's "
+        "fingerprint.json or results directory, which also names the first round and field "
+        "that differ; exit 1 when they differ",
+    )
     run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="check a scenario without running it")
@@ -175,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     from .run import run
 
     scenario = _load(args)
+    expected = _expected_fingerprint(args.verify) if args.verify is not None else None
     out = args.out or Path("results") / scenario.name
     result = run(
         scenario, out=out, progress=False if args.quiet else None, command=["netsim", *sys.argv[1:]]
@@ -189,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{variant['messages_sent']} messages{timing}"
         )
     print(
-        f"results: {out}/ (summary.json, metrics.csv, manifest.json"
+        f"results: {out}/ (summary.json, metrics.csv, manifest.json, fingerprint.json"
         f"{', messages.csv' if result.messages is not None else ''})"
     )
     if not args.no_plot:
@@ -207,7 +217,49 @@ def _run(args: argparse.Namespace) -> int:
     print(f"trace hash: {result.summary['trace_hash']}")
     ran = sorted(set(result.manifest["engines"].values()))
     print(f"engine: {', '.join(ran)} (asked: {result.manifest['engine']})")
+    if expected is not None:
+        return _verify(result.fingerprint, expected, args.verify)
     return 0
+
+
+def _expected_fingerprint(text: str) -> dict[str, Any]:
+    """``--verify``: a trace hash, a fingerprint.json, or a results directory holding one."""
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return {"trace_hash": text.lower()}
+    path = Path(text)
+    if path.is_dir():
+        path = path / "fingerprint.json"
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ScenarioError(
+            "--verify",
+            f"is neither a trace hash nor a readable fingerprint.json ({error})",
+            text,
+            "64 hex digits, a fingerprint.json, or a results directory",
+        ) from None
+    if not isinstance(document, dict) or "trace_hash" not in document:
+        raise ScenarioError(
+            "--verify", "has no trace_hash", str(path), "a fingerprint.json written by netsim run"
+        )
+    return document
+
+
+def _verify(ours: dict[str, Any], expected: dict[str, Any], source: str) -> int:
+    from .fingerprint import first_difference
+
+    if ours["trace_hash"] == expected["trace_hash"]:
+        print(f"verify: OK, the trace hash matches {source}")
+        return 0
+    print(f"verify: FAILED, trace hash {ours['trace_hash']}, expected {expected['trace_hash']}")
+    if "variants" in expected:
+        print(f"verify: {first_difference(ours, expected)}")
+    else:
+        print(
+            "verify: to see the first round and field that differ, pass the other run's "
+            "fingerprint.json (or its results directory) instead of the hash"
+        )
+    return 1
 
 
 def _validate(args: argparse.Namespace) -> int:

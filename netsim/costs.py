@@ -8,6 +8,9 @@ The interface is :class:`Cost`; least squares (spec/README.md) is the one cost b
 
 with A_i^+ the Moore-Penrose pseudo-inverse. The projection is exact for rank-deficient A_i and
 for inconsistent systems (then X_i is the affine set of least-squares solutions).
+
+Every product and the pseudo-inverse are computed by :mod:`netsim.portable` (fixed-order sums,
+no BLAS or LAPACK), so an estimate has the same bits on every CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from . import portable
 from .norms import scaled_row_norms
 
 
@@ -56,39 +60,38 @@ class LeastSquares:
             raise ValueError(f"B has shape {B.shape}, expected ({A.shape[0]},)")
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "B", B)
-        object.__setattr__(self, "pinv", np.linalg.pinv(A))
+        object.__setattr__(self, "pinv", portable.pseudo_inverse(A))
 
     @property
     def dim(self) -> int:
         return int(self.A.shape[1])
 
     def value(self, x: np.ndarray) -> float:
-        residual = self.B - self.A @ x
-        return float(residual @ residual)
+        residual = self.B - portable.matvec(self.A, x)
+        return float(portable.dot(residual, residual))
 
     def gradient(self, x: np.ndarray) -> np.ndarray:
         """2 A^T (A x - B)."""
-        return 2.0 * self.A.T @ (self.A @ x - self.B)
+        return 2.0 * portable.rmatvec(self.A, portable.matvec(self.A, x) - self.B)
 
     def project(self, z: np.ndarray) -> np.ndarray:
-        """[z]_X = z - A^+ (A z - B), row-wise for a stack of points."""
+        """[z]_X = z - A^+ (A z - B), row-wise for a stack of points (the same bits as each
+        point alone)."""
         z = np.asarray(z, dtype=np.float64)
-        return (
-            z - (self.A @ z.T - self.B[:, None]).T @ self.pinv.T
-            if z.ndim == 2
-            else (z - self.pinv @ (self.A @ z - self.B))
-        )
+        return z - portable.matvec(self.pinv, portable.matvec(self.A, z) - self.B)
 
     def minimizer(self) -> np.ndarray:
         """A^+ B, the minimum-norm least-squares solution."""
-        return self.pinv @ self.B
+        return portable.matvec(self.pinv, self.B)
 
     def lipschitz(self) -> float:
-        """Lipschitz constant of the gradient: 2 lambda_max(A^T A) (computed once: validation
-        and the run's summary both ask, and at d = 100 it is a (d, d) eigenproblem per agent)."""
+        """Lipschitz constant of the gradient: 2 lambda_max(A^T A) = 2 lambda_max(A A^T), from
+        the smaller of the two Gram matrices (computed once: validation and the run's summary
+        both ask; it decides the default CGC step, so it is computed portably)."""
         cached = self.__dict__.get("_lipschitz")
         if cached is None:
-            cached = float(2.0 * np.linalg.eigvalsh(self.A.T @ self.A).max())
+            A = self.A if self.A.shape[0] <= self.A.shape[1] else self.A.T
+            cached = float(2.0 * portable.symmetric_eigenvalues(portable.matmul(A, A.T)).max())
             object.__setattr__(self, "_lipschitz", cached)
         return cached
 
@@ -104,9 +107,11 @@ def shape_groups(costs: Sequence[Cost]) -> list[list[int]]:
 
 class CheckedStack:
     """A stacked computation that must equal the one-cost-at-a-time one bit for bit: the first
-    call computes both and compares them (:func:`same_bits`); if they differ (another numpy or
-    BLAS), this and every later call use the one-by-one result. Subclasses set ``stacked``
-    (False: never stack, e.g. a cost that is not :class:`LeastSquares`)."""
+    call computes both and compares them (:func:`same_bits`); if they differ, this and every
+    later call use the one-by-one result. With :mod:`netsim.portable` the two run the same
+    element-wise operations on the same numbers, so they agree by construction; the check
+    guards that argument. Subclasses set ``stacked`` (False: never stack, e.g. a cost that is
+    not :class:`LeastSquares`)."""
 
     stacked: bool
     checked: bool = False
@@ -131,12 +136,11 @@ class StackedProjection(CheckedStack):
     minimum set, bit for bit :meth:`LeastSquares.project` of each point alone.
 
     The costs of one shape (m, d) are stacked, (k, m, d), and projected with two stacked
-    matrix-vector products. numpy computes a stacked ``matmul`` one matrix at a time with the
-    same kernel (BLAS ``gemv``) and the same operand layout as the single (m, d) @ (d,) product,
-    so the bits agree (tests/test_costs.py holds this over random shapes and scales). As a
-    guard, the first call is also computed cost by cost; if any bit differs (another numpy or
-    BLAS), every later call is computed cost by cost. Costs that are not :class:`LeastSquares`
-    are always projected one by one.
+    matrix-vector products of :mod:`netsim.portable`: the same element-wise products and the
+    same fixed-order sums as the single (m, d) product, so the bits agree
+    (tests/test_stacked_projection.py holds this over random shapes and scales). As a guard,
+    the first call is also computed cost by cost (:class:`CheckedStack`). Costs that are not
+    :class:`LeastSquares` are always projected one by one.
     """
 
     def __init__(self, costs: Sequence[Cost]):
@@ -184,8 +188,8 @@ class StackedProjection(CheckedStack):
 
     def _project_group(self, group: int, points: np.ndarray, rows: np.ndarray) -> np.ndarray:
         A, B, pinv = self.groups[group]
-        residual = (A[rows] @ points[:, :, None])[:, :, 0] - B[rows]
-        return points - (pinv[rows] @ residual[:, :, None])[:, :, 0]
+        residual = portable.matvec(A[rows], points) - B[rows]
+        return points - portable.matvec(pinv[rows], residual)
 
 
 def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -215,18 +219,20 @@ class OptimumSet:
 
     def distance(self, x: np.ndarray) -> np.ndarray | float:
         """Euclidean distance to W* of ``x`` (shape (d,) -> float, (k, d) -> (k,))."""
-        diff = (np.asarray(x, dtype=np.float64) - self.point) @ self.row_projector.T
-        distance = scaled_row_norms(np.atleast_2d(diff))
-        return float(distance[0]) if diff.ndim == 1 else distance
+        x = np.asarray(x, dtype=np.float64)
+        diff = portable.blocked_matvec(self.row_projector, np.atleast_2d(x) - self.point)
+        distance = scaled_row_norms(diff)
+        return float(distance[0]) if x.ndim == 1 else distance
 
 
 def aggregate_optimum(costs: Sequence[LeastSquares]) -> OptimumSet:
     """Minimizers of sum_i Q_i for least-squares costs: stack the rows and solve (closed form).
 
-    x_H = argmin_x sum_{i in H} ||B_i - A_i x||^2 = A_H^+ B_H (minimum-norm when not unique).
+    x_H = argmin_x sum_{i in H} ||B_i - A_i x||^2 = A_H^+ B_H (minimum-norm when not unique);
+    the row projector is A_H^+ A_H = Q^T Q, Q an orthonormal basis of the row space.
+    Portable (:mod:`netsim.portable`): the adversaries see x_H.
     """
     A = np.vstack([cost.A for cost in costs])
     B = np.concatenate([cost.B for cost in costs])
-    point = np.linalg.lstsq(A, B, rcond=None)[0]
-    pinv = np.linalg.pinv(A)
-    return OptimumSet(point=point, row_projector=pinv @ A)
+    point, basis = portable.least_squares(A, B)
+    return OptimumSet(point=point, row_projector=portable.matmul(basis.T, basis))

@@ -29,6 +29,7 @@ import numpy as np
 
 from .checks import as_float, as_int, as_staircase
 from .errors import ScenarioError
+from .portable import exp, row_norms
 from .registry import Registry
 from .rng import GEOMETRY, stream
 
@@ -181,7 +182,7 @@ class LogNormal(DelayModel):
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         # median * exp(sigma Z) rather than rng.lognormal(log median, sigma): the same normal
         # draws, but sigma = 0 gives exactly the median (exp(log m) need not equal m).
-        return self.median * np.exp(self.sigma * rng.standard_normal(size))
+        return self.median * exp(self.sigma * rng.standard_normal(size))
 
     @property
     def expectation(self) -> float:
@@ -313,7 +314,7 @@ class Matrix(CompositeModel):
                 )
             return self
         points = stream(seed, GEOMETRY, 0, 0).uniform(0.0, 1.0, (n, 2))
-        gaps = np.linalg.norm(points[:, None, :] - points[None, :, :], axis=2)
+        gaps = row_norms(points[:, None, :] - points[None, :, :])
         base = tuple(tuple(float(v) for v in row) for row in self.plane * gaps)
         return _Drawn(base=base, jitter=self.jitter, plane=self.plane)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .norms import scaled_row_norms
+from .portable import ordered_sum, row_norms
 
 PeerFilter = Callable[[np.ndarray, np.ndarray, int, np.ndarray | None], np.ndarray]
 
@@ -37,7 +38,7 @@ def comparative_elimination(
     if f >= k:
         return kept
     with np.errstate(over="ignore", invalid="ignore"):
-        distance = np.linalg.norm(received - own, axis=1)
+        distance = row_norms(received - own)
     distance = np.where(np.isnan(distance), np.inf, distance)
     order = np.lexsort((senders, distance))
     kept[order[: k - f]] = True
@@ -68,7 +69,7 @@ class ClippedGradients:
     @property
     def total(self) -> np.ndarray:
         """sum_j g_hat_j, the server's step direction (CGC paper, Eq. 17)."""
-        return self.gradients.sum(axis=0)
+        return ordered_sum(self.gradients, axis=0)
 
 
 def comparative_gradient_clipping(

@@ -1,6 +1,7 @@
 """Run records: metrics and message columns, the trace hash, and the files of a results dir.
 
-Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json``; when the trace
+Files (spec/interface.md): ``summary.json``, ``metrics.csv``, ``manifest.json``,
+``fingerprint.json`` (per-round digests: :mod:`netsim.fingerprint`); when the trace
 is on, ``messages.csv`` (or ``messages.parquet`` with ``trace_format = "parquet"``); for the CGC
 server, ``staleness.csv``. Plots are drawn from these files only (:mod:`netsim.plots`).
 
@@ -49,6 +50,14 @@ WRITE_CHUNK_ROWS = 1 << 18  # messages formatted and written at a time
 
 def trace_hash(messages: dict[str, np.ndarray], estimates: np.ndarray) -> str:
     """SHA-256 of the messages in canonical order and of the estimates (module docstring)."""
+    digest = hashlib.sha256(canonical_records(messages).tobytes())
+    digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
+    return digest.hexdigest()
+
+
+def canonical_records(messages: dict[str, np.ndarray]) -> np.ndarray:
+    """The messages as packed :data:`MESSAGE_RECORD` rows in the trace hash's canonical order
+    (round, receiver, sender, send order)."""
     order = np.lexsort(
         (
             np.arange(len(messages["round"])),
@@ -60,9 +69,7 @@ def trace_hash(messages: dict[str, np.ndarray], estimates: np.ndarray) -> str:
     records = np.empty(len(order), dtype=MESSAGE_RECORD)
     for name in MESSAGE_RECORD.names:
         records[name] = messages[name][order]
-    digest = hashlib.sha256(records.tobytes())
-    digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
-    return digest.hexdigest()
+    return records
 
 
 def combined_hash(variant_hashes: dict[str, str]) -> str:
@@ -86,6 +93,7 @@ class VariantResult:
     messages: dict[str, np.ndarray]
     staleness: np.ndarray | None = None  # CGC: (R, n) t - s_i(t), -1 when never heard
     engine: str = "reference"  # the engine that ran it: reference | fast
+    fingerprint: dict[str, Any] | None = None  # per-round digests (netsim.fingerprint)
 
     @property
     def honest(self) -> tuple[int | str, ...]:
@@ -120,6 +128,19 @@ class RunResult:
         return _concat([v.metrics() for v in self.variants.values()])
 
     @property
+    def fingerprint(self) -> dict[str, Any]:
+        """The run's fingerprint (fingerprint.json): the trace hash, and per variant its hash
+        and per-round digests of every message field and of the estimates
+        (:mod:`netsim.fingerprint`)."""
+        return {
+            "trace_hash": self.summary["trace_hash"],
+            "variants": {
+                name: {"trace_hash": v.summary["trace_hash"], **(v.fingerprint or {})}
+                for name, v in self.variants.items()
+            },
+        }
+
+    @property
     def traced(self) -> bool:
         """Whether every variant kept its message trace."""
         return all(v.messages for v in self.variants.values())
@@ -148,10 +169,12 @@ class RunResult:
         return draw(self.summary, self.metrics, Path(path))
 
     def write(self, out: str | Path) -> Path:
-        """Write summary.json, metrics.csv, manifest.json and (trace on) messages.csv."""
+        """Write summary.json, metrics.csv, manifest.json, fingerprint.json and (trace on)
+        messages.csv."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+        (out / "fingerprint.json").write_text(json.dumps(self.fingerprint) + "\n")
         (out / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
         _write_csv(
             out / "metrics.csv", self.metrics, ("variant", "round", "time", "agent", "distance")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable
@@ -15,9 +16,10 @@ from .costs import aggregate_optimum
 from .engine import Network, OrderedEnvironment
 from .engine.trace import late_honest
 from .errors import SimulationStalled
+from .fingerprint import RoundDigests
 from .protocols.ce import CEProtocol
 from .protocols.cgc import CGCProtocol
-from .results import VariantResult, trace_hash
+from .results import VariantResult, canonical_records
 from .theory import CGCConstants, cgc_constants, check_redundancy
 
 
@@ -64,7 +66,11 @@ def simulate(
     columns = len(recorder.nodes)
     distances = optimum.distance(recorder.estimates.reshape(-1, scenario.dim)).reshape(-1, columns)
     messages = network.trace.columns()
-    digest = trace_hash(messages, recorder.estimates)
+    records = canonical_records(messages)
+    digest = hashlib.sha256(records.tobytes())
+    digest.update(np.ascontiguousarray(recorder.estimates, dtype="<f8").tobytes())
+    rounds = RoundDigests()
+    rounds.add({name: records[name] for name in records.dtype.names})
     byzantine = np.zeros(net.n, dtype=bool)
     byzantine[list(net.byzantine)] = True
     gst = 0.0 if net.asynchrony is None else net.asynchrony.gst
@@ -85,7 +91,7 @@ def simulate(
     if isinstance(protocol, CGCProtocol):
         summary.update(_cgc_summary(scenario, protocol, honest_costs))
         staleness = protocol.staleness[: recorder.completed]
-    summary["trace_hash"] = digest
+    summary["trace_hash"] = digest.hexdigest()
     return VariantResult(
         name=name or scenario.name,
         summary=summary,
@@ -95,6 +101,7 @@ def simulate(
         distances=distances,
         messages=messages if scenario.trace else {},
         staleness=staleness,
+        fingerprint=rounds.finish(recorder.estimates),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import portable
 from .costs import LeastSquares
 
 MAX_SUBSETS = 10_000
@@ -136,8 +137,11 @@ def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     """L = max_i 2 lambda_max(A_i^T A_i); gamma = smallest non-zero eigenvalue of
     (2/|H|) sum_i A_i^T A_i (spec/cgc.md, "For least squares")."""
     lipschitz = max(cost.lipschitz() for cost in honest_costs)
-    hessian = 2.0 / len(honest_costs) * sum(c.A.T @ c.A for c in honest_costs)
-    eigenvalues = np.linalg.eigvalsh(hessian)
+    # Portable (netsim.portable): these constants set the default CGC step, so the run.
+    # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.
+    stacked = np.vstack([c.A for c in honest_costs])
+    hessian = 2.0 / len(honest_costs) * portable.matmul(stacked.T, stacked)
+    eigenvalues = portable.symmetric_eigenvalues(hessian)
     # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.
     tol = max(float(eigenvalues.max()), 0.0) * len(eigenvalues) * np.finfo(float).eps * 10
     nonzero = eigenvalues[eigenvalues > tol]

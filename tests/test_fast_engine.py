@@ -30,6 +30,7 @@ from netsim.fast.peer_update import peer_step
 from netsim.fast.results import run_peer
 from netsim.fast.seeding import pcg_states
 from netsim.filters import comparative_elimination
+from netsim.portable import ordered_sum
 from netsim.rng import SERVER, link_stream
 from netsim.simulation import simulate
 
@@ -178,7 +179,7 @@ def test_the_stacked_ce_step_equals_the_reference_filter_and_sum(seed, batch, n,
         received = values[u][rows] if rows else np.empty((0, d))
         f_left = max(0, f - ((n - 1) - len(rows)))
         kept = comparative_elimination(own[u], received, f_left, np.array(rows, dtype=int))
-        expected = own[u] + 0.1 * np.sum(received[kept] - own[u], axis=0)
+        expected = own[u] + 0.1 * ordered_sum(received[kept] - own[u], axis=0)
         assert np.array_equal(step.aggregate[u], expected)
         assert sorted(np.array(rows, dtype=int)[kept]) == sorted(np.flatnonzero(step.kept[u]))
 

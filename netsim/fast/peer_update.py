@@ -12,14 +12,14 @@ absent values and f_u = max(0, f - m_u) (spec/ce.md, "Missing messages"):
 - any other rule of :mod:`netsim.aggregators`: called per receiver on its present values, and
   a_u = x_u + eta_u (n - 1 - f) (rule value - x_u) (see :mod:`netsim.protocols.ce`).
 
-Exactness. The distances are one ``np.linalg.norm`` over the stacked (B, n, d) differences: each
-row is reduced along its own contiguous last axis exactly as in the reference's (k, d) call.
-The sum over kept values is taken over (G, m, d) stacks of receivers that keep the same number
-m, in the reference's row order (in-time senders by id, then stale senders by id): numpy reduces
-each (m, d) slab as it reduces the reference's (m, d) array, so the bits agree (the pairwise
-summation order depends only on m and on the row order; tests/test_fast_engine.py checks this on
-random stacks and through the whole engine). The projection onto X_u stays per receiver (each
-cost has its own matrices), through the reference's ``LeastSquares.project``.
+Exactness. The distances are one :func:`netsim.portable.row_norms` over the stacked (B, n, d)
+differences: each row gets the same products and the same fixed-order sum as in the reference's
+(k, d) call. The sum over kept values is one :func:`netsim.portable.ordered_sum` over (G, m, d)
+stacks of receivers that keep the same number m, in the reference's row order (in-time senders
+by id, then stale senders by id): the summation tree depends only on m, so each (m, d) slab is
+summed as the reference sums its (m, d) array and the bits agree (tests/test_fast_engine.py
+checks this on random stacks and through the whole engine). The projection onto X_u is
+:class:`netsim.costs.StackedProjection`, bit for bit ``LeastSquares.project``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..aggregators import AGGREGATORS, condition_holds
+from ..portable import ordered_sum, row_norms
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _ce_kept(difference: np.ndarray, present: np.ndarray, count: np.ndarray) -> 
     """CE's mask: the ``count[u]`` present values nearest to x_u (``difference`` (B, n, d):
     x_s - x_u), ties by sender id."""
     with np.errstate(over="ignore", invalid="ignore"):
-        distance = np.linalg.norm(difference, axis=2)
+        distance = row_norms(difference)
     distance[np.isnan(distance)] = np.inf
     # by distance, ties by sender id (a stable sort of rows in id order), absent rows last
     # (NaN sorts after +inf)
@@ -150,6 +151,6 @@ def _sum_step(
                     index = order[rows, :m]
                 selected = np.arange(len(x))[:, None] if group is None else group[:, None]
                 stacked = values[selected, index] - x[:, None, :]
-            total = np.sum(stacked, axis=1)
+            total = ordered_sum(stacked, axis=1)
             aggregate[rows] = x + eta[rows][:, None] * total
     return aggregate

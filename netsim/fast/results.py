@@ -120,4 +120,5 @@ def _result(
         messages=trace.columns() if scenario.trace else {},
         staleness=staleness,
         engine="fast",
+        fingerprint=trace.rounds.finish(estimates),
     )

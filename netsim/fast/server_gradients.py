@@ -1,14 +1,13 @@
 """Every honest agent's gradient at the server's w_t in a few stacked products, bit for bit.
 
-For least squares grad Q_i(w) = 2 A_i^T (A_i w - B_i) (:meth:`netsim.costs.LeastSquares.gradient`
-computes ``2.0 * A.T @ (A @ w - B)``). The costs of one shape (m, d) are stacked, (k, m, d), and
-the same operations run on the stack: numpy computes a stacked ``matmul`` one matrix at a time
-with the same kernel (BLAS ``gemv``) and the same operand layout as the single product (2 A^T
-is kept with the layout ``2.0 * A.T`` has, each (d, m) slice column-major), so the bits agree;
-this is the argument of :class:`netsim.costs.StackedProjection`, and the same guard applies
+For least squares grad Q_i(w) = 2 A_i^T (A_i w - B_i) (:meth:`netsim.costs.LeastSquares.gradient`,
+with the fixed-order products of :mod:`netsim.portable`). The costs of one shape (m, d) are
+stacked, (k, m, d), and the same element-wise operations and fixed-order sums run on the stack,
+so the bits agree with each cost alone; this is the argument of
+:class:`netsim.costs.StackedProjection`, and the same guard applies
 (:class:`netsim.costs.CheckedStack`): the first call is also computed agent by agent, and if any
-bit differs (another numpy or BLAS) every later call is computed agent by agent. Costs that are
-not ``LeastSquares`` always are.
+bit differs every later call is computed agent by agent. Costs that are not ``LeastSquares``
+always are.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..costs import CheckedStack, Cost, LeastSquares, shape_groups
+from ..portable import matvec, rmatvec
 
 
 class StackedGradients(CheckedStack):
@@ -27,14 +27,13 @@ class StackedGradients(CheckedStack):
         self.costs = list(costs)
         self.dim = dim
         self.stacked = all(type(cost) is LeastSquares for cost in self.costs)
-        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         if not self.stacked:
             return
         for members in shape_groups(self.costs):
             A = np.stack([self.costs[i].A for i in members])  # (k, m, d), C order
             B = np.stack([self.costs[i].B for i in members])
-            twice_transposed = (2.0 * A).transpose(0, 2, 1)  # slices laid out as 2.0 * A.T
-            self.groups.append((np.array(members), A, B, twice_transposed))
+            self.groups.append((np.array(members), A, B))
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         return self._checked(lambda: self._stack(w), lambda: self._one_by_one(w))
@@ -47,7 +46,6 @@ class StackedGradients(CheckedStack):
 
     def _stack(self, w: np.ndarray) -> np.ndarray:
         gradients = np.empty((len(self.costs), self.dim))
-        for members, A, B, twice_transposed in self.groups:
-            residual = A @ w - B  # (k, m)
-            gradients[members] = (twice_transposed @ residual[:, :, None])[:, :, 0]
+        for members, A, B in self.groups:
+            gradients[members] = 2.0 * rmatvec(A, matvec(A, w) - B)
         return gradients

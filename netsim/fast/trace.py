@@ -25,6 +25,7 @@ import numpy as np
 from ..config import AsynchronyConfig, NetworkConfig
 from ..engine.spool import ColumnSpool
 from ..engine.trace import MESSAGE_DTYPES, late_honest
+from ..fingerprint import RoundDigests
 from ..results import MESSAGE_COLUMNS as COLUMNS
 from ..results import MESSAGE_RECORD
 
@@ -46,6 +47,7 @@ class TraceSink:
         self.gst = 0.0 if asynchrony is None else asynchrony.gst
         self.late = {"late_honest": 0, "late_honest_after_gst": 0}  # engine.trace.late_honest
         self._digest = hashlib.sha256()
+        self.rounds = RoundDigests()  # the per-round fingerprint, fed as the hash is
         self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
         self._spool = ColumnSpool(MESSAGE_DTYPES) if keep else None
@@ -70,6 +72,7 @@ class TraceSink:
         for name in MESSAGE_RECORD.names:
             records[name] = columns[name]
         self._digest.update(records.tobytes())
+        self.rounds.add(columns)
         delivered = columns["delivered"]
         self.sent += len(delivered)
         self.delivered += int(delivered.sum())

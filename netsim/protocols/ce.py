@@ -43,6 +43,7 @@ from ..config import Scenario
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..filters import PEER_FILTERS
+from ..portable import ordered_sum
 from .common import RoundProtocol, RoundRecorder
 
 
@@ -190,7 +191,7 @@ class CEProtocol(RoundProtocol):
         with np.errstate(over="ignore", invalid="ignore"):
             if self.aggregator is None:  # CE or none: the paper's rule (Eq. 7)
                 kept = self.filter(x, received, f_left, np.array(senders))
-                aggregate = x + eta * np.sum(received[kept] - x, axis=0)
+                aggregate = x + eta * ordered_sum(received[kept] - x, axis=0)
             elif condition_holds(self.scenario.protocol.filter, len(received), f_left):
                 result = self.aggregator(received, f_left, own=x, senders=np.array(senders))
                 kept, changed = result.kept, result.changed

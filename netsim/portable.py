@@ -1,0 +1,351 @@
+"""Fixed-order arithmetic: the same bits on every CPU, BLAS kernel and numpy build (pure numpy).
+
+Everything that enters a run's estimates and trace is computed here from the five operations
+IEEE 754 rounds exactly (``+ - * /`` and ``sqrt``), applied element by element, in an order
+this module fixes. No BLAS or LAPACK call, no numpy reduction whose order numpy chooses, no
+SIMD-dispatched transcendental function. The reason: OpenBLAS picks its kernel by CPU (SSE3,
+AVX2, AVX-512), and each kernel sums a dot product in its own order, so ``A @ x`` differs by
+an ulp between an Intel AVX-512 host and an AMD AVX2 host; a run then drifts apart in the last
+bits and its trace hash differs. numpy's ``np.exp`` on float64 likewise has its own AVX-512
+code path.
+
+* :func:`ordered_sum` -- the sum of n terms along an axis by a fixed binary tree (term i is
+  added to term i + h, h = n // 2, then again on the first h, ...; an odd last term is added to
+  the first): log2(n) vectorized adds, O(log n) ulps of rounding error. A long last axis
+  (more than 7 terms) is summed row by row by numpy's pairwise summation, whose order is
+  also fixed by n alone.
+* :func:`dot`, :func:`matvec`, :func:`rmatvec`, :func:`matmul` -- products and one ordered
+  sum. Stacked operands give bit for bit the rows of the one-at-a-time call (the same
+  element-wise operations on the same numbers), which is why the fast engines can stack costs.
+* :func:`row_norms` -- sqrt(sum of squares), ordered.
+* :func:`pseudo_inverse` -- A^+ by pivoted Gram-Schmidt (twice, so the bases are orthonormal
+  to rounding) instead of LAPACK's SVD; :func:`solve` -- Gaussian elimination with partial
+  pivoting; :func:`symmetric_eigenvalues` -- cyclic Jacobi rotations.
+* :func:`exp` -- e^x from fdlibm's algorithm (argument reduction by ln 2, a rational
+  approximation on [-ln2/2, ln2/2]; error below 1 ulp), in element-wise operations.
+
+Cost: the kernels are a few vectorized numpy calls per operation, comparable to BLAS for the
+small sizes a simulation uses (d up to a few hundred); the matrix factorizations are set-up
+work, once per cost.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+EPS = float(np.finfo(np.float64).eps)
+TREE_MAX = 7  # ordered_sum: longer last axes are summed by numpy's pairwise summation
+
+
+def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sum along ``axis`` in a fixed order (module docstring); an empty axis sums to 0.
+
+    For n terms t_0..t_{n-1}: with h = n // 2, s_i = t_i + t_{i+h} for i < h, and for odd n
+    s_0 += t_{n-1}; repeat on s_0..s_{h-1}. n = 2: t_0 + t_1; n = 3: (t_0 + t_1) + t_2;
+    n = 4: (t_0 + t_2) + (t_1 + t_3).
+
+    Along the last axis with more than :data:`TREE_MAX` terms the sum is numpy's own
+    ``add.reduce`` of each contiguous row instead: its pairwise summation (8 running sums over
+    blocks of at most 128 terms, blocks combined by halving) is plain C whose order depends on
+    n only, the same on every CPU, and streams a long row several times faster than the tree.
+    Either way a row's sum depends only on its n values, never on the rows around it.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    axis = axis + x.ndim if axis < 0 else axis
+    if axis == x.ndim - 1 and x.shape[axis] > TREE_MAX:
+        return np.add.reduce(np.ascontiguousarray(x), axis=-1)
+    lead = (slice(None),) * axis  # index along ``axis`` only, whatever follows it
+    n = x.shape[axis]
+    if n == 0:
+        return np.zeros(x.shape[:axis] + x.shape[axis + 1 :])
+    while n > 1:
+        half = n // 2
+        head = x[(*lead, slice(0, half))] + x[(*lead, slice(half, 2 * half))]
+        if n % 2:
+            head[(*lead, 0)] += x[(*lead, 2 * half)]
+        x, n = head, half
+    return x[(*lead, 0)].copy()
+
+
+def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """sum_k a_k b_k along the last axis (broadcasting); a float for two vectors."""
+    result = ordered_sum(np.multiply(a, b, dtype=np.float64), axis=-1)
+    return float(result) if result.ndim == 0 else result
+
+
+def matvec(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A x for A (..., m, d) and x (..., d): (..., m), stacks broadcast."""
+    x = np.asarray(x, dtype=np.float64)
+    return ordered_sum(A * x[..., None, :], axis=-1)
+
+
+def rmatvec(A: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A^T y for A (..., m, d) and y (..., m): (..., d), stacks broadcast."""
+    y = np.asarray(y, dtype=np.float64)
+    return ordered_sum(A * y[..., :, None], axis=-2)
+
+
+BLOCK_ELEMENTS = 1 << 22  # products held at a time by matmul and blocked_matvec (32 MiB)
+
+
+def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A B for A (m, k) and B (k, p): (m, p), a block of A's rows at a time (memory
+    O(BLOCK_ELEMENTS + m p))."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    out = np.empty((A.shape[0], B.shape[1]))
+    step = max(1, BLOCK_ELEMENTS // max(1, B.size))
+    for start in range(0, A.shape[0], step):
+        block = A[start : start + step]
+        out[start : start + step] = ordered_sum(block[:, :, None] * B[None, :, :], axis=1)
+    return out
+
+
+def blocked_matvec(M: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """M x for one matrix M (m, d) and many points (k, d): (k, m), a block of points at a
+    time (the same bits as :func:`matvec`, memory O(BLOCK_ELEMENTS + k m))."""
+    points = np.asarray(points, dtype=np.float64)
+    out = np.empty((points.shape[0], M.shape[0]))
+    step = max(1, BLOCK_ELEMENTS // max(1, M.size))
+    for start in range(0, points.shape[0], step):
+        out[start : start + step] = matvec(M, points[start : start + step])
+    return out
+
+
+def row_norms(rows: np.ndarray) -> np.ndarray:
+    """||row||_2 along the last axis: sqrt(ordered_sum(row * row)). Overflows to inf for
+    entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    return np.sqrt(ordered_sum(rows * rows, axis=-1))
+
+
+def norm(vector: np.ndarray) -> float:
+    """||vector||_2 of a 1-d array, as :func:`row_norms`."""
+    return float(row_norms(vector))
+
+
+def _orthonormal_rows(rows: np.ndarray, tolerance: float) -> np.ndarray:
+    """An orthonormal basis (r, d) of the span of ``rows`` (m, d): modified Gram-Schmidt with
+    pivoting (the remaining row of largest norm next) and a second orthogonalisation pass
+    ("twice is enough": Giraud, Langou & Rozloznik 2005). A remaining row of norm <= tolerance
+    is in the span already; r is the numerical rank."""
+    remaining = np.array(rows, dtype=np.float64)
+    basis = np.zeros((min(remaining.shape), remaining.shape[1]))
+    rank = 0
+    for _ in range(len(basis)):
+        norms = row_norms(remaining)
+        pivot = int(np.argmax(norms))  # first of equal norms: a fixed choice
+        if not norms[pivot] > tolerance:
+            break
+        q = remaining[pivot] / norms[pivot]
+        if rank:  # second pass against the earlier vectors (classical, all at once)
+            earlier = basis[:rank]
+            q = q - rmatvec(earlier, matvec(earlier, q))
+        q = q / norm(q)
+        basis[rank] = q
+        rank += 1
+        remaining = remaining - matvec(remaining, q)[:, None] * q[None, :]
+        remaining[pivot] = 0.0
+    return basis[:rank].copy()
+
+
+def _factor(A: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
+    """A = scale L Q with Q (r, d) orthonormal rows spanning A's row space and L = U^T R,
+    U (r, m) orthonormal rows, R (r, r); None when A is zero. See :func:`pseudo_inverse`."""
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    m, d = A.shape
+    if not np.all(np.isfinite(A)):
+        raise ValueError("pseudo_inverse: the matrix has a non-finite entry")
+    scale = float(np.max(np.abs(A))) if A.size else 0.0
+    if scale == 0.0:
+        return None
+    scaled = A / scale  # entries in [-1, 1]: nothing below overflows or underflows early
+    Q = _orthonormal_rows(scaled, max(m, d) * EPS * norm(scaled.reshape(-1)))
+    if len(Q) == 0:
+        return None
+    L = matmul(scaled, Q.T)  # (m, r)
+    U = _orthonormal_rows(L.T, len(Q) * EPS * norm(L.reshape(-1)))  # (r', m): L's columns
+    if len(U) < len(Q):  # L lost rank to rounding: drop the last (weakest) directions of Q
+        Q = Q[: len(U)]
+        L = matmul(scaled, Q.T)
+    R = matmul(U, L)  # (r, r): U L, triangular up to the pivoting
+    return scale, Q, U, R
+
+
+def pseudo_inverse(A: np.ndarray) -> np.ndarray:
+    """The Moore-Penrose pseudo-inverse A^+ (d, m) of A (m, d), in fixed-order arithmetic.
+
+    Q (r, d): an orthonormal basis of the row space of A (pivoted Gram-Schmidt, rank
+    tolerance max(m, d) eps ||A||_F, numpy's default relative tolerance); then A = L Q with
+    L = A Q^T (m, r) of full column rank; L = U^T R (Gram-Schmidt on L's columns, R (r, r)
+    invertible); A^+ = Q^T R^-1 U. Agrees with ``numpy.linalg.pinv`` to rounding for
+    matrices whose rank is clear (tests/test_portable.py); a singular value within the
+    tolerance of zero may be kept by one and dropped by the other.
+    """
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    factors = _factor(A)
+    if factors is None:
+        return np.zeros(A.shape[::-1])
+    scale, Q, U, R = factors
+    return matmul(Q.T, solve(R, U)) / scale
+
+
+def least_squares(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum-norm least-squares solution x = A^+ B of A x = B, and an orthonormal basis
+    Q (r, d) of A's row space (the projector onto it is Q^T Q), without forming A^+."""
+    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
+    factors = _factor(A)
+    if factors is None:
+        return np.zeros(A.shape[1]), np.zeros((0, A.shape[1]))
+    scale, Q, U, R = factors
+    y = solve(R, matvec(U, np.asarray(B, dtype=np.float64)))
+    return rmatvec(Q, y) / scale, Q
+
+
+def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """x with M x = b for a square M (k, k) and b (k,) or (k, p), by Gaussian elimination with
+    partial pivoting (the first row of largest |entry| in the column). Raises
+    ``numpy.linalg.LinAlgError`` when a pivot is 0 or non-finite (M singular)."""
+    M = np.array(M, dtype=np.float64)
+    x = np.array(b, dtype=np.float64)
+    vector = x.ndim == 1
+    if vector:
+        x = x[:, None]
+    k = M.shape[0]
+    if M.shape != (k, k) or x.shape[0] != k:
+        raise ValueError(f"solve: shapes {M.shape} and {np.shape(b)} do not match")
+    for column in range(k):
+        pivot = column + int(np.argmax(np.abs(M[column:, column])))
+        if not (np.isfinite(M[pivot, column]) and M[pivot, column] != 0.0):
+            raise np.linalg.LinAlgError("Singular matrix")
+        if pivot != column:
+            M[[column, pivot]] = M[[pivot, column]]
+            x[[column, pivot]] = x[[pivot, column]]
+        factors = M[column + 1 :, column] / M[column, column]
+        M[column + 1 :, column:] -= factors[:, None] * M[column, column:][None, :]
+        x[column + 1 :] -= factors[:, None] * x[column][None, :]
+    for row in range(k - 1, -1, -1):
+        if row + 1 < k:
+            x[row] = x[row] - ordered_sum(M[row, row + 1 :, None] * x[row + 1 :], axis=0)
+        x[row] = x[row] / M[row, row]
+    return x[:, 0] if vector else x
+
+
+def symmetric_eigenvalues(S: np.ndarray, max_sweeps: int = 60) -> np.ndarray:
+    """The eigenvalues of a symmetric matrix S (k, k), ascending, by Jacobi rotations.
+
+    A rotation in the plane (p, q) with t = sign(theta) / (|theta| + sqrt(theta^2 + 1)),
+    theta = (S_qq - S_pp) / (2 S_pq), c = 1 / sqrt(1 + t^2), s = t c, zeroes S_pq (Golub & Van
+    Loan, Matrix Computations, Alg. 8.5.3). A sweep visits every pair once in the round-robin
+    order of a tournament, k/2 disjoint pairs at a time, each batch applied as one vectorized
+    step (disjoint rotations commute, so the order inside a batch does not matter). Sweeps stop
+    when the off-diagonal part is below k eps times the Frobenius norm, or when a sweep no
+    longer reduces it (rounding has the last word). Absolute accuracy near
+    k eps ||S||_F.
+    """
+    S = np.array(S, dtype=np.float64)
+    k = S.shape[0]
+    if S.shape != (k, k):
+        raise ValueError(f"symmetric_eigenvalues: not square, shape {S.shape}")
+    if not np.all(np.isfinite(S)):
+        raise ValueError("symmetric_eigenvalues: the matrix has a non-finite entry")
+    S = (S + S.T) / 2
+    total = norm(S.reshape(-1))
+    if total == 0.0 or k == 1:
+        return np.sort(np.diag(S).copy())
+    upper = np.triu_indices(k, 1)
+    batches = _tournament(k)
+    previous = math.inf
+    for _ in range(max_sweeps):
+        off = norm(S[upper])
+        # converged: off-diagonal mass at rounding level, or a sweep no longer reduces it
+        if off <= k * EPS * total or off >= previous:
+            break
+        previous = off
+        for p, q in batches:
+            apq = S[p, q]
+            active = apq != 0.0
+            if not active.any():
+                continue
+            p, q, apq = p[active], q[active], apq[active]
+            theta = (S[q, q] - S[p, p]) / (2.0 * apq)
+            huge = np.abs(theta) > 1e150  # theta^2 overflows; t ~ 1 / (2 theta)
+            safe = np.where(huge, 1.0, theta)
+            t = np.where(
+                huge,
+                1.0 / (2.0 * np.where(huge, theta, 1.0)),
+                np.copysign(1.0, safe) / (np.abs(safe) + np.sqrt(safe * safe + 1.0)),
+            )
+            c = 1.0 / np.sqrt(t * t + 1.0)
+            s = t * c
+            row_p, row_q = S[p], S[q]
+            S[p] = c[:, None] * row_p - s[:, None] * row_q
+            S[q] = s[:, None] * row_p + c[:, None] * row_q
+            column_p, column_q = S[:, p], S[:, q]
+            S[:, p] = column_p * c - column_q * s
+            S[:, q] = column_p * s + column_q * c
+    return np.sort(np.diag(S).copy())
+
+
+def _tournament(k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every pair (p < q) of 0..k-1 exactly once, in k - 1 (k even) or k (k odd) batches of
+    disjoint pairs: the circle method of a round-robin tournament."""
+    players = list(range(k)) + ([-1] if k % 2 else [])  # -1: the bye
+    m = len(players)
+    batches = []
+    for _ in range(m - 1):
+        pairs = [(players[i], players[m - 1 - i]) for i in range(m // 2)]
+        pairs = sorted((min(a, b), max(a, b)) for a, b in pairs if a >= 0 and b >= 0)
+        batches.append((np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])))
+        players = [players[0], players[-1], *players[1:-1]]
+    return batches
+
+
+# fdlibm e_exp.c (Sun Microsystems, 1993): e^r on |r| <= ln2/2 from R(r^2), error < 1 ulp.
+_LN2_HI = 6.93147180369123816490e-01  # ln 2, trailing bits zero: k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+_P = (
+    1.66666666666666019037e-01,
+    -2.77777777770155933842e-03,
+    6.61375632143793436117e-05,
+    -1.65339022054652515390e-06,
+    4.13813679705723846039e-08,
+)
+_EXP_OVERFLOW = 7.09782712893383973096e02  # above: e^x > max float
+_EXP_UNDERFLOW = -7.45133219101941108420e02  # below: e^x < smallest subnormal / 2
+
+
+def exp(x: np.ndarray | float) -> np.ndarray:
+    """e^x element-wise, the same bits on every CPU (``np.exp`` is SIMD-dispatched).
+
+    fdlibm's algorithm: k = rint(x / ln 2), r = hi - lo with hi = x - k ln2_hi, lo = k ln2_lo;
+    c = r - r^2 (P1 + r^2 (P2 + ...)); e^r = 1 - ((lo - r c / (2 - c)) - hi); e^x = 2^k e^r.
+    Error below 1 ulp (tests/test_portable.py holds it against ``math.exp``). NaN stays NaN,
+    +inf gives inf, -inf gives 0.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        return _exp(x)
+
+
+def _exp(x: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(x)
+    safe = np.where(finite, np.clip(x, -746.0, 710.0), 0.0)
+    k = np.rint(safe * _INV_LN2)
+    hi = safe - k * _LN2_HI
+    lo = k * _LN2_LO
+    r = hi - lo
+    t = r * r
+    poly = _P[4]
+    for coefficient in _P[3::-1]:
+        poly = coefficient + t * poly
+    c = r - t * poly
+    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
+    result = np.ldexp(y, k.astype(np.int64))  # exact, or one rounding into the subnormals
+    result = np.where(safe > _EXP_OVERFLOW, np.inf, result)
+    result = np.where(safe < _EXP_UNDERFLOW, 0.0, result)
+    result = np.where(finite, result, np.where(np.isnan(x), np.nan, np.where(x > 0, np.inf, 0.0)))
+    return result

@@ -1,0 +1,254 @@
+"""netsim.portable: fixed-order kernels, checked against the maths (hand cases, exact sums, the
+Moore-Penrose conditions, math.exp), against their own stacking, and, as a source check, no
+BLAS/LAPACK or SIMD-dispatched numpy function on the path of a run."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netsim import portable
+from netsim.costs import LeastSquares
+
+EPS = np.finfo(np.float64).eps
+PACKAGE = Path(portable.__file__).resolve().parent
+
+
+# --- ordered_sum ------------------------------------------------------------------------------
+
+
+def test_the_summation_tree_is_the_documented_one():
+    # n = 4: (t0 + t2) + (t1 + t3) = (1e16 - 1e16) + (1 + 1) = 2 exactly; left to right it is
+    # ((1e16 + 1) - 1e16) + 1 = 1, since 1e16 + 1 rounds to 1e16.
+    assert portable.ordered_sum(np.array([1e16, 1.0, -1e16, 1.0])) == 2.0
+    # n = 3: (t0 + t1) + t2 = (1 + 1e16) - 1e16 = 0, where t0 + (t1 + t2) would give 1.
+    assert portable.ordered_sum(np.array([1.0, 1e16, -1e16])) == 0.0
+    # n = 5: s = (t0 + t2, t1 + t3) with s0 += t4, then s0 + s1.
+    t = np.array([1e16, 1.0, -1e16, 1.0, 1.0])
+    assert portable.ordered_sum(t) == ((1e16 + -1e16) + 1.0) + (1.0 + 1.0)
+    assert portable.ordered_sum(np.zeros((3, 0))).tolist() == [0.0, 0.0, 0.0]
+    assert portable.ordered_sum(np.array([[7.0]])).tolist() == [7.0]
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 6), st.integers(1, 40)),
+)
+@settings(max_examples=100, deadline=None)
+def test_the_sum_does_not_depend_on_layout_or_stacking(seed, shape):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * 10.0 ** rng.integers(-5, 5, size=shape)
+    rows, columns = shape[0], shape[1]
+    reference = np.array(
+        [[portable.ordered_sum(x[i, j]) for j in range(columns)] for i in range(rows)]
+    )
+    for variant in (x, np.asfortranarray(x), x.transpose(2, 0, 1).copy().transpose(1, 2, 0)):
+        assert np.array_equal(portable.ordered_sum(variant, axis=-1), reference)
+    # summing over a middle axis is the same tree over the same numbers (up to TREE_MAX terms;
+    # a longer last axis is summed by numpy's pairwise summation)
+    if shape[2] <= portable.TREE_MAX:
+        moved = np.ascontiguousarray(np.moveaxis(x, 2, 1))
+        assert np.array_equal(portable.ordered_sum(moved, axis=1), reference)
+    # and within the tree's error bound of the exact sum
+    exact = np.array([[math.fsum(x[i, j]) for j in range(shape[1])] for i in range(shape[0])])
+    bound = math.ceil(math.log2(shape[2]) + 1) * EPS * np.abs(x).sum(axis=-1)
+    assert np.all(np.abs(reference - exact) <= bound)
+
+
+# --- products ---------------------------------------------------------------------------------
+
+
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 8), m=st.integers(1, 6), d=st.integers(1, 30))
+@settings(max_examples=100, deadline=None)
+def test_stacked_products_equal_each_one_alone(seed, k, m, d):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(k, m, d))
+    x = rng.normal(size=(k, d))
+    y = rng.normal(size=(k, m))
+    stacked_ax = portable.matvec(A, x)
+    stacked_aty = portable.rmatvec(A, y)
+    for i in range(k):
+        assert np.array_equal(stacked_ax[i], portable.matvec(A[i], x[i]))
+        assert np.array_equal(stacked_aty[i], portable.rmatvec(A[i], y[i]))
+        exact = [math.fsum(A[i, r] * x[i]) for r in range(m)]
+        assert np.allclose(stacked_ax[i], exact, rtol=0, atol=d * EPS * np.abs(A[i]).sum())
+    assert np.allclose(portable.matmul(A[0], A[0].T), A[0] @ A[0].T, rtol=1e-13, atol=1e-13)
+    many = rng.normal(size=(5, d))
+    blocked = portable.blocked_matvec(A[0], many)
+    assert all(np.array_equal(blocked[j], portable.matvec(A[0], many[j])) for j in range(5))
+
+
+def test_row_norms_by_hand():
+    assert portable.row_norms(np.array([[3.0, 4.0], [0.0, 0.0], [-5.0, 12.0]])).tolist() == [
+        5.0,
+        0.0,
+        13.0,
+    ]
+    assert portable.norm(np.array([1.0, 2.0, 2.0])) == 3.0
+    assert portable.dot(np.array([1.0, 2.0]), np.array([3.0, -4.0])) == -5.0
+
+
+# --- pseudo-inverse, solve, eigenvalues -------------------------------------------------------
+
+
+def test_pseudo_inverse_by_hand():
+    # a row (3, 4): A^+ = A^T / ||A||^2
+    assert np.allclose(portable.pseudo_inverse([[3.0, 4.0]]), [[3 / 25], [4 / 25]], rtol=1e-15)
+    # rank 1 diagonal: the zero singular value is dropped
+    diagonal = portable.pseudo_inverse([[2.0, 0.0], [0.0, 0.0]])
+    assert np.array_equal(diagonal, [[0.5, 0.0], [0.0, 0.0]])
+    # a repeated row: the pseudo-inverse splits it, A^+ = [1/2, 1/2] / 1 for A = [[1], [1]]
+    assert np.allclose(portable.pseudo_inverse([[1.0], [1.0]]), [[0.5, 0.5]], rtol=1e-15)
+    assert np.array_equal(portable.pseudo_inverse(np.zeros((2, 3))), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="non-finite"):
+        portable.pseudo_inverse([[np.nan, 1.0]])
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    m=st.integers(1, 8),
+    d=st.integers(1, 8),
+    rank=st.integers(1, 8),
+    exponent=st.integers(-100, 100),
+)
+@settings(max_examples=150, deadline=None)
+def test_pseudo_inverse_meets_the_moore_penrose_conditions(seed, m, d, rank, exponent):
+    rng = np.random.default_rng(seed)
+    rank = min(rank, m, d)
+    A = rng.normal(size=(m, rank)) @ rng.normal(size=(rank, d)) * 2.0**exponent
+    X = portable.pseudo_inverse(A)
+    scale = np.abs(A).max()
+    cond = np.linalg.cond(A / scale) if rank == min(m, d) else 1.0
+    if rank < min(m, d):
+        singular = np.linalg.svd(A / scale, compute_uv=False)
+        cond = singular[0] / singular[rank - 1]
+    tol = 1e-11 * cond**2
+    assert np.allclose(A @ X @ A / scale, A / scale, atol=tol)
+    assert np.allclose(X @ A @ X * scale, X * scale, atol=tol * max(1, cond))
+    assert np.allclose((A @ X).T, A @ X, atol=tol)
+    assert np.allclose((X @ A).T, X @ A, atol=tol)
+
+
+def test_solve_by_hand_and_singular():
+    assert np.allclose(portable.solve([[2.0, 1.0], [1.0, 3.0]], [3.0, 5.0]), [0.8, 1.4], rtol=1e-15)
+    assert np.array_equal(portable.solve([[0.0, 1.0], [1.0, 0.0]], [2.0, 3.0]), [3.0, 2.0])
+    with pytest.raises(np.linalg.LinAlgError):
+        portable.solve([[1.0, 2.0], [2.0, 4.0]], [1.0, 1.0])
+
+
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 12))
+@settings(max_examples=60, deadline=None)
+def test_symmetric_eigenvalues_match_the_characteristic_values(seed, k):
+    rng = np.random.default_rng(seed)
+    Q, _ = np.linalg.qr(rng.normal(size=(k, k)))
+    values = np.sort(rng.normal(size=k) * 10.0 ** rng.integers(-3, 3))
+    S = (Q * values) @ Q.T
+    found = portable.symmetric_eigenvalues(S)
+    assert np.allclose(found, values, atol=1e-12 * np.abs(values).max())
+
+
+def test_symmetric_eigenvalues_by_hand():
+    assert np.allclose(portable.symmetric_eigenvalues([[2.0, 1.0], [1.0, 2.0]]), [1.0, 3.0])
+    assert portable.symmetric_eigenvalues(np.diag([3.0, -1.0, 2.0])).tolist() == [-1.0, 2.0, 3.0]
+    assert portable.symmetric_eigenvalues(np.zeros((2, 2))).tolist() == [0.0, 0.0]
+
+
+def test_least_squares_lipschitz_is_twice_the_largest_squared_singular_value():
+    A = np.array([[3.0, 0.0, 0.0], [0.0, 4.0, 0.0]])  # singular values 4 and 3
+    assert LeastSquares(A, np.zeros(2)).lipschitz() == pytest.approx(32.0, rel=1e-15)
+    assert LeastSquares(A.T, np.zeros(3)).lipschitz() == pytest.approx(32.0, rel=1e-15)
+
+
+# --- exp --------------------------------------------------------------------------------------
+
+
+def test_exp_is_within_one_ulp_of_the_c_library():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [rng.uniform(-745, 709.78, 50_000), rng.uniform(-1, 1, 50_000), rng.normal(size=10_000)]
+    )
+    ours = portable.exp(x)
+    reference = np.array([math.exp(v) for v in x])
+    positive = reference > 0
+    ulps = np.abs(ours[positive] - reference[positive]) / np.spacing(reference[positive])
+    assert ulps.max() <= 1.0
+    assert np.mean(ulps == 0) > 0.85  # mostly the correctly rounded value
+
+
+def test_exp_special_values():
+    values = portable.exp(np.array([0.0, -0.0, 1.0, np.inf, -np.inf, np.nan, 710.0, -746.0]))
+    assert values[0] == 1.0 and values[1] == 1.0
+    assert abs(values[2] - math.e) <= np.spacing(math.e)  # fdlibm: within 1 ulp of e
+    assert values[3] == np.inf and values[4] == 0.0 and np.isnan(values[5])
+    assert values[6] == np.inf and values[7] == 0.0
+    # the smallest subnormal: e^-745.13 rounds to 2^-1074
+    assert portable.exp(np.array([-745.13]))[0] == 5e-324
+
+
+# --- the run path uses none of the CPU-dependent functions ------------------------------------
+
+RUN_PATH = [
+    "costs.py",
+    "filters.py",
+    "norms.py",
+    "aggregators.py",
+    "adversaries.py",
+    "delays.py",
+    "step_sizes.py",
+    "clocks.py",
+    "rng.py",
+    "simulation.py",
+    "protocols",
+    "engine",
+    "fast",
+]
+# numpy functions whose float64 result depends on the BLAS kernel or on numpy's SIMD dispatch
+CPU_DEPENDENT = {"dot", "vdot", "inner", "matmul", "einsum", "tensordot", "exp", "expm1", "log",
+                 "log1p", "log2", "log10", "power", "sin", "cos", "tan", "arctan", "arctan2",
+                 "sinh", "cosh", "tanh", "hypot", "cbrt", "exp2", "float_power"}  # fmt: skip
+
+
+def _run_path_files() -> list[Path]:
+    files = []
+    for entry in RUN_PATH:
+        path = PACKAGE / entry
+        files.extend(sorted(path.glob("*.py")) if path.is_dir() else [path])
+    return files
+
+
+def test_no_blas_lapack_or_dispatched_transcendental_on_the_run_path():
+    offences = []
+    for path in _run_path_files():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(PACKAGE)}:{getattr(node, 'lineno', '?')}"
+            if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.MatMult):
+                offences.append(f"{where}: the @ operator (BLAS)")
+            if isinstance(node, ast.Attribute):
+                if node.attr == "linalg" and not _is_linalg_error(node, tree):
+                    offences.append(f"{where}: numpy.linalg (LAPACK)")
+                if (
+                    node.attr in CPU_DEPENDENT
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "np"
+                ):
+                    offences.append(f"{where}: np.{node.attr}")
+                if node.attr == "dot" and not (
+                    isinstance(node.value, ast.Name) and node.value.id == "portable"
+                ):
+                    offences.append(f"{where}: .dot (BLAS)")
+    assert not offences, "\n".join(offences)
+
+
+def _is_linalg_error(node: ast.Attribute, tree: ast.AST) -> bool:
+    """np.linalg.LinAlgError (the exception class) is fine."""
+    for parent in ast.walk(tree):
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return parent.attr == "LinAlgError"
+    return False
