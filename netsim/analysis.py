@@ -17,11 +17,14 @@ def time_to_accuracy(
     the end of the run. None if the run never gets there. ``metrics`` are the columns of
     metrics.csv (``RunResult.metrics``); ``variant`` picks one variant (default: the only one).
     """
+    names = sorted({str(name) for name in metrics["variant"]})
     rows = np.ones(len(metrics["round"]), dtype=bool)
     if variant is not None:
+        if variant not in names:
+            raise ValueError(f"no variant {variant!r} in these metrics; they hold {names}")
         rows = metrics["variant"] == variant
-    elif len(set(metrics["variant"])) > 1:
-        raise ValueError("several variants in these metrics: name one")
+    elif len(names) > 1:
+        raise ValueError(f"several variants in these metrics: name one of {names}")
     rounds = metrics["round"][rows]
     worst = np.full(rounds.max() + 1, -np.inf)
     np.maximum.at(worst, rounds, metrics["distance"][rows])

@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import Scenario, load_scenario, read_toml, tomllib
 from .errors import ScenarioError
+from .outdir import check_output_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a dotted key, e.g. --set protocol.rounds=50 (TOML value)",
     )
-    run.add_argument(
-        "--plots", type=Path, default=Path("plots"), help="where the figures go (default plots/)"
-    )
+    run.add_argument("--plots", type=Path, help="where the figures go (default <out>/plots)")
     run.add_argument("--no-plot", action="store_true", help="write results only")
     run.add_argument(
         "--timing-plots",
@@ -104,7 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "results", type=Path, help="a results directory of `netsim run`, or a sweep.db"
     )
-    plot.add_argument("--plots", type=Path, default=Path("plots"), help="where figures go")
+    plot.add_argument(
+        "--plots",
+        type=Path,
+        help="where figures go (default RESULTS_DIR/plots, or plots/ beside a sweep.db)",
+    )
     plot.add_argument("--x", help="sweep: the swept key on the x axis")
     plot.add_argument("--y", help="sweep: the metric (or, with --z, a second swept key)")
     plot.add_argument("--hue", help="sweep: one line per value of this swept key")
@@ -144,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="run the points that failed before again"
     )
     sweep.add_argument(
-        "--plots", type=Path, default=Path("plots"), help="where the sweep's figures go"
+        "--plots", type=Path, help="where the sweep's figures go (default plots/ beside the store)"
     )
     sweep.add_argument("--no-plot", action="store_true", help="do not draw [[sweep.plots]]")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -185,7 +188,8 @@ def _run(args: argparse.Namespace) -> int:
 
     scenario = _load(args)
     expected = _expected_fingerprint(args.verify) if args.verify is not None else None
-    out = args.out or Path("results") / scenario.name
+    out = check_output_dir("--out", args.out or Path("results") / scenario.name)
+    plots = None if args.no_plot else check_output_dir("--plots", args.plots or out / "plots")
     result = run(
         scenario, out=out, progress=False if args.quiet else None, command=["netsim", *sys.argv[1:]]
     )
@@ -200,9 +204,9 @@ def _run(args: argparse.Namespace) -> int:
         )
     print(
         f"results: {out}/ (summary.json, metrics.csv, manifest.json, fingerprint.json"
-        f"{', messages.csv' if result.messages is not None else ''})"
+        f"{', messages.csv' if result.traced else ''})"
     )
-    if not args.no_plot:
+    if plots is not None:
         timing = args.timing_plots or scenario.timing_plots
         messages = result.messages if timing else None
         if timing and messages is None:
@@ -210,10 +214,14 @@ def _run(args: argparse.Namespace) -> int:
                 "warning: no timing plots: the message trace is off (set trace = true)",
                 file=sys.stderr,
             )
-        for path in draw_all(
-            result.summary, result.metrics, result.staleness, args.plots, messages
-        ):
+        for path in draw_all(result.summary, result.metrics, result.staleness, plots, messages):
             print(f"plot: {path}")
+    if result.replaced:
+        gone = [name for name in result.replaced if not (out / name).exists()]
+        print(
+            f"replaced the earlier run in {out}/"
+            + (f" (removed its {', '.join(gone)}, which this run does not write)" if gone else "")
+        )
     print(f"trace hash: {result.summary['trace_hash']}")
     ran = sorted(set(result.manifest["engines"].values()))
     print(f"engine: {', '.join(ran)} (asked: {result.manifest['engine']})")
@@ -444,7 +452,17 @@ def _plot(args: argparse.Namespace) -> int:
         return _plot_sweep(args)
     from .plots import plot_results_dir
 
-    for path in plot_results_dir(args.results, args.plots):
+    given = [flag for flag in ("x", "y", "hue", "z", "out") if getattr(args, flag)]
+    if given or args.where:
+        flags = ", ".join(f"--{flag}" for flag in given + (["where"] if args.where else []))
+        raise ScenarioError(
+            flags,
+            "only plot a sweep store; a run's figures are fixed",
+            str(args.results),
+            "a sweep.db with --x/--y, or a results directory alone",
+        )
+    plots = check_output_dir("--plots", args.plots or args.results / "plots")
+    for path in plot_results_dir(args.results, plots):
         print(f"plot: {path}")
     return 0
 
@@ -457,8 +475,8 @@ def _plot_sweep(args: argparse.Namespace) -> int:
             "--x/--y", "a sweep plot needs both", None, "--x KEY --y METRIC [--hue KEY]"
         )
     where = dict(_parse_override(item, "--where") for item in args.where)
-    out = args.out
-    path = plot_sweep(args.results, args.x, args.y, args.hue, args.z, where, out, args.plots)
+    plots = check_output_dir("--plots", args.plots or args.results.parent / "plots")
+    path = plot_sweep(args.results, args.x, args.y, args.hue, args.z, where, args.out, plots)
     print(f"plot: {path}")
     return 0
 
@@ -471,6 +489,9 @@ def _sweep(args: argparse.Namespace) -> int:
     store = args.store or default_store(sweep)
     if args.status:
         return _sweep_status(sweep, store)
+    plots = (
+        None if args.no_plot else check_output_dir("--plots", args.plots or store.parent / "plots")
+    )
     if sweep.invalid:
         print(sweep.invalid_report(), file=sys.stderr)
     skipped = f", {len(sweep.invalid)} invalid skipped" if sweep.invalid else ""
@@ -498,11 +519,11 @@ def _sweep(args: argparse.Namespace) -> int:
             "their tracebacks are in the store",
             file=sys.stderr,
         )
-    if not args.no_plot:
+    if plots is not None:
         from .sweep import plot_sweep
 
         for spec in sweep.plots:
-            print(f"plot: {plot_sweep(outcome.store, plots=args.plots, **spec)}")
+            print(f"plot: {plot_sweep(outcome.store, plots=plots, **spec)}")
     print(f"export: netsim export {outcome.store} --csv {outcome.store.with_suffix('.csv')}")
     return 1 if outcome.failed else 0
 

@@ -350,7 +350,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
     if trace_format == "parquet" and importlib.util.find_spec("pyarrow") is None:
         raise ScenarioError(
             "trace_format",
-            "Parquet needs pyarrow: pip install 'netsim[parquet]'",
+            "Parquet needs pyarrow: pip install -e '.[parquet]' in the netsim checkout",
             trace_format,
             "csv, or parquet with pyarrow installed",
         )

@@ -234,10 +234,12 @@ def draw_all(
     return paths
 
 
-def plot_results_dir(results_dir: str | Path, plots_dir: str | Path = "plots") -> list[Path]:
-    """Redraw the plots of a finished run from its files (``netsim plot``); the timing plots
-    too when the run kept its message trace."""
+def plot_results_dir(results_dir: str | Path, plots_dir: str | Path | None = None) -> list[Path]:
+    """Redraw the plots of a finished run from its files (``netsim plot``) into ``plots_dir``
+    (default ``results_dir/plots``); the timing plots too when the run kept its message
+    trace."""
     results_dir = Path(results_dir)
+    plots_dir = results_dir / "plots" if plots_dir is None else plots_dir
     summary_file = results_dir / "summary.json"
     if not summary_file.exists():
         raise FileNotFoundError(

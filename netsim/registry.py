@@ -65,9 +65,11 @@ class Registry(Generic[T]):
         allowed = [f.name for f in dataclasses.fields(cls)]
         for param in params:
             if param not in allowed:
+                replace = f"{key}={{{self.name_field}=\"{name}\"}}"
                 raise ScenarioError(
                     f"{key}.{shown.get(param, param)}",
-                    f"unknown parameter for {self.kind} {name!r}",
+                    f"unknown parameter for {self.kind} {name!r} (left from another "
+                    f"{self.kind}? replace the whole table: --set '{replace}')",
                     params[param],
                     ", ".join(shown.get(a, a) for a in allowed) or "none",
                 )

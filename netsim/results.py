@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .engine.trace import MESSAGE_DTYPES, Decision
+from .outdir import atomic_file, check_output_dir, clear_previous_run
 
 MESSAGE_RECORD = np.dtype(
     [
@@ -121,6 +122,7 @@ class RunResult:
     variants: dict[str, VariantResult] = field(repr=False)
     out: Path | None = None
     trace_format: str = "csv"  # messages.csv, or messages.parquet
+    replaced: list[str] = field(default_factory=list)  # files of an earlier run write() removed
 
     @property
     def metrics(self) -> dict[str, np.ndarray]:
@@ -169,13 +171,19 @@ class RunResult:
         return draw(self.summary, self.metrics, Path(path))
 
     def write(self, out: str | Path) -> Path:
-        """Write summary.json, metrics.csv, manifest.json, fingerprint.json and (trace on)
-        messages.csv."""
-        out = Path(out)
+        """Write summary.json, metrics.csv, manifest.json, fingerprint.json, (trace on)
+        messages.csv and (CGC) staleness.csv to ``out``.
+
+        An earlier run in ``out`` is replaced: its files and its figures in ``out/plots`` are
+        removed first and listed in :attr:`replaced`. Every file is written under a temporary
+        name and renamed into place, summary.json last (:mod:`netsim.outdir`)."""
+        out = check_output_dir("out", out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
-        (out / "fingerprint.json").write_text(json.dumps(self.fingerprint) + "\n")
-        (out / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        self.replaced = clear_previous_run(out)
+        with atomic_file(out / "fingerprint.json") as handle:
+            handle.write(json.dumps(self.fingerprint) + "\n")
+        with atomic_file(out / "manifest.json") as handle:
+            handle.write(json.dumps(self.manifest, indent=2) + "\n")
         _write_csv(
             out / "metrics.csv", self.metrics, ("variant", "round", "time", "agent", "distance")
         )
@@ -184,6 +192,8 @@ class RunResult:
         staleness = self.staleness
         if staleness is not None:
             _write_csv(out / "staleness.csv", staleness, STALENESS_COLUMNS)
+        with atomic_file(out / "summary.json") as handle:
+            handle.write(json.dumps(self.summary, indent=2) + "\n")
         self.out = out
         return out
 
@@ -194,11 +204,12 @@ class RunResult:
         if self.trace_format == "parquet":
             import pyarrow.parquet as pq
 
-            with pq.ParquetWriter(out / "messages.parquet", _arrow_schema()) as writer:
-                for chunk in self._message_chunks():
-                    writer.write_table(_arrow_table(chunk, names))
+            with atomic_file(out / "messages.parquet", "wb") as handle:
+                with pq.ParquetWriter(handle, _arrow_schema()) as writer:
+                    for chunk in self._message_chunks():
+                        writer.write_table(_arrow_table(chunk, names))
             return
-        with open(out / "messages.csv", "w", newline="") as handle:
+        with atomic_file(out / "messages.csv", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(names)
             for chunk in self._message_chunks():
@@ -287,7 +298,7 @@ def _arrow_table(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> Any:
 
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
-    with open(path, "w", newline="") as handle:
+    with atomic_file(path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(names)
         formatted = [_format(columns[name]) for name in names]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from tqdm import tqdm
 
 from . import __version__
-from .config import Scenario
+from .config import PEER_RULES, SERVER_RULES, Scenario
+from .outdir import check_output_dir
 from .results import RunResult, combined_hash
 from .simulation import simulate
 
@@ -31,6 +33,10 @@ def run(
     Raises :class:`netsim.ScenarioError` for invalid input.
     """
     runs = scenario.runs()  # validates every variant before anything runs
+    if out is not None:
+        check_output_dir("out", out)
+    runs = [(honest_label(name, sc), sc) for name, sc in runs]
+    warn_beyond_f(runs)
     total = sum(sc.protocol.rounds * len(sc.network.honest) for _, sc in runs)
     variants = {}
     wall = {}
@@ -73,6 +79,46 @@ def run(
     if out is not None:
         result.write(out)
     return result
+
+
+def honest_label(name: str, scenario: Scenario) -> str:
+    """A variant's name, corrected when it names a filter other than the one it runs.
+
+    A variant named after its filter (``"CE"``, ``"no filter, random"``, ``"CGC, large norm"``)
+    keeps a base-scenario filter; ``--set protocol.filter=median`` then changes what runs but
+    not the name. The label of such a run becomes ``"CE [filter = median]"`` (with a warning),
+    so no figure or summary says CE where median ran."""
+    first = name.split(",")[0].strip().lower().replace("-", "_").replace(" ", "_")
+    named = "none" if first in ("no_filter", "unfiltered") else first
+    known = set(PEER_RULES) | set(SERVER_RULES)
+    ran = scenario.protocol.filter
+    if named not in known or named == ran:
+        return name
+    label = f"{name} [filter = {ran}]"
+    warnings.warn(
+        f"variant {name!r} is named after filter {named!r} but runs filter {ran!r} "
+        f"(an override changed it): it is reported as {label!r}",
+        stacklevel=3,
+    )
+    return label
+
+
+def warn_beyond_f(runs: list[tuple[str, Scenario]]) -> None:
+    """Warn when a run has more Byzantine agents than the f its filters are told: a legitimate
+    experiment (what breaks beyond the bound?), but outside every guarantee. The summary
+    records it as ``byzantine_over_f``."""
+    beyond = {}
+    for name, sc in runs:
+        net = sc.network
+        if len(net.byzantine) > net.f:
+            beyond.setdefault((tuple(net.byzantine), net.f), []).append(name)
+    for (byzantine, f), names in beyond.items():
+        which = "every variant" if len(names) == len(runs) else ", ".join(map(repr, names))
+        warnings.warn(
+            f"{len(byzantine)} Byzantine agents {list(byzantine)} but f = {f} ({which}): "
+            "outside the algorithms' guarantees (summary.json: byzantine_over_f)",
+            stacklevel=3,
+        )
 
 
 def dependency_versions() -> dict[str, str]:

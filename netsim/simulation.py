@@ -125,6 +125,7 @@ def run_summary(
         "n": net.n,
         "f": net.f,
         "byzantine": list(net.byzantine),
+        "byzantine_over_f": max(0, len(net.byzantine) - net.f),  # > 0: outside the guarantees
         "adversary": getattr(scenario.adversary, "name", None),
         "delay_model": net.delay.name,
         "deadline": scenario.protocol.deadline,

@@ -15,10 +15,10 @@ for scenario in ce_paper_fig2 ce_margin ce_deadline_drift ce_partial_synchrony \
     cgc_sync cgc_async cgc_no_redundancy; do
     netsim run "scenarios/$scenario.toml" --out "$work/$scenario" --plots plots --quiet
 done
-python scenarios/attack_matrix.py --out "$work/attack_matrix"
-python scenarios/latency_effects.py
-python scenarios/asynchrony_stress.py
-python scenarios/heterogeneous_links.py
+python scenarios/attack_matrix.py --out "$work/attack_matrix" --plots plots
+python scenarios/latency_effects.py --plots plots
+python scenarios/asynchrony_stress.py --plots plots
+python scenarios/heterogeneous_links.py --plots plots
 netsim sweep scenarios/sweep_latency.toml --store "$work/sweep_latency.db" --plots plots --quiet
 for search in search_ce_paper search_cgc_async search_desync; do
     netsim search "scenarios/$search.toml" --out "$work/$search" --plots plots --quiet

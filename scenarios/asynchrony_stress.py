@@ -44,10 +44,11 @@ round lasts D whatever the delays, so its times are (rounds to epsilon) x D.
 
 Run (from the repository root)::
 
-    python scenarios/asynchrony_stress.py                 # full, 3 seeds, figure in plots/
+    python scenarios/asynchrony_stress.py                 # full, 3 seeds
     python scenarios/asynchrony_stress.py --quick --plots /tmp/p   # a few seconds (tests)
 
-Writes ``<plots>/asynchrony_stress.png`` and prints the numbers.
+Writes ``<plots>/asynchrony_stress.png`` (default ``results/asynchrony_stress/``) and prints the
+numbers.
 """
 
 from __future__ import annotations
@@ -215,7 +216,11 @@ def spread(values: list[float | None]) -> tuple[float, float, float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small grid, few rounds (tests)")
-    parser.add_argument("--plots", default="plots", help="directory for the figure")
+    parser.add_argument(
+        "--plots",
+        default="results/asynchrony_stress",
+        help="directory for the figure (default results/asynchrony_stress)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per point (default 3)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args(argv)

@@ -23,8 +23,8 @@ It writes
   (``lockstep``, ``event`` or ``server``), D and the deadline (simulated s, empty if none), the
   honest values that arrived late, and the deadline the cell was given because its attack
   withholds values (empty if none);
-- ``plots/attack_matrix.png``: one heatmap per instance (three a row), the worst final distance
-  over the seeds, log colour scale.
+- ``<plots>/attack_matrix.png`` (default ``results/attack_matrix/``): one heatmap per instance
+  (three a row), the worst final distance over the seeds, log colour scale.
 
 Run (from the repository root)::
 
@@ -50,6 +50,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from tqdm import tqdm
 
 import netsim
 
@@ -158,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="3 attacks, 2 filters, 20 rounds, the first instance of each protocol",
     )
-    parser.add_argument("--plots", type=Path, default=Path("plots"))
+    parser.add_argument(
+        "--plots",
+        type=Path,
+        default=Path("results/attack_matrix"),
+        help="directory for the figure (default results/attack_matrix)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results/attack_matrix"))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
@@ -189,11 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         for rule in table["filters"]
         for seed in seeds
     ]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            rows = list(pool.map(run_cell, jobs, chunksize=4))
-    else:
-        rows = [run_cell(job) for job in jobs]
+    rows = []
+    with tqdm(total=len(jobs), desc="attack matrix", unit="cell", file=sys.stderr) as bar:
+        if args.jobs > 1:
+            with ProcessPoolExecutor(args.jobs) as pool:
+                for row in pool.map(run_cell, jobs, chunksize=4):
+                    rows.append(row)
+                    bar.update(1)
+        else:
+            for job in jobs:
+                rows.append(run_cell(job))
+                bar.update(1)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "table.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

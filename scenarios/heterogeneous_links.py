@@ -37,10 +37,11 @@ base matrix), so a CGC run on a matrix is a homogeneous star.
 
 Run (from the repository root)::
 
-    python scenarios/heterogeneous_links.py               # full, 10 seeds, figures in plots/
+    python scenarios/heterogeneous_links.py               # full, 10 seeds
     python scenarios/heterogeneous_links.py --quick --plots /tmp/p   # a few seconds (tests)
 
-Writes ``<plots>/heterogeneous_links.png`` and ``<plots>/heterogeneous_links_matrix.png``.
+Writes ``<plots>/heterogeneous_links.png`` and ``<plots>/heterogeneous_links_matrix.png``
+(default ``results/heterogeneous_links/``).
 """
 
 from __future__ import annotations
@@ -169,7 +170,11 @@ def summarise(runs: list[dict]) -> tuple[float, float, float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few rounds, one seed (tests)")
-    parser.add_argument("--plots", default="plots", help="directory for the figures")
+    parser.add_argument(
+        "--plots",
+        default="results/heterogeneous_links",
+        help="directory for the figures (default results/heterogeneous_links)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per curve (default 10)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args(argv)

@@ -27,10 +27,11 @@ whatever the timing, so latency only stretches the time axis.
 
 Run (from the repository root)::
 
-    python scenarios/latency_effects.py                  # full: ~10 seeds, figure in plots/
+    python scenarios/latency_effects.py                  # full: ~10 seeds
     python scenarios/latency_effects.py --quick --plots /tmp/p   # a few seconds (tests)
 
-Writes ``<plots>/latency_effects.png`` and prints the numbers.
+Writes ``<plots>/latency_effects.png`` (default ``results/latency_effects/``) and prints the
+numbers.
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ def spread(values: list[float | None]) -> tuple[float, float, float, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small grid, few rounds (tests)")
-    parser.add_argument("--plots", default="plots", help="directory for the figure")
+    parser.add_argument(
+        "--plots",
+        default="results/latency_effects",
+        help="directory for the figure (default results/latency_effects)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per point (default 10)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args(argv)

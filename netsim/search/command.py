@@ -70,9 +70,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     search.add_argument(
         "--out", type=Path, help="results directory (default results/<name>_search)"
     )
-    search.add_argument(
-        "--plots", type=Path, default=Path("plots"), help="where the figures go (default plots/)"
-    )
+    search.add_argument("--plots", type=Path, help="where the figures go (default <out>/plots)")
     search.add_argument("--no-plot", action="store_true", help="write results only")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.set_defaults(handler=_search)
@@ -103,7 +101,7 @@ def _search(args: argparse.Namespace) -> int:
         executor=args.executor,
         scheduler=args.scheduler,
         out=args.out,
-        plots=None if args.no_plot else args.plots,
+        plots=None if args.no_plot else (args.plots or True),
         progress=False if args.quiet else None,
         command=["netsim", *sys.argv[1:]],
     )

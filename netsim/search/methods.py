@@ -167,7 +167,7 @@ def differential_evolution_search(
     except ImportError:
         raise ScenarioError(
             "--method",
-            "differential evolution needs scipy: pip install 'netsim[search]'",
+            "differential evolution needs scipy: pip install -e '.[search]' in the netsim checkout",
             "de",
             "random, or de with scipy installed",
         ) from None

@@ -208,7 +208,7 @@ def run_search(
     executor: str = "local",
     scheduler: str | None = None,
     out: str | Path | None = None,
-    plots: str | Path | None = "plots",
+    plots: str | Path | bool | None = True,
     progress: bool | None = None,
     command: list[str] | None = None,
     compare: bool = True,
@@ -217,7 +217,8 @@ def run_search(
 
     ``settings`` default to the scenario's ``[search]`` table. With ``out`` (default
     ``results/<name>_search``) the worst case, search.json and the worst run's results are
-    written there and the figures to ``plots`` (None: no figures). ``compare = False`` skips the
+    written there and the figures to ``plots`` (True: ``<out>/plots``; None or False: no
+    figures). ``compare = False`` skips the
     hand-written library (the command line always runs it). Raises ScenarioError for bad input,
     before anything runs.
     """
@@ -316,5 +317,7 @@ def run_search(
         wall_time_s=time.perf_counter() - started,
     )
     target = Path(out) if out is not None else Path("results") / f"{scenario.name}_search"
-    write_report(result, target, None if plots is None else Path(plots), command)
+    if plots is True:
+        plots = target / "plots"
+    write_report(result, target, Path(plots) if plots else None, command)
     return result

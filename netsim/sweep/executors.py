@@ -178,7 +178,7 @@ def _distributed() -> tuple[Any, Any, Any]:
     except ImportError:
         raise ScenarioError(
             "--executor",
-            "dask.distributed is not installed: pip install 'netsim[dask]'",
+            "dask.distributed is not installed: pip install -e '.[dask]' in the netsim checkout",
             "dask",
             "local, or dask with dask.distributed installed",
         ) from None

@@ -95,11 +95,12 @@ def plot_sweep(
     z: str | None = None,
     where: Mapping[str, Any] | None = None,
     out: str | Path | None = None,
-    plots: str | Path = "plots",
+    plots: str | Path | None = None,
 ) -> Path:
     """Draw ``y`` vs ``x`` (mean ± 95% CI over seeds, one line per ``hue`` value), or, with
     ``z``, a heatmap of the mean of metric ``z`` over keys ``x`` and ``y``. ``where`` fixes other
-    swept keys. Returns the path of the PNG (default ``<plots>/<sweep>_<y>_vs_<x>.png``)."""
+    swept keys. Returns the path of the PNG (default ``<plots>/<sweep>_<y>_vs_<x>.png``, with
+    ``plots`` defaulting to ``plots/`` beside the store)."""
     columns, rows = tidy(store)
     name = Path(store).parent.name
     rows = [r for r in rows if r["status"] == "done"]
@@ -125,7 +126,7 @@ def plot_sweep(
         stem = f"{name}_{metric}_vs_{x}" + (f"_and_{y}" if z else "")
         stem += "".join(f"_{key}_{_text(value)}" for key, value in (where or {}).items())
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
-        out = Path(plots) / f"{safe}.png"
+        out = (Path(store).parent / "plots" if plots is None else Path(plots)) / f"{safe}.png"
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if z is None:
