@@ -231,7 +231,20 @@ class RandomUniform:
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
     ) -> np.ndarray:
+        if self._wide:
+            return self._from_midpoint(rng.random(view.dim))
         return rng.uniform(self.low, self.high, view.dim)
+
+    @property
+    def _wide(self) -> bool:
+        """Whether high - low overflows (e.g. +-1e308), which numpy's ``uniform`` refuses."""
+        return not math.isfinite(float(self.high) - float(self.low))
+
+    def _from_midpoint(self, u: np.ndarray) -> np.ndarray:
+        """U[low, high] from U[0, 1) doubles without forming high - low: m + h (2u - 1), with
+        m and h the midpoint and half-width (each finite when low and high are)."""
+        low, high = float(self.low), float(self.high)
+        return (low / 2 + high / 2) + (high / 2 - low / 2) * (2.0 * u - 1.0)
 
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
@@ -242,6 +255,10 @@ class RandomUniform:
         double; where :func:`_uniform_is_affine` confirms that numpy computes it so, the
         doubles are drawn into one array and scaled in one operation."""
         values = np.empty((len(receivers.ids), view.dim))
+        if self._wide:
+            for k, rng in enumerate(receivers.rngs):
+                rng.random(out=values[k])
+            return self._from_midpoint(values), np.ones(len(receivers.ids), dtype=bool)
         if not _uniform_is_affine(self.low, self.high):
             for k, rng in enumerate(receivers.rngs):
                 values[k] = rng.uniform(self.low, self.high, view.dim)

@@ -22,7 +22,10 @@ def as_float(
     """``value`` as a finite float in the given range (``low`` < or <= value <= ``high``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ScenarioError(key, "must be a number", value, _range(low, high, low_open))
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the largest float
+        raise ScenarioError(key, "out of range", value, _range(low, high, low_open)) from None
     if math.isnan(number) or (math.isinf(number) and not allow_inf):
         raise ScenarioError(key, "must be finite", value, _range(low, high, low_open))
     if low is not None and (number < low or (low_open and number == low)):

@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import importlib.util
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -87,6 +88,10 @@ PROTOCOL_KEYS = (
     *CE_ONLY_KEYS,
     *CGC_ONLY_KEYS,
 )
+MAX_AGENTS = 100_000  # n^2 links: 10^10 messages a round already
+RECORD_BYTES = 8 * 2**30  # the most memory a run's per-round records may take
+MAGNITUDE = 1e100  # |entries| of A, B and x0: the costs' squares and products stay finite
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # a file name on every OS
 # Filters by protocol (spec/interface.md): a peer filters estimates, the server gradients.
 PEER_RULES = (
     "ce",
@@ -280,13 +285,21 @@ def load_scenario(path: str | Path) -> Scenario:
 def read_toml(path: Path) -> dict[str, Any]:
     """The parsed TOML file, or a :class:`ScenarioError` that says why it cannot be read."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ScenarioError(
             "scenario",
             f"cannot read file: {err.strerror}",
             str(path),
             "a readable scenario TOML file",
+        ) from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ScenarioError(
+            "scenario",
+            f"not UTF-8 text: byte {err.object[err.start]:#04x} on line {line}",
+            str(path),
+            "a TOML file in UTF-8 (save it as UTF-8)",
         ) from None
     try:
         raw = tomllib.loads(text)
@@ -316,14 +329,14 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
         )
     _no_unknown(raw, TOP_KEYS, "")
     name = raw.get("name", "scenario")
-    if not isinstance(name, str) or not name or any(c in name for c in "/\\ "):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise ScenarioError(
             "name",
-            "must be a non-empty name without spaces or slashes",
+            "must be an identifier: it names the results directory and the figures",
             name,
-            'e.g. "ce_paper_fig2"',
+            '1-100 of A-Z a-z 0-9 _ . -, starting with a letter or digit, e.g. "ce_paper_fig2"',
         )
-    seed = as_int(raw.get("seed", 0), "seed", low=0)
+    seed = as_int(raw.get("seed", 0), "seed", low=0, high=2**63 - 1)
     engine = as_choice(raw.get("engine", "auto"), "engine", ENGINES)
     network = _network(_table(raw, "network"), seed)
     costs = _costs(_table(raw, "costs"), network)
@@ -388,7 +401,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
 
 def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
     _no_unknown(table, NETWORK_KEYS, "network")
-    n = as_int(_required(table, "n", "network"), "network.n", low=2)
+    n = as_int(_required(table, "n", "network"), "network.n", low=2, high=MAX_AGENTS)
     f = as_int(table.get("f", 0), "network.f", low=0)
     if not 2 * f < n:
         raise ScenarioError(
@@ -419,7 +432,7 @@ def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
             f"at most {n - 1} ids",
         )
     topology = as_choice(table.get("topology", "complete"), "network.topology", ("complete",))
-    delay_table = dict(table.get("delay", {"model": "constant", "value": 0.0}))
+    delay_table = _optional_table(table, "delay", "network", {"model": "constant", "value": 0.0})
     model = delay_table.pop("model", None)
     if model is None:
         raise ScenarioError(
@@ -585,9 +598,25 @@ def _protocol(table: dict[str, Any], network: NetworkConfig, costs: CostsConfig)
             "remove it",
         )
     rounds = as_int(table.get("rounds", 300), "protocol.rounds", low=1)
+    _check_record_memory(rounds, network.n, costs.dim)
     if kind == "ce":
         return _ce_protocol(table, network, costs, rounds)
     return _cgc_protocol(table, network, costs, rounds)
+
+
+def _check_record_memory(rounds: int, n: int, dim: int) -> None:
+    """A run keeps, per round and agent, its estimate (d floats), distance and time: refuse a
+    run whose records alone would exceed :data:`RECORD_BYTES` before it starts."""
+    per_round = n * (dim + 2) * 8
+    if (rounds + 1) * per_round > RECORD_BYTES:
+        most = RECORD_BYTES // per_round - 1
+        raise ScenarioError(
+            "protocol.rounds",
+            f"the run's per-round records would need {(rounds + 1) * per_round / 2**30:.3g} GiB "
+            f"((rounds + 1) x n x (d + 2) x 8 bytes, n = {n}, d = {dim})",
+            rounds,
+            f"1..{most} (at most {RECORD_BYTES / 2**30:g} GiB of records)",
+        )
 
 
 def _ce_protocol(
@@ -830,9 +859,18 @@ def _deadline(
 
 
 def _step_size(table: dict[str, Any], default: dict[str, Any]) -> Any:
-    step_table = dict(table.get("step_size", default))
+    step_table = _optional_table(table, "step_size", "protocol", default)
     schedule = step_table.pop("schedule", "constant")
-    return STEP_SIZES.build(schedule, step_table, "protocol.step_size")
+    step = STEP_SIZES.build(schedule, step_table, "protocol.step_size")
+    first = step(0)
+    if not (math.isfinite(first) and first > 0):  # e.g. a power step whose b^p overflows
+        raise ScenarioError(
+            "protocol.step_size",
+            f"the first step eta_0 is {first!r}: the estimates would never move",
+            _plugin_table(step, "schedule"),
+            "a schedule with a finite eta_0 > 0",
+        )
+    return step
 
 
 def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> np.ndarray | None:
@@ -1005,6 +1043,19 @@ def _table(raw: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _optional_table(
+    table: Mapping[str, Any], key: str, prefix: str, default: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A copy of the sub-table ``table[key]`` (``default`` when absent); a value that is not a
+    table is an error naming ``prefix.key``."""
+    value = table.get(key, default)
+    if not isinstance(value, dict):
+        raise ScenarioError(
+            f"{prefix}.{key}", "must be a table", value, f"a [{prefix}.{key}] table"
+        )
+    return dict(value)
+
+
 def _required(table: Mapping[str, Any], key: str, prefix: str) -> Any:
     if key not in table:
         raise ScenarioError(f"{prefix}.{key}", "required", None, "see spec/interface.md")
@@ -1034,7 +1085,7 @@ def _matrix(value: Any, key: str) -> np.ndarray:
         )
     for r, row in enumerate(value):
         for c, entry in enumerate(row):
-            as_float(entry, f"{key}[{r}][{c}]")
+            as_float(entry, f"{key}[{r}][{c}]", low=-MAGNITUDE, high=MAGNITUDE)
     return np.asarray(value, dtype=np.float64)
 
 
@@ -1044,7 +1095,7 @@ def _vector(value: Any, key: str) -> np.ndarray:
             key, "must be a non-empty list of numbers", _shape(value), "[v1, v2, ...]"
         )
     for c, entry in enumerate(value):
-        as_float(entry, f"{key}[{c}]")
+        as_float(entry, f"{key}[{c}]", low=-MAGNITUDE, high=MAGNITUDE)
     return np.asarray(value, dtype=np.float64)
 
 

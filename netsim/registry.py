@@ -65,7 +65,7 @@ class Registry(Generic[T]):
         allowed = [f.name for f in dataclasses.fields(cls)]
         for param in params:
             if param not in allowed:
-                replace = f"{key}={{{self.name_field}=\"{name}\"}}"
+                replace = f'{key}={{{self.name_field}="{name}"}}'
                 raise ScenarioError(
                     f"{key}.{shown.get(param, param)}",
                     f"unknown parameter for {self.kind} {name!r} (left from another "

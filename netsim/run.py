@@ -49,6 +49,8 @@ def run(
             start = time.perf_counter()
             variants[name] = simulate(variant_scenario, name, on_round=lambda: bar.update(1))
             wall[name] = time.perf_counter() - start
+    for name, variant in variants.items():
+        warn_no_progress(name, variant.summary)
     hashes = {name: v.summary["trace_hash"] for name, v in variants.items()}
     digest = combined_hash(hashes)
     summary = {
@@ -119,6 +121,29 @@ def warn_beyond_f(runs: list[tuple[str, Scenario]]) -> None:
             "outside the algorithms' guarantees (summary.json: byzantine_over_f)",
             stacklevel=3,
         )
+
+
+def warn_no_progress(name: str, summary: dict[str, Any]) -> None:
+    """Warn about a run that finished but could not make the progress it was meant to: updates
+    skipped because they were not finite (a step size too large for the data), or, for peers,
+    no honest value ever arriving before its round ended (a deadline too short)."""
+    skipped = summary.get("non_finite_updates", 0)
+    if skipped:
+        warnings.warn(
+            f"variant {name!r}: {skipped} honest updates were not finite and were skipped, "
+            "so those estimates did not move (a step size too large for the data?)",
+            stacklevel=3,
+        )
+    if summary["protocol"] == "ce":
+        honest = summary["n"] - len(summary["byzantine"])
+        expected = summary["rounds"] * honest * (honest - 1)
+        if expected and summary.get("absent_honest", 0) >= expected:
+            warnings.warn(
+                f"variant {name!r}: no honest value reached another honest agent within its "
+                f"round (deadline {summary['deadline']!r} s): every agent only used its own "
+                "estimate",
+                stacklevel=3,
+            )
 
 
 def dependency_versions() -> dict[str, str]:

@@ -68,7 +68,10 @@ class PowerStep:
         as_float(self.p, "p", low=0.0, low_open=True)
 
     def __call__(self, t: int) -> float:
-        return self.a / (t + self.b) ** self.p
+        try:
+            return self.a / (t + self.b) ** self.p
+        except OverflowError:  # (t + b)^p beyond the largest float: the step is 0 to the ulp
+            return 0.0
 
     @property
     def diminishing(self) -> bool:

@@ -1,0 +1,251 @@
+"""Every scenario document is either refused with one line naming a key, or valid and runs.
+
+Hypothesis mutates the shipped scenarios: a value replaced by one of another type, out of range,
+non-finite, huge, or an odd string; a key removed; an unknown key added. ``netsim validate`` on
+the TOML file must exit 0 or exit 2 with a single ``error: <key>: ...`` line, never a traceback;
+a document it accepts must run a few rounds without an error.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from builders import PAPER
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import netsim
+from netsim.cli import main
+from netsim.config import read_toml
+
+SHIPPED = sorted(
+    p for p in PAPER.parent.glob("*.toml") if "matrix" not in p.stem and "sweep" not in p.stem
+)
+RAWS = {p.stem: read_toml(p) for p in SHIPPED}
+
+ODD_VALUES = st.one_of(
+    st.sampled_from(
+        [
+            -1,
+            0,
+            1,
+            2,
+            3,
+            10**12,
+            2**63,
+            -(2**63),
+            0.5,
+            -0.5,
+            5e-324,
+            1e-300,
+            1e308,
+            -1e308,
+            math.inf,
+            -math.inf,
+            math.nan,
+            True,
+            False,
+            "",
+            ".",
+            "..",
+            "a b",
+            "x\ny",
+            "é",
+            "x" * 1000,
+            "exponential",
+            "none",
+            [],
+            [0],
+            [1.0, 2.0],
+            [[1.0, 0.0]],
+            ["a"],
+            {},
+            {"kind": "constant"},
+            {"model": "uniform"},
+            {"x": 1},
+        ]
+    ),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+
+
+def _paths(raw: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every path to a value in the document (table keys and list indices)."""
+    paths = []
+    if isinstance(raw, dict):
+        for key, value in raw.items():
+            paths.append((*prefix, key))
+            paths += _paths(value, (*prefix, key))
+    elif isinstance(raw, list) and len(raw) <= 12:
+        for index, value in enumerate(raw):
+            paths.append((*prefix, index))
+            paths += _paths(value, (*prefix, index))
+    return paths
+
+
+@st.composite
+def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
+    raw = copy.deepcopy(RAWS[draw(st.sampled_from(sorted(RAWS)))])
+    raw.pop("search", None)
+    for _ in range(draw(st.integers(1, 2))):
+        paths = _paths(raw)
+        path = draw(st.sampled_from(paths))
+        parent = raw
+        for step in path[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
+        if action == "delete":
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(st.sampled_from(["colour", "kind", "model", "x", "n"]))] = draw(ODD_VALUES)
+        else:
+            parent[path[-1]] = draw(ODD_VALUES)
+    return raw
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return (
+            '"'
+            + "".join(
+                c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in value
+            )
+            + '"'
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def _key(key: str) -> str:
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_toml(raw: dict[str, Any]) -> str:
+    """The document as TOML: every top-level table an inline table (any value round-trips)."""
+    return "".join(f"{_key(k)} = {_toml_value(v)}\n" for k, v in raw.items())
+
+
+def test_the_toml_writer_round_trips_the_shipped_scenarios(tmp_path):
+    for name, raw in RAWS.items():
+        path = tmp_path / f"{name}.toml"
+        path.write_text(to_toml(raw))
+        assert read_toml(path) == raw
+
+
+@settings(
+    max_examples=int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(document=mutated_documents())
+def test_a_mutated_scenario_is_refused_in_one_line_or_runs(document, tmp_path, capsys):
+    path = tmp_path / "fuzz.toml"
+    path.write_text(to_toml(document))
+    code = main(["validate", str(path)])
+    _out, err = capsys.readouterr()
+    if code == 2:
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("error: ") and ": " in lines[0][7:], err
+        return
+    assert code == 0, (code, err)
+    scenario = netsim.load_scenario(path)
+    overrides = {"protocol.rounds": min(scenario.protocol.rounds, 3)}
+    if scenario.network.n > 40:
+        pytest.skip("a large valid network: validation is what this test checks")
+    netsim.run(scenario.with_overrides(overrides), progress=False)
+
+
+def test_odd_names_are_refused(tmp_path, capsys):
+    for name in ["..", ".", "a\nb", "x\x00", "x" * 300, "-rf", "a:b"]:
+        raw = copy.deepcopy(RAWS["ce_paper_fig2"]) | {"name": name}
+        path = tmp_path / "odd.toml"
+        path.write_text(to_toml(raw))
+        assert main(["validate", str(path)]) == 2, name
+        assert capsys.readouterr().err.startswith("error: name: "), name
+
+
+def test_a_non_utf8_file_is_refused_in_one_line(tmp_path, capsys):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(
+        Path(PAPER).read_bytes().replace(b"# The CE", "# Caf\xe9 CE".encode("latin-1"))
+    )
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: scenario: ")
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "says"),
+    [
+        ("protocol.step_size=0.1", "protocol.step_size", "must be a table"),
+        ('network.delay="exponential"', "network.delay", "must be a table"),
+        (
+            'protocol.step_size={schedule="power", a=1.0, b=1e10, p=2000}',
+            "protocol.step_size",
+            "eta_0 is 0.0",
+        ),
+        ("network.n=1000000000000", "network.n", "out of range"),
+        ("protocol.rounds=1000000000000", "protocol.rounds", "would need"),
+        ("costs.B=[[1e200], [1.3], [1.3], [1.0], [0.3], [-0.3]]", "costs.B[0][0]", "out of range"),
+        ("seed=1" + "0" * 400, "seed", "out of range"),
+    ],
+)
+def test_the_reported_type_confusions_are_one_line_errors(capsys, override, key, says):
+    assert main(["validate", str(PAPER), "--set", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {key}: ") and says in err[0], err
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_random_uniform_over_the_whole_float_range_runs(engine):
+    """U[-1e308, 1e308]: high - low overflows, so netsim draws m + h (2u - 1) instead; every
+    Byzantine value lies in the range and honest estimates stay finite."""
+    sc = netsim.load_scenario(PAPER).with_overrides(
+        {
+            "engine": engine,
+            "protocol.rounds": 5,
+            "adversary": {"kind": "random_uniform", "low": -1e308, "high": 1e308},
+        }
+    )
+    result = netsim.run(sc)
+    assert all(math.isfinite(v["final_distance"]) for v in result.summary["variants"].values())
+    rng = np.random.default_rng(0)
+    adversary = sc.adversary
+    drawn = adversary._from_midpoint(rng.random(10_000))
+    assert np.all(np.isfinite(drawn)) and drawn.min() >= -1e308 and drawn.max() <= 1e308
+    assert drawn.min() < -0.9e308 and drawn.max() > 0.9e308  # the whole range is used
+
+
+def test_a_run_that_cannot_progress_says_so():
+    sc = netsim.load_scenario(PAPER).with_overrides(
+        {"protocol.rounds": 5, "protocol.deadline": 5e-324, "variants": []}
+    )
+    with pytest.warns(UserWarning, match="no honest value reached another honest agent"):
+        netsim.run(sc)
+    huge = netsim.load_scenario(PAPER).with_overrides(
+        {"protocol.rounds": 5, "protocol.step_size.eta": 1e308, "variants": []}
+    )
+    with pytest.warns(UserWarning, match="honest updates were not finite and were skipped"):
+        netsim.run(huge)
