@@ -277,6 +277,16 @@ def _validate(args: argparse.Namespace) -> int:
         return _validate_sweep(args)
     scenario = _load(args)
     runs = scenario.runs()
+    search = None
+    if "search" in scenario.raw:  # checked before anything is printed
+        from .search.runner import prepare_search, resolve_settings
+
+        settings = resolve_settings(scenario.raw["search"])
+        description = prepare_search(scenario, settings, "search.objective")[3]
+        search = (
+            f"  search: {settings.method}, budget {settings.budget}, objective "
+            f"{settings.objective}: {description}"
+        )
     net = scenario.network
     print(f"{scenario.source}: valid scenario {scenario.name!r}")
     print(
@@ -303,6 +313,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
         for line in _clock_lines(sc):
             print(f"    {line}")
+    if search is not None:
+        print(search)
     honest = [scenario.costs.costs[i] for i in net.honest]
     report = check_redundancy(honest, net.n, net.f)
     print(f"  2f-redundancy: {'holds' if report.holds else 'FAILS'}: {report.explain()}")

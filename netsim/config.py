@@ -567,6 +567,16 @@ def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
     if require:
         from .theory import check_redundancy  # local: theory imports costs, not config
 
+        honest, size = len(network.honest), network.n - 2 * network.f
+        if honest < size:  # more Byzantine agents than f: too few honest costs to check
+            raise ScenarioError(
+                "costs.require_redundancy",
+                f"2f-redundancy is about subsets of n - 2f = {size} honest costs, but only "
+                f"{honest} agents are honest ({len(network.byzantine)} Byzantine, f = "
+                f"{network.f})",
+                True,
+                f"false, or at most 2f = {2 * network.f} agents in network.byzantine",
+            )
         report = check_redundancy([costs[i] for i in network.honest], network.n, network.f)
         if not report.holds:
             raise ScenarioError(

@@ -210,6 +210,7 @@ def test_a_non_utf8_file_is_refused_in_one_line(tmp_path, capsys):
         ("protocol.rounds=1000000000000", "protocol.rounds", "would need"),
         ("costs.B=[[1e200], [1.3], [1.3], [1.0], [0.3], [-0.3]]", "costs.B[0][0]", "out of range"),
         ("seed=1" + "0" * 400, "seed", "out of range"),
+        ("network.f=0", "costs.require_redundancy", "only 5 agents are honest"),
     ],
 )
 def test_the_reported_type_confusions_are_one_line_errors(capsys, override, key, says):
@@ -249,3 +250,26 @@ def test_a_run_that_cannot_progress_says_so():
     )
     with pytest.warns(UserWarning, match="honest updates were not finite and were skipped"):
         netsim.run(huge)
+
+
+def test_validate_checks_the_search_table(capsys):
+    search = PAPER.parent / "search_ce_paper.toml"
+    assert main(["validate", str(search), "--set", 'search.objective="nope"']) == 2
+    out, err = capsys.readouterr()
+    assert out == ""  # refused before anything is printed
+    assert err.startswith("error: search.objective: unknown objective")
+    assert main(["validate", str(search), "--set", "search.budget=0"]) == 2
+    assert capsys.readouterr().err.startswith("error: search.budget: ")
+
+
+def test_a_sweep_plot_of_an_unknown_metric_is_refused_before_any_point_runs(tmp_path, capsys):
+    text = (
+        (PAPER.parent / "sweep_latency.toml").read_text().replace("time_to_1e-06", "time_to_1e-6")
+    )
+    path = tmp_path / "sweep.toml"
+    path.write_text(text)
+    store = tmp_path / "store.db"
+    assert main(["sweep", str(path), "--store", str(store), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: sweep.plots[0].y: not a metric of this sweep (got 'time_to_1e-6'")
+    assert "time_to_1e-06" in err and not store.exists()

@@ -201,6 +201,24 @@ def library_cases(
     return cases
 
 
+def prepare_search(
+    scenario: Scenario, settings: SearchSettings, objective_key: str = "--objective"
+) -> tuple[dict[str, Any], Scenario, SearchSpace | None, str]:
+    """Check a search before anything runs: the base scenario it varies, its objective and its
+    space (None for the exhaustive method). Returns (raw base, base, space, description); raises
+    ScenarioError naming the key. ``netsim validate`` calls it too."""
+    raw = base_raw(scenario, settings.objective)
+    base = parse_scenario(raw, source=scenario.source)
+    check_objective(settings.objective, base, objective_key)
+    if settings.method == "exhaustive":
+        from .exhaustive import exhaustive_count
+
+        exhaustive_count(base)  # refuses what the mode cannot do
+        return raw, base, None, "every delivery class of round 0 (exhaustive)"
+    space = build_space(base, settings.space, settings.options)
+    return raw, base, space, space.describe()
+
+
 def run_search(
     scenario: Scenario | str | Path,
     settings: SearchSettings | None = None,
@@ -229,20 +247,8 @@ def run_search(
     if settings is None:
         settings = resolve_settings(scenario.raw.get("search"))
     started = time.perf_counter()
-    raw = base_raw(scenario, settings.objective)
-    base = parse_scenario(raw, source=scenario.source)
-    key = "--objective"
-    check_objective(settings.objective, base, key)
-    space: SearchSpace | None = None
-    if settings.method == "exhaustive":
-        from .exhaustive import exhaustive_count
-
-        exhaustive_count(base)  # refuses what the mode cannot do, before anything runs
-        description, dimensions = "every delivery class of round 0 (exhaustive)", []
-    else:
-        space = build_space(base, settings.space, settings.options)
-        description = space.describe()
-        dimensions = [d.name for d in space.dimensions]
+    raw, base, space, description = prepare_search(scenario, settings)
+    dimensions = [] if space is None else [d.name for d in space.dimensions]
     library_space = "delays" if settings.method == "exhaustive" else settings.space
     cases = library_cases(base, raw, library_space, space) if compare else {}
 

@@ -152,6 +152,9 @@ def parse_sweep(
         raise ScenarioError(
             first.key, f"no valid sweep point: {first.problem}", first.value, first.allowed
         )
+    plots = _plots(table.get("plots", []), values)
+    first = points[0]
+    _check_plot_metrics(plots, base.with_overrides({**first.params, "seed": first.seed}))
     return Sweep(
         name=base.name,
         source=source,
@@ -161,8 +164,36 @@ def parse_sweep(
         on_invalid=choice,
         points=tuple(points),
         invalid=tuple(invalid),
-        plots=_plots(table.get("plots", []), values),
+        plots=plots,
     )
+
+
+def _check_plot_metrics(plots: tuple[dict[str, Any], ...], scenario: Scenario) -> None:
+    """Every ``[[sweep.plots]]`` metric must be a column the points will have: checked on a
+    one-round run of the first point (its summary has every metric a full run has), so a typo
+    fails now rather than after the whole sweep has run."""
+    if not plots:
+        return
+    from ..run import run
+    from .export import LEADING, TRAILING
+    from .point import flat_metrics
+
+    probe = scenario.with_overrides({"protocol.rounds": 1, "trace": False})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = run(probe, progress=False).summary
+    names = {*LEADING, *TRAILING}
+    for variant in summary["variants"].values():
+        names |= set(flat_metrics(variant))
+    for k, entry in enumerate(plots):
+        key = "z" if "z" in entry else "y"
+        if entry[key] not in names:
+            raise ScenarioError(
+                f"sweep.plots[{k}].{key}",
+                "not a metric of this sweep",
+                entry[key],
+                ", ".join(sorted(names - {"idx", "point_id", "error"})),
+            )
 
 
 def canonical_json(value: Any) -> str:
