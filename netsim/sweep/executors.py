@@ -11,6 +11,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,6 +23,7 @@ from ..errors import ScenarioError
 
 T = TypeVar("T")
 EXECUTORS = ("local", "dask")
+ORPHAN_POLL_S = 0.5  # how often a worker checks that its coordinator is alive
 POOL_RESTARTS = 3  # a worker that dies (out of memory, killed) breaks the pool; start a new one
 
 
@@ -108,7 +111,8 @@ class Executor:
                 self._pool = ProcessPoolExecutor(
                     max_workers=self.jobs,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_ignore_sigint,
+                    initializer=_start_worker,
+                    initargs=(os.getpid(),),
                 )
             futures: dict[Future, int] = {}
             try:
@@ -166,9 +170,18 @@ class Executor:
             self._client.cancel(futures)
 
 
-def _ignore_sigint() -> None:
-    """Ctrl-C is for the coordinating process: it stops the sweep, and the workers with it."""
+def _start_worker(coordinator: int) -> None:
+    """A pool worker: Ctrl-C is for the coordinating process (it stops the sweep, and the
+    workers with it); and a worker whose coordinator is gone, even killed with SIGKILL, exits
+    within :data:`ORPHAN_POLL_S` instead of living on as an orphan."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(coordinator,), daemon=True).start()
+
+
+def _exit_with(coordinator: int) -> None:
+    while os.getppid() == coordinator:  # reparented (to init or a subreaper) once it dies
+        time.sleep(ORPHAN_POLL_S)
+    os._exit(1)
 
 
 def _distributed() -> tuple[Any, Any, Any]:
