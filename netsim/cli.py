@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import Scenario, load_scenario, read_toml, tomllib
 from .errors import ScenarioError
-from .outdir import check_output_dir
+from .outdir import RUN_FILES, check_output_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,10 +224,8 @@ def _run(args: argparse.Namespace) -> int:
             f"after {variant['rounds']} rounds, {variant['sim_time_end']:.3f} simulated s, "
             f"{variant['messages_sent']} messages{timing}"
         )
-    print(
-        f"results: {out}/ (summary.json, metrics.csv, manifest.json, fingerprint.json"
-        f"{', messages.csv' if result.traced else ''})"
-    )
+    written = [name for name in RUN_FILES if (out / name).is_file()]
+    print(f"results: {out}/ ({', '.join(written)})")
     if plots is not None:
         timing = args.timing_plots or scenario.timing_plots
         messages = result.messages if timing else None

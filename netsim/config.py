@@ -1068,7 +1068,7 @@ def _optional_table(
 
 def _required(table: Mapping[str, Any], key: str, prefix: str) -> Any:
     if key not in table:
-        raise ScenarioError(f"{prefix}.{key}", "required", None, "see spec/interface.md")
+        raise ScenarioError(f"{prefix}.{key}", "required", None, "see docs/scenario.md")
     return table[key]
 
 
