@@ -59,7 +59,7 @@ def run_sweep(
         )
     path = Path(store) if store is not None else default_store(sweep)
     workers = Executor(executor, jobs, scheduler)  # options checked before anything is written
-    with workers, SweepStore(path) as db:
+    with SweepStore(path, writer=True) as db, workers:
         _check_same_sweep(db, sweep)
         db.set_meta(
             name=sweep.name,

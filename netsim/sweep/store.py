@@ -83,8 +83,20 @@ class StoredPoint:
 class SweepStore:
     """A sweep's SQLite database. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: str | Path, create: bool = True):
+    def __init__(self, path: str | Path, create: bool = True, writer: bool = False):
+        """Open the store at ``path`` (created when ``create``). ``writer``: this process runs
+        the sweep; it holds an exclusive lock on ``<path>.lock`` until :meth:`close`, so a
+        second sweep on the same store stops with a clear error instead of racing the first.
+
+        Raises :class:`ScenarioError` naming ``store`` for a path that is a directory, a
+        database that is not a sweep store (another schema, a corrupt file), a read-only file,
+        a full disk, or a store in use by another sweep."""
         self.path = Path(path)
+        self._lock: Any = None
+        if self.path.is_dir():
+            raise ScenarioError(
+                "store", "is a directory", str(self.path), "a file path, e.g. results/x/sweep.db"
+            )
         if not create and not self.path.is_file():
             raise ScenarioError(
                 "store",
@@ -92,21 +104,32 @@ class SweepStore:
                 str(self.path),
                 "a sweep.db written by netsim sweep",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=60.0)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            with self._db:
-                self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as err:
-            self._db.close()
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if writer:
+                self._lock = _exclusive_lock(self.path)
+            self._db = sqlite3.connect(self.path, timeout=60.0)
+        except OSError as err:
+            self._release()
             raise ScenarioError(
-                "store",
-                f"not a sweep store ({err})",
-                str(self.path),
-                "a sweep.db written by netsim sweep",
+                "store", f"cannot be opened: {err.strerror}", str(self.path), "a writable path"
             ) from None
+        except sqlite3.Error as err:
+            self._release()
+            raise ScenarioError("store", _problem(err), str(self.path), _ALLOWED) from None
+        try:
+            _check_schema(self._db, self.path)
+            if create:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                with self._db:
+                    self._db.executescript(SCHEMA)
+        except sqlite3.Error as err:
+            self.close()
+            raise ScenarioError("store", _problem(err), str(self.path), _ALLOWED) from None
+        except ScenarioError:
+            self.close()
+            raise
 
     def __enter__(self) -> SweepStore:
         return self
@@ -116,6 +139,12 @@ class SweepStore:
 
     def close(self) -> None:
         self._db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     # --- meta ----------------------------------------------------------------------------------
 
@@ -167,6 +196,67 @@ class SweepStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+
+_ALLOWED = "a sweep.db written by netsim sweep"
+
+
+def _problem(err: sqlite3.Error) -> str:
+    """What an SQLite error means for the user: a full disk and a read-only file are not a
+    corrupt store."""
+    text = str(err)
+    if "readonly" in text or "read-only" in text:
+        return "cannot be written (read-only file or directory)"
+    if "full" in text:
+        return "cannot be written: the disk is full"
+    if "unable to open" in text:
+        return "cannot be opened (does its directory exist and is it writable?)"
+    return f"not a sweep store ({text})"
+
+
+def _check_schema(db: sqlite3.Connection, path: Path) -> None:
+    """An existing database must hold a sweep store's tables and nothing else: netsim never
+    writes into another application's database."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return  # a new, empty file
+    if tables != {"meta", "points"}:
+        raise ScenarioError(
+            "store",
+            f"is an SQLite database of something else (tables: {', '.join(sorted(tables))})",
+            str(path),
+            _ALLOWED + " (or a new path)",
+        )
+    columns = [row[1] for row in db.execute("PRAGMA table_info(points)")]
+    if tuple(columns) != COLUMNS:
+        raise ScenarioError(
+            "store",
+            "has another schema (written by another netsim version?)",
+            str(path),
+            _ALLOWED + " by this version (or a new path)",
+        )
+
+
+def _exclusive_lock(path: Path) -> Any:
+    """An open file holding an exclusive, non-blocking lock on ``<path>.lock`` (POSIX
+    ``flock``; released when the file is closed or the process dies, even by SIGKILL)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no lock, SQLite's own locking remains
+        return None
+    handle = open(path.with_name(path.name + ".lock"), "a+")  # held until close()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise ScenarioError(
+            "store",
+            "is in use by another netsim sweep running now",
+            str(path),
+            "wait for it to finish (netsim sweep FILE --status shows its progress), "
+            "or use another --store",
+        ) from None
+    return handle
 
 
 def now() -> float:
