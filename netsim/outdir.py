@@ -88,6 +88,11 @@ def atomic_file(path: Path, mode: str = "w", **kwargs: object) -> Iterator[IO]:
         with open(temporary, mode, **kwargs) as handle:  # type: ignore[call-overload]
             yield handle
         os.replace(temporary, path)
+    except OSError as err:
+        temporary.unlink(missing_ok=True)
+        if err.filename is None:  # a write error (a full disk) does not say which file
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -145,3 +145,16 @@ def test_time_to_accuracy_names_the_variants_it_has():
     with pytest.raises(ValueError, match=r"no variant 'ce'.*\['CE', 'no filter'\]"):
         time_to_accuracy(metrics, 1e-6, variant="ce")
     assert time_to_accuracy(metrics, 1e-6, variant="CE") == (1, 1.0)
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
+    def full(self, rows=0):
+        yield from ()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(RunResult, "_message_chunks", full)
+    out = tmp_path / "run"
+    assert main(["run", str(PAPER), "--out", str(out), *SHORT]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out / 'messages.csv'}: No space left on device"]
+    assert not (out / "summary.json").exists()

@@ -65,9 +65,18 @@ class ColumnSpool:
             self.directory = Path(tempfile.mkdtemp(prefix="netsim-trace-"))
             weakref.finalize(self, _remove, self.directory)
         for name in self.dtypes:
-            with open(self.directory / f"{name}.bin", "ab") as handle:
-                for part in self._parts:
-                    np.ascontiguousarray(part[name]).tofile(handle)
+            path = self.directory / f"{name}.bin"
+            try:
+                with open(path, "ab") as handle:
+                    for part in self._parts:
+                        np.ascontiguousarray(part[name]).tofile(handle)
+            except OSError as err:  # numpy says "N requested and 0 written": say where, and why
+                raise OSError(
+                    err.errno,
+                    f"{err.strerror or err} while spilling the message trace (set TMPDIR to "
+                    "a disk with room, or trace = false)",
+                    str(path),
+                ) from None
         self.spilled += self._buffered
         self._parts, self._buffered = [], 0
 
