@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .engine.spool import release_pages
 from .engine.trace import MESSAGE_DTYPES, Decision
 from .outdir import atomic_file, check_output_dir, clear_previous_run
 
@@ -222,9 +223,11 @@ class RunResult:
             total = len(v.messages["round"])
             for start in range(0, total, rows):
                 part = {
-                    name: np.asarray(v.messages[name][start : start + rows])
+                    name: np.array(v.messages[name][start : start + rows])
                     for name in MESSAGE_COLUMNS
                 }
+                for name in MESSAGE_COLUMNS:  # written once: drop the pages read so far
+                    release_pages(v.messages[name], start + len(part["round"]))
                 part["decision"] = decision_names[part["decision"]].astype(object)
                 part["variant"] = np.full(len(part["round"]), v.name, dtype=object)
                 yield part

@@ -18,6 +18,7 @@ collected, or at exit.
 from __future__ import annotations
 
 import atexit
+import mmap
 import shutil
 import tempfile
 import weakref
@@ -108,3 +109,18 @@ def _remove(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     if directory.exists():
         atexit.register(shutil.rmtree, directory, True)
+
+
+def release_pages(column: np.ndarray, stop: int) -> None:
+    """Tell the kernel that rows ``[0, stop)`` of a spilled (memory-mapped) column will not be
+    read again soon, so their pages leave this process's resident memory: writing a long trace
+    a chunk at a time then keeps the resident size of one chunk, not of the whole file. A
+    no-op for an in-memory column or where ``madvise`` is unavailable; the rows stay readable
+    (a later read maps them again from the file)."""
+    handle = getattr(column, "_mmap", None)
+    if handle is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    start = column.offset if isinstance(column, np.memmap) else 0
+    length = (start + stop * column.itemsize) // mmap.PAGESIZE * mmap.PAGESIZE
+    if length > 0:
+        handle.madvise(mmap.MADV_DONTNEED, 0, length)
