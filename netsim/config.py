@@ -742,9 +742,6 @@ def _lockstep(round_length: float, network: NetworkConfig) -> RoundClock:
 def _cgc_protocol(
     table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
 ) -> ProtocolConfig:
-    from .theory import cgc_constants  # local: theory imports costs only
-
-    n, f = network.n, network.f
     filter_name = as_choice(table.get("filter", "cgc"), "protocol.filter", SERVER_RULES)
     check_condition(filter_name, network.n, network.f)
     mode = as_choice(table.get("mode", "sync"), "protocol.mode", ("sync", "async"))
@@ -769,24 +766,10 @@ def _cgc_protocol(
             None,
             "a number > 0 (simulated s)",
         )
-    constants = cgc_constants([costs.costs[i] for i in network.honest], n, f)
     if "step_size" in table:
         step_size = _step_size(table, {})
-    elif mode == "sync":
-        if not constants.alpha > 0:
-            raise ScenarioError(
-                "protocol.step_size",
-                "required: Theorem 2 gives no step when "
-                f"alpha <= 0 (alpha = {constants.alpha:.4g})",
-                None,
-                "a [protocol.step_size] table",
-            )
-        step_size = _step_size({}, {"schedule": "constant", "eta": constants.eta_bar / 2})
-    else:
-        # netsim's choice: eta_0 = 1/(n mu) (a stable first step), then a / (t + b) with
-        # a = 4 / ((n - f) lam), large enough for the error to fall like a power of t.
-        a = 4.0 / ((n - f) * constants.lam) if constants.lam > 0 else 1.0 / (n * constants.mu)
-        step_size = _step_size({}, {"schedule": "harmonic", "a": a, "b": a * n * constants.mu})
+    else:  # Theorem 2's constants are computed only when the step comes from them
+        step_size = _default_cgc_step(mode, network, costs)
     require = table.get("require_diminishing", True)
     if not isinstance(require, bool):
         raise ScenarioError(
@@ -836,6 +819,28 @@ def _cgc_protocol(
         server_compute_time=server_compute,
         agent_queue=agent_queue,
     )
+
+
+def _default_cgc_step(mode: str, network: NetworkConfig, costs: CostsConfig) -> Any:
+    """The CGC step when the scenario gives none: eta = eta_bar / 2 (Theorem 2) in sync mode;
+    in async mode netsim's choice eta_0 = 1/(n mu), then a / (t + b) with a = 4 / ((n - f) lam),
+    large enough for the error to fall like a power of t."""
+    from .theory import cgc_constants  # local: theory imports costs only
+
+    n, f = network.n, network.f
+    constants = cgc_constants([costs.costs[i] for i in network.honest], n, f)
+    if mode == "sync":
+        if not constants.alpha > 0:
+            raise ScenarioError(
+                "protocol.step_size",
+                "required: Theorem 2 gives no step when "
+                f"alpha <= 0 (alpha = {constants.alpha:.4g})",
+                None,
+                "a [protocol.step_size] table",
+            )
+        return _step_size({}, {"schedule": "constant", "eta": constants.eta_bar / 2})
+    a = 4.0 / ((n - f) * constants.lam) if constants.lam > 0 else 1.0 / (n * constants.mu)
+    return _step_size({}, {"schedule": "harmonic", "a": a, "b": a * n * constants.mu})
 
 
 def _deadline(

@@ -91,7 +91,8 @@ class LeastSquares:
         cached = self.__dict__.get("_lipschitz")
         if cached is None:
             A = self.A if self.A.shape[0] <= self.A.shape[1] else self.A.T
-            cached = float(2.0 * portable.symmetric_eigenvalues(portable.matmul(A, A.T)).max())
+            gram = portable.Spectrum(portable.matmul(A, A.T))
+            cached = 2.0 * gram.eigenvalue(gram.size - 1)
             object.__setattr__(self, "_lipschitz", cached)
         return cached
 

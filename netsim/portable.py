@@ -20,7 +20,8 @@ code path.
 * :func:`row_norms` -- sqrt(sum of squares), ordered.
 * :func:`pseudo_inverse` -- A^+ by pivoted Gram-Schmidt (twice, so the bases are orthonormal
   to rounding) instead of LAPACK's SVD; :func:`solve` -- Gaussian elimination with partial
-  pivoting; :func:`symmetric_eigenvalues` -- cyclic Jacobi rotations.
+  pivoting; :class:`Spectrum` -- Householder tridiagonalization, then bisection on Sturm
+  counts, one eigenvalue at a time (:func:`symmetric_eigenvalues`: all of them).
 * :func:`exp` -- e^x from fdlibm's algorithm (argument reduction by ln 2, a rational
   approximation on [-ln2/2, ln2/2]; error below 1 ulp), in element-wise operations.
 
@@ -233,74 +234,93 @@ def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x[:, 0] if vector else x
 
 
-def symmetric_eigenvalues(S: np.ndarray, max_sweeps: int = 60) -> np.ndarray:
-    """The eigenvalues of a symmetric matrix S (k, k), ascending, by Jacobi rotations.
+def symmetric_eigenvalues(S: np.ndarray) -> np.ndarray:
+    """Every eigenvalue of a symmetric matrix S (k, k), ascending (:class:`Spectrum`)."""
+    spectrum = Spectrum(S)
+    return np.array([spectrum.eigenvalue(i) for i in range(spectrum.size)])
 
-    A rotation in the plane (p, q) with t = sign(theta) / (|theta| + sqrt(theta^2 + 1)),
-    theta = (S_qq - S_pp) / (2 S_pq), c = 1 / sqrt(1 + t^2), s = t c, zeroes S_pq (Golub & Van
-    Loan, Matrix Computations, Alg. 8.5.3). A sweep visits every pair once in the round-robin
-    order of a tournament, k/2 disjoint pairs at a time, each batch applied as one vectorized
-    step (disjoint rotations commute, so the order inside a batch does not matter). Sweeps stop
-    when the off-diagonal part is below k eps times the Frobenius norm, or when a sweep no
-    longer reduces it (rounding has the last word). Absolute accuracy near
-    k eps ||S||_F.
+
+class Spectrum:
+    """The eigenvalues of a symmetric matrix S (k, k), one at a time, on demand.
+
+    Householder reduction to a tridiagonal T = Q^T S Q (Golub & Van Loan, Matrix Computations,
+    Alg. 8.3.1: k - 2 reflections, each applied as S <- S - v w^T - w v^T with fixed-order
+    products), then bisection on Sturm counts (Alg. 8.4.1): the number of negative pivots of the
+    LDL^T factorization of T - sigma I is the number of eigenvalues below sigma. Bisection stops
+    when an interval is below 2 eps max|Gershgorin bound|, the accuracy the reduction leaves
+    (backward stable: absolute error a small multiple of eps ||S||). Only + - * / and sqrt,
+    elementwise or in fixed-order sums, and Python floats (IEEE doubles, no fused operations)
+    for the Sturm recurrence: the same bits on every CPU. Asking for the extreme eigenvalues
+    costs the reduction (O(k^3), vectorized) and O(k) per bisection step.
     """
-    S = np.array(S, dtype=np.float64)
+
+    def __init__(self, S: np.ndarray):
+        S = np.array(S, dtype=np.float64)
+        k = S.shape[0]
+        if S.ndim != 2 or S.shape != (k, k) or k == 0:
+            raise ValueError(f"symmetric eigenvalues: not a square matrix, shape {S.shape}")
+        if not np.all(np.isfinite(S)):
+            raise ValueError("symmetric eigenvalues: the matrix has a non-finite entry")
+        self.size = k
+        diagonal, off = _tridiagonal((S + S.T) / 2)
+        self._diagonal = diagonal.tolist()
+        self._squares = (off * off).tolist()
+        radius = np.abs(np.concatenate([[0.0], off])) + np.abs(np.concatenate([off, [0.0]]))
+        self.low = float(np.min(diagonal - radius))  # Gershgorin: every eigenvalue is inside
+        self.high = float(np.max(diagonal + radius))
+        width = max(abs(self.low), abs(self.high))
+        self.tolerance = 2.0 * EPS * width
+        self._pivot_floor = EPS * EPS * max(width, 1e-300)  # a zero pivot is nudged to this
+        self._sorted_diagonal = sorted(self._diagonal) if not any(self._squares) else None
+
+    def count_below(self, sigma: float) -> int:
+        """The number of eigenvalues below ``sigma`` (Sturm: negative pivots of T - sigma I)."""
+        count = 0
+        q = 1.0
+        squares = self._squares
+        for i, d in enumerate(self._diagonal):
+            q = (d - sigma) - (squares[i - 1] / q if i else 0.0)
+            if q == 0.0:
+                q = -self._pivot_floor
+            if q < 0.0:
+                count += 1
+        return count
+
+    def eigenvalue(self, index: int) -> float:
+        """The eigenvalue at position ``index`` in ascending order (0: the smallest)."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"eigenvalue {index} of a {self.size} x {self.size} matrix")
+        if self._sorted_diagonal is not None:  # T is diagonal: its entries, exactly
+            return self._sorted_diagonal[index]
+        lower, upper = self.low, self.high
+        while upper - lower > self.tolerance:
+            middle = lower + (upper - lower) / 2.0
+            if self.count_below(middle) > index:
+                upper = middle
+            else:
+                lower = middle
+        return lower + (upper - lower) / 2.0
+
+
+def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The diagonal and sub-diagonal of a tridiagonal matrix similar to S (Householder)."""
+    S = S.copy()
     k = S.shape[0]
-    if S.shape != (k, k):
-        raise ValueError(f"symmetric_eigenvalues: not square, shape {S.shape}")
-    if not np.all(np.isfinite(S)):
-        raise ValueError("symmetric_eigenvalues: the matrix has a non-finite entry")
-    S = (S + S.T) / 2
-    total = norm(S.reshape(-1))
-    if total == 0.0 or k == 1:
-        return np.sort(np.diag(S).copy())
-    upper = np.triu_indices(k, 1)
-    batches = _tournament(k)
-    previous = math.inf
-    for _ in range(max_sweeps):
-        off = norm(S[upper])
-        # converged: off-diagonal mass at rounding level, or a sweep no longer reduces it
-        if off <= k * EPS * total or off >= previous:
-            break
-        previous = off
-        for p, q in batches:
-            apq = S[p, q]
-            active = apq != 0.0
-            if not active.any():
-                continue
-            p, q, apq = p[active], q[active], apq[active]
-            theta = (S[q, q] - S[p, p]) / (2.0 * apq)
-            huge = np.abs(theta) > 1e150  # theta^2 overflows; t ~ 1 / (2 theta)
-            safe = np.where(huge, 1.0, theta)
-            t = np.where(
-                huge,
-                1.0 / (2.0 * np.where(huge, theta, 1.0)),
-                np.copysign(1.0, safe) / (np.abs(safe) + np.sqrt(safe * safe + 1.0)),
-            )
-            c = 1.0 / np.sqrt(t * t + 1.0)
-            s = t * c
-            row_p, row_q = S[p], S[q]
-            S[p] = c[:, None] * row_p - s[:, None] * row_q
-            S[q] = s[:, None] * row_p + c[:, None] * row_q
-            column_p, column_q = S[:, p], S[:, q]
-            S[:, p] = column_p * c - column_q * s
-            S[:, q] = column_p * s + column_q * c
-    return np.sort(np.diag(S).copy())
-
-
-def _tournament(k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every pair (p < q) of 0..k-1 exactly once, in k - 1 (k even) or k (k odd) batches of
-    disjoint pairs: the circle method of a round-robin tournament."""
-    players = list(range(k)) + ([-1] if k % 2 else [])  # -1: the bye
-    m = len(players)
-    batches = []
-    for _ in range(m - 1):
-        pairs = [(players[i], players[m - 1 - i]) for i in range(m // 2)]
-        pairs = sorted((min(a, b), max(a, b)) for a, b in pairs if a >= 0 and b >= 0)
-        batches.append((np.array([a for a, _ in pairs]), np.array([b for _, b in pairs])))
-        players = [players[0], players[-1], *players[1:-1]]
-    return batches
+    for j in range(k - 2):
+        x = S[j + 1 :, j]
+        alpha = norm(x)
+        if alpha == 0.0 or not np.any(x[1:] != 0.0):
+            continue  # this column is already tridiagonal
+        v = x.copy()
+        v[0] += math.copysign(alpha, x[0])
+        beta = 2.0 / dot(v, v)
+        block = S[j + 1 :, j + 1 :]
+        p = beta * matvec(block, v)
+        w = p - (beta / 2.0 * dot(v, p)) * v
+        block -= v[:, None] * w[None, :] + w[:, None] * v[None, :]
+        S[j + 1, j] = S[j, j + 1] = -math.copysign(alpha, x[0])
+        S[j + 2 :, j] = S[j, j + 2 :] = 0.0
+    return np.diag(S).copy(), np.diag(S, -1).copy()
 
 
 # fdlibm e_exp.c (Sun Microsystems, 1993): e^r on |r| <= ln2/2 from R(r^2), error < 1 ulp.

@@ -141,11 +141,13 @@ def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.
     stacked = np.vstack([c.A for c in honest_costs])
     hessian = 2.0 / len(honest_costs) * portable.matmul(stacked.T, stacked)
-    eigenvalues = portable.symmetric_eigenvalues(hessian)
+    spectrum = portable.Spectrum(hessian)  # only the two eigenvalues needed are computed
+    largest = spectrum.eigenvalue(spectrum.size - 1)
     # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.
-    tol = max(float(eigenvalues.max()), 0.0) * len(eigenvalues) * np.finfo(float).eps * 10
-    nonzero = eigenvalues[eigenvalues > tol]
-    return CostConstants(lipschitz, float(nonzero.min()) if nonzero.size else 0.0)
+    tol = max(largest, 0.0) * spectrum.size * np.finfo(float).eps * 10
+    zero = spectrum.count_below(tol)  # eigenvalues at or below rounding level
+    smallest = spectrum.eigenvalue(zero) if zero < spectrum.size else 0.0
+    return CostConstants(lipschitz, smallest if smallest > tol else 0.0)
 
 
 @dataclass(frozen=True)

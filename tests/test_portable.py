@@ -252,3 +252,21 @@ def _is_linalg_error(node: ast.Attribute, tree: ast.AST) -> bool:
         if isinstance(parent, ast.Attribute) and parent.value is node:
             return parent.attr == "LinAlgError"
     return False
+
+
+def test_spectrum_counts_and_extreme_eigenvalues_by_hand():
+    # [[2, 1], [1, 2]]: eigenvalues 1 and 3; tridiagonal already, Sturm counts by hand:
+    # sigma = 2: q0 = 0 -> nudged negative (1 below), q1 = 0 - 1/q0 > 0 -> 1 eigenvalue below 2.
+    spectrum = portable.Spectrum([[2.0, 1.0], [1.0, 2.0]])
+    assert [spectrum.count_below(s) for s in (0.5, 1.5, 2.0, 2.5, 3.5)] == [0, 1, 1, 1, 2]
+    assert spectrum.eigenvalue(0) == pytest.approx(1.0, abs=4 * portable.EPS * 3)
+    assert spectrum.eigenvalue(1) == pytest.approx(3.0, abs=4 * portable.EPS * 3)
+    # A 4 x 4 path-graph Laplacian (tridiagonal): eigenvalues 2 - 2 cos(k pi / 4); a dense
+    # matrix goes through the Householder reduction first.
+    laplacian = np.diag([1.0, 2.0, 2.0, 1.0]) - np.eye(4, k=1) - np.eye(4, k=-1)
+    expected = [2 - 2 * math.cos(k * math.pi / 4) for k in range(4)]
+    assert np.allclose(portable.symmetric_eigenvalues(laplacian), expected, atol=1e-14)
+    dense = np.array([[4.0, 1.0, 2.0], [1.0, 3.0, 0.5], [2.0, 0.5, 5.0]])
+    assert np.allclose(portable.symmetric_eigenvalues(dense), np.linalg.eigvalsh(dense), atol=1e-14)
+    with pytest.raises(IndexError):
+        spectrum.eigenvalue(2)
