@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `netsim run ... | head`: the reader left, nothing to report
+            sys.stderr.close()
+            return 0
         except OSError as err:  # a full disk, a read-only directory: which path, and what
             where = f"{err.filename}: " if err.filename else ""
             print(f"error: {where}{err.strerror or err}", file=sys.stderr)
             return 1
-        except BrokenPipeError:  # `netsim run ... | head`: the reader left, nothing to report
-            sys.stderr.close()
-            return 0
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130

@@ -447,6 +447,16 @@ def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
         ) from None
     loss = as_float(table.get("loss", 0.0), "network.loss", low=0.0, high=0.999)
     asynchrony = _asynchrony(table.get("asynchrony"))
+    if asynchrony is not None and asynchrony.on_violation == "error":
+        floor = delay.lower_bound
+        if asynchrony.delta < floor:  # every honest message after GST would stop the run
+            raise ScenarioError(
+                "network.asynchrony.delta",
+                f"is below the smallest delay the model draws ({floor:g} s), so with "
+                'on_violation = "error" the first honest message after GST stops the run',
+                asynchrony.delta,
+                f'>= {floor:g}, or on_violation = "cap"',
+            )
     compute = table.get("compute_time", 0.0)
     if isinstance(compute, list):
         if len(compute) != n:

@@ -71,6 +71,11 @@ class DelayModel:
         """Largest possible delay (``math.inf`` for unbounded models)."""
         raise NotImplementedError
 
+    @property
+    def lower_bound(self) -> float:
+        """A delay no draw goes below (0 unless the model knows better)."""
+        return 0.0
+
     def delay(
         self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
     ) -> float:
@@ -112,6 +117,10 @@ class Constant(DelayModel):
     def upper_bound(self) -> float:
         return float(self.value)
 
+    @property
+    def lower_bound(self) -> float:
+        return float(self.value)
+
 
 @DELAY_MODELS.register("uniform")
 @dataclass(frozen=True)
@@ -139,6 +148,10 @@ class Uniform(DelayModel):
     @property
     def upper_bound(self) -> float:
         return float(self.high)
+
+    @property
+    def lower_bound(self) -> float:
+        return float(self.low)
 
 
 @DELAY_MODELS.register("exponential")
@@ -334,6 +347,14 @@ class Matrix(CompositeModel):
             return math.inf  # drawn later; for_network gives the bound
         return max(max(row) for row in self.base) + self.jitter.upper_bound
 
+    @property
+    def lower_bound(self) -> float:
+        if self.base is None:
+            return 0.0
+        n = len(self.base)
+        off = [self.base[i][j] for i in range(n) for j in range(n) if i != j]
+        return min(off, default=0.0) + self.jitter.lower_bound
+
 
 @dataclass(frozen=True)
 class _Drawn(Matrix):
@@ -389,6 +410,10 @@ class Stragglers(CompositeModel):
     def upper_bound(self) -> float:
         return self.factor * self.base.upper_bound
 
+    @property
+    def lower_bound(self) -> float:
+        return min(self.factor, 1.0) * self.base.lower_bound
+
 
 @DELAY_MODELS.register("profile")
 @dataclass(frozen=True)
@@ -431,6 +456,10 @@ class Profile(CompositeModel):
     @property
     def upper_bound(self) -> float:
         return max(self.multipliers) * self.base.upper_bound
+
+    @property
+    def lower_bound(self) -> float:
+        return min(self.multipliers) * self.base.lower_bound
 
 
 def link_key(sender: int, receiver: int) -> str:

@@ -33,6 +33,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from .figure_axes import (
+    LINESTYLES,
+    identical_groups,
+    layered_style,
+    quoted,
+)
+
 SERVER = -1  # the CGC server's node id in messages.csv
 MAX_MSC_NODES = 12  # above this a message-sequence chart is unreadable: not drawn
 IN_TIME = ("kept", "eliminated", "clipped")  # decisions of a value that arrived in time
@@ -338,11 +345,30 @@ def plot_message_sequence(
     rounds: int = 3,
     metrics: dict[str, np.ndarray] | None = None,
 ) -> Path | None:
-    """Message-sequence chart of the first ``rounds`` rounds of one variant (default: the
-    first): one lane per agent (and the CGC server), simulated time across. Each message is an
-    arrow from its send to its arrival; honest and Byzantine senders in two colours, late
-    messages dashed, lost ones a stub ending in an x. With ``metrics``, small ticks mark each
-    lane's round completions. None for more than 12 nodes (unreadable)."""
+    """Message-sequence chart of the first ``rounds`` rounds of one variant
+    (:func:`draw_message_sequence`), saved as ``path``; None for more than 12 nodes
+    (unreadable) or no message."""
+    fig = draw_message_sequence(summary, messages, variant, rounds, metrics)
+    return None if fig is None else _save(fig, path)
+
+
+ROUND_COLOURS = ("black", "tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")
+
+
+def draw_message_sequence(
+    summary: dict[str, Any],
+    messages: dict[str, np.ndarray],
+    variant: str | None = None,
+    rounds: int = 3,
+    metrics: dict[str, np.ndarray] | None = None,
+) -> plt.Figure | None:
+    """The figure of :func:`plot_message_sequence`, not saved: one lane per agent (and the CGC
+    server), simulated time across. Each message is an arrow from its send to its arrival;
+    honest and Byzantine senders in two colours, late messages dashed, lost ones a stub ending
+    in an x; hollow markers where a receiver eliminated or clipped a value (or, CGC, a busy
+    agent dropped a request). With ``metrics``, a coloured tick marks each lane's completion of
+    each round, one colour per round (in the legend: no text over the arrows); rounds completed
+    at the same instant get stacked ticks. The legend lists only what is drawn."""
     variant = _variant(summary, variant)
     info = summary["variants"][variant]
     server = info["protocol"] == "cgc"
@@ -382,53 +408,98 @@ def plot_message_sequence(
         if arrows["lost"][k]:
             ax.plot(arrows["x1"][k], arrows["y1"][k], "x", color=colour, markersize=7, mew=1.6)
     names = decision_names(window)
-    for decision, marker in (("eliminated", "o"), ("clipped", "D")):
-        hit = names == decision
+    at_server = window["receiver"] == SERVER
+    hollow = {"color": "grey", "linestyle": "None", "markerfacecolor": "none", "mew": 1.2}
+    marks = []  # (mask, marker, size, legend label)
+    if server:
+        marks += [
+            (at_server & (names == "eliminated"), "o", 30, "eliminated by the server"),
+            (at_server & (names == "clipped"), "D", 22, "clipped by the server"),
+            (
+                ~at_server & (names == "eliminated"),
+                "s",
+                26,
+                "request dropped by a busy agent",
+            ),
+        ]
+    else:
+        marks += [
+            (names == "eliminated", "o", 30, "eliminated by the receiver"),
+            (names == "clipped", "D", 22, "clipped by the receiver"),
+        ]
+    handles = []
+    if np.any(~arrows["byzantine"]):
+        handles.append(Line2D([], [], color=HONEST_COLOUR, label="honest sender"))
+    if np.any(arrows["byzantine"]):
+        handles.append(Line2D([], [], color=BYZANTINE_COLOUR, label="Byzantine sender"))
+    for hit, marker, size, label in marks:
+        if not np.any(hit):
+            continue
         ax.scatter(
             arrows["x1"][hit],
             arrows["y1"][hit],
-            s=30 if marker == "o" else 22,
+            s=size,
             marker=marker,
             facecolors="none",
             edgecolors=np.where(arrows["byzantine"][hit], BYZANTINE_COLOUR, HONEST_COLOUR),
             linewidths=1.2,
             zorder=3,
         )
-    ticks = _completion_ticks(metrics, variant, rounds, lane) if metrics is not None else None
-    if ticks is not None:
-        ax.plot(ticks[0], ticks[1], "|", color="black", markersize=14, mew=2.0)
-        for x, y, label in zip(*ticks):
-            ax.annotate(
-                label,
-                (x, y),
-                xytext=(2, 6),
-                textcoords="offset points",
-                fontsize=7,
-                color="black",
+        handles.append(
+            Line2D([], [], marker=marker, markersize=np.sqrt(size), label=label, **hollow)
+        )
+    if np.any(arrows["late"]):
+        handles.append(
+            Line2D([], [], color="grey", linestyle="--", label="late (missed its round)")
+        )
+    if np.any(arrows["lost"]):
+        handles.append(Line2D([], [], color="grey", marker="x", linestyle="-", label="lost"))
+    completions = completion_marks(metrics, variant, rounds, lane) if metrics is not None else []
+    stacked = False
+    for x, y, done in completions:
+        stacked |= len(done) > 1
+        for j, r in enumerate(done):  # several rounds at one instant: stacked shorter ticks
+            offset = (j - (len(done) - 1) / 2) * 0.5 / len(done)
+            ax.plot(
+                x,
+                y + offset,
+                "|",
+                color=ROUND_COLOURS[r % len(ROUND_COLOURS)],
+                markersize=14 / len(done),
+                mew=2.2,
+                zorder=4,
             )
+    for r in sorted({r for _, _, done in completions for r in done}):
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=ROUND_COLOURS[r % len(ROUND_COLOURS)],
+                marker="|",
+                markersize=10,
+                mew=2.2,
+                linestyle="None",
+                label=f"round {r} completed",
+            )
+        )
+    if stacked:
+        handles.append(
+            Patch(
+                facecolor="none", edgecolor="none", label="stacked ticks: rounds completed at once"
+            )
+        )
     ax.set_yticks(range(len(nodes)))
     ax.set_yticklabels([_node_label(node, info["byzantine"]) for node in nodes])
-    ax.set_ylim(len(nodes) - 0.5, -0.7)  # first lane on top
+    ax.set_ylim(len(nodes) - 0.5, -0.6)  # first lane on top
+    ax.set_ylabel("node")
     right = float(np.nanmax(arrows["x1"]))
-    if ticks is not None and len(ticks[0]):
-        right = max(right, float(np.max(ticks[0])))
-    ax.set_xlim(float(arrows["x0"].min()) - 0.01 * span, right + 0.04 * span)
+    if completions:
+        right = max(right, max(x for x, _, _ in completions))
+    ax.set_xlim(float(arrows["x0"].min()) - 0.01 * span, right + 0.03 * span)
     ax.set_xlabel("simulated time (s)")
     ax.grid(True, axis="x", alpha=0.3)
     for k in range(len(nodes)):
         ax.axhline(k, color="grey", linewidth=0.5, alpha=0.4, zorder=0)
-    hollow = {"color": "grey", "linestyle": "None", "markerfacecolor": "none", "mew": 1.2}
-    handles = [
-        Line2D([], [], color=HONEST_COLOUR, label="honest sender"),
-        Line2D([], [], color=BYZANTINE_COLOUR, label="Byzantine sender"),
-        Line2D([], [], marker="o", label="eliminated by the receiver", **hollow),
-        Line2D([], [], marker="D", markersize=5, label="clipped by the server", **hollow),
-        Line2D([], [], color="grey", linestyle="--", label="late (missed its round)"),
-        Line2D([], [], color="grey", marker="x", linestyle="-", label="lost"),
-    ]
-    if ticks is not None:
-        tick = {"color": "black", "marker": "|", "markersize": 10, "mew": 2, "linestyle": "None"}
-        handles.append(Line2D([], [], label="round completion (r = round completed)", **tick))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8.5)
     counts = _decision_counts(window)
     ax.set_title(
@@ -437,7 +508,7 @@ def plot_message_sequence(
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_agent_timeline(
@@ -450,9 +521,42 @@ def plot_agent_timeline(
     messages: dict[str, np.ndarray] | None = None,
 ) -> Path | None:
     """What each node of one variant (default: the first) does in its first ``rounds`` rounds
-    (a Gantt chart in simulated time): from a round's start to its completion the node waits
-    for messages (two shades, alternating by round), then computes for its compute time, and
-    the next round starts (spec/engine.md); a gap is idle time.
+    (:func:`draw_agent_timeline`), saved as ``path``; None when the variant has no completed
+    round."""
+    fig = draw_agent_timeline(summary, metrics, variant, compute_time, rounds, messages)
+    return None if fig is None else _save(fig, path)
+
+
+def round_labels(waiting: np.ndarray) -> list[tuple[float, float, str]]:
+    """Labels of a lane's rounds (rows of ``waiting``: [start, end]): rounds that end at the
+    same instant share one label ("3,4"), over the span from the first one's start to that
+    end; as (start, end, text)."""
+    labels: list[tuple[float, float, str]] = []
+    r = 0
+    while r < len(waiting):
+        last = r
+        while last + 1 < len(waiting) and waiting[last + 1, 1] == waiting[r, 1]:
+            last += 1
+        text = ",".join(str(k) for k in range(r, last + 1))
+        labels.append((float(waiting[r, 0]), float(waiting[r, 1]), text))
+        r = last + 1
+    return labels
+
+
+def draw_agent_timeline(
+    summary: dict[str, Any],
+    metrics: dict[str, np.ndarray],
+    variant: str | None = None,
+    compute_time: float | Sequence[float] | None = None,
+    rounds: int = 20,
+    messages: dict[str, np.ndarray] | None = None,
+) -> plt.Figure | None:
+    """The figure of :func:`plot_agent_timeline`, not saved: a Gantt chart in simulated time.
+    From a round's start to its completion the node waits for messages (two shades,
+    alternating by round), then computes for its compute time, and the next round starts
+    (spec/engine.md); a gap is idle time. Every round is numbered: on its bar, or above it when
+    the bar is too short; rounds that end at the same instant share a label ("3,4"). The
+    legend lists only what is drawn.
 
     CE: one lane per honest agent (:func:`round_intervals` on its ``metrics.csv`` times). CGC:
     the server's lane and, given ``messages`` and agents that take time to answer, one lane per
@@ -490,17 +594,21 @@ def plot_agent_timeline(
             lanes.append((label, np.empty((0, 2)), intervals[intervals[:, 0] < end]))
     end = end if end > 0 else 1.0  # every round took no time: any scale will do
 
-    fig, ax = plt.subplots(figsize=(13, 1.9 + 0.55 * len(lanes)))
+    fig, ax = plt.subplots(figsize=(13, 2.0 + 0.62 * len(lanes)))
     shades = ("#9cc1e3", "#3d7ab8")
     bar = {"edgecolor": "white", "linewidth": 0.6}  # a round of zero length shows as a line
     # the event clock: a round cut by the deadline lasts exactly the deadline (else it ends at
     # an arrival); on the lock-step clock every round lasts D, so nothing is singled out
     lockstep = info.get("clock") == "lockstep"
     deadline = 0.0 if lockstep else info.get("deadline") or 0.0  # s after a round's start
-    hatched = 0
+    hatched = computed = 0
+    parities: set[int] = set()
+    idle = False
     for k, (_, waiting, computing) in enumerate(lanes):
         for parity in (0, 1):
             spans = waiting[parity::2]
+            if len(spans):
+                parities.add(parity)
             ax.broken_barh(
                 list(zip(spans[:, 0], np.maximum(spans[:, 1] - spans[:, 0], 0.0))),
                 (k - 0.35, 0.7),
@@ -519,69 +627,114 @@ def plot_agent_timeline(
                 linewidth=0.0,
             )
         spans = computing[computing[:, 1] > computing[:, 0]]
+        computed += len(spans)
         ax.broken_barh(
             list(zip(spans[:, 0], spans[:, 1] - spans[:, 0])),
             (k - 0.35, 0.7),
             facecolors="tab:orange",
             **bar,
         )
-        for r, (a, b) in enumerate(waiting):  # round numbers where the bar can hold them
-            if b - a > 0.022 * end:
-                ax.text((a + b) / 2, k, str(r), ha="center", va="center", fontsize=7)
+        busy_spans = np.concatenate((waiting, spans)) if len(waiting) else spans
+        busy_spans = busy_spans[np.argsort(busy_spans[:, 0], kind="stable")]
+        if len(busy_spans):
+            reach = np.maximum.accumulate(busy_spans[:, 1])
+            idle |= bool(np.any(busy_spans[1:, 0] > reach[:-1] + 1e-9 * end))
+            idle |= bool(busy_spans[0, 0] > 1e-9 * end)
+        narrow = 0  # short bars: labels above and below them in turn
+        for a, b, text in round_labels(waiting):
+            if b - a > 0.0065 * end * (len(text) + 1.5):
+                ax.text((a + b) / 2, k, text, ha="center", va="center", fontsize=7)
+                continue
+            above = narrow % 2 == 0
+            narrow += 1
+            ax.text(
+                (a + b) / 2,
+                k - 0.37 if above else k + 0.37,
+                text,
+                ha="center",
+                va="bottom" if above else "top",
+                fontsize=6.5,
+            )
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels([label for label, _, _ in lanes], fontsize=9)
-    ax.set_ylim(len(lanes) - 0.5, -0.5)
+    ax.set_ylabel("node")
+    ax.set_ylim(len(lanes) - 0.4, -0.6)
     ax.set_xlim(0, end * 1.01)
     ax.set_xlabel("simulated time (s)")
     ax.grid(True, axis="x", alpha=0.3)
     computes = sorted({_compute_time(info, a, compute_time) for a in agents})
-    compute_label = "compute per round: " + ", ".join(_seconds(c) for c in computes)
     if agents_compute:
-        compute_label = f"compute (server: {_seconds(computes[0])}; agents: a gradient)"
-    elif computes == [0.0]:
-        compute_label += " (none drawn)"
+        own = [c for c in computes if c > 0]
+        compute_label = "computing" + (
+            f" (server: {', '.join(_seconds(c) for c in own)}; agents: a gradient)"
+            if own
+            else " a gradient (agents)"
+        )
+    else:
+        compute_label = "computing: " + ", ".join(_seconds(c) for c in computes if c > 0)
     handles = [
-        Patch(facecolor=shades[0], label="waiting for messages (even round)"),
-        Patch(facecolor=shades[1], label="waiting for messages (odd round)"),
-        Patch(facecolor="tab:orange", label=compute_label),
-        Patch(facecolor="white", edgecolor="grey", label="gap: idle"),
+        Patch(facecolor=shades[p], label=f"waiting for messages ({('even', 'odd')[p]} round)")
+        for p in sorted(parities)
     ]
     if hatched:
-        handles.insert(
-            2,
+        handles.append(
             Patch(
                 facecolor=shades[1],
                 hatch="///",
                 edgecolor="white",
                 label=f"ended by the deadline ({_seconds(deadline)})",
-            ),
+            )
         )
-    if lockstep:
-        handles.insert(
-            2,
-            Patch(
-                facecolor="none",
-                edgecolor="none",
-                label=f"lock-step: every round ends at (r + 1) D, D = "
-                f"{_seconds(info['round_length'])}",
-            ),
-        )
+    if computed:
+        handles.append(Patch(facecolor="tab:orange", label=compute_label))
+    if idle:
+        handles.append(Patch(facecolor="white", edgecolor="grey", label="gap: idle"))
     shown = max(len(w) for _, w, _ in lanes)
+    notes = []
+    if lockstep:
+        notes.append(
+            f"lock-step: every round ends at (r + 1) D, D = {_seconds(info['round_length'])}"
+        )
+    if not computed:
+        notes.append("no compute time")
     ax.set_title(
         f"{summary['scenario']}, variant “{variant}”: what each node does in rounds "
-        f"0-{shown - 1} (numbers: round)\n{_context(summary, info)}",
+        f"0-{shown - 1} (numbers: round)\n{_context(summary, info)}"
+        + (f"\n{'; '.join(notes)}" if notes else ""),
         fontsize=10,
     )
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))  # room for the legend
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8.5, frameon=False)
-    return _save(fig, path)
+    return fig
 
 
 def plot_latency_cdf(
     summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
 ) -> Path | None:
-    """Empirical CDF of the link delay (arrival - send, simulated s, log scale) of delivered
-    messages, one line per link class, the median marked with a dot.
+    """Empirical CDF of the link delays (:func:`draw_latency_cdf`), saved as ``path``; None
+    when no message was delivered."""
+    fig = draw_latency_cdf(summary, messages)
+    return None if fig is None else _save(fig, path)
+
+
+def delay_axis_is_log(delays: np.ndarray) -> bool:
+    """Whether link delays (simulated s) need a log axis: when the largest positive delay is
+    more than 100 times the 5th percentile of the positive ones (a heavy tail, or delays over
+    several decades). Bounded delays such as uniform on [0, 50 ms] stay linear: on a log axis
+    their few tiny draws would take half the width."""
+    positive = np.asarray(delays, dtype=np.float64)
+    positive = positive[np.isfinite(positive) & (positive > 0)]
+    if positive.size < 2:
+        return False
+    return float(positive.max()) > 100 * float(np.percentile(positive, 5))
+
+
+def draw_latency_cdf(summary: dict[str, Any], messages: dict[str, np.ndarray]) -> plt.Figure | None:
+    """The figure of :func:`plot_latency_cdf`, not saved: the empirical CDF of the link delay
+    (arrival - send, simulated s) of delivered messages, one line per link class, the median
+    marked with a dot. The x axis is linear, or log when the delays span decades
+    (:func:`delay_axis_is_log`). Link classes whose curves coincide stay visible: each class
+    has its own line width (wider first, underneath) and the later ones are drawn on top.
 
     The first variant is drawn; another variant is drawn too (dashed, then dash-dotted,
     dotted: at most four) only when its delays differ from the first's (:func:`delays_differ`);
@@ -606,16 +759,19 @@ def plot_latency_cdf(
     every = [d for _, delays in drawn for d in delays.values()]
     if not any(len(d) for d in every):
         return None
-    positive = np.concatenate(every)
-    positive = positive[positive > 0]
+    pooled = np.concatenate(every)
+    log = delay_axis_is_log(pooled)
+    positive = pooled[pooled > 0]
     floor = float(positive.min()) / 2 if len(positive) else 1e-6
     colours = {c: plt.get_cmap("tab10")(k) for k, c in enumerate(LINK_CLASSES)}
+    classes = [c for c in LINK_CLASSES if any(c in delays for _, delays in drawn)]
+    widths = {c: 3.2 - 2.0 * k / max(len(classes) - 1, 1) for k, c in enumerate(classes)}
     fig, ax = plt.subplots(figsize=(11, 6.5))
     zero_delays = 0
-    for style, (names, delays) in zip(("-", "--", "-.", ":"), drawn):
+    for style, (names, delays) in zip(LINESTYLES, drawn):
         for link, delay in delays.items():
-            zero_delays += int(np.sum(delay <= 0))
-            x = np.maximum(delay, floor)
+            zero_delays += int(np.sum(delay <= 0)) if log else 0
+            x = np.maximum(delay, floor) if log else delay
             y = np.arange(1, len(x) + 1) / len(x)
             median = float(np.median(delay))
             which = f" [{_names(names)}]" if len(drawn) > 1 else ""
@@ -625,30 +781,47 @@ def plot_latency_cdf(
                 where="post",
                 color=colours[link],
                 linestyle=style,
-                linewidth=1.6,
+                linewidth=widths[link],
+                zorder=2 + 0.1 * classes.index(link),
                 label=f"{link}{which}: {_count(len(x), 'message')}, median {_seconds(median)}",
             )
-            ax.plot(max(median, floor), 0.5, "o", color=colours[link], markersize=6)
+            ax.plot(
+                max(median, floor) if log else median,
+                0.5,
+                "o",
+                color=colours[link],
+                markersize=3 + 2 * widths[link],
+                markeredgecolor="white",
+                markeredgewidth=0.6,
+                zorder=3 + 0.1 * classes.index(link),
+            )
     ax.plot([], [], "o", color="grey", label="median (dot at share 0.5)")
     ax.axhline(0.5, color="grey", linewidth=0.6, linestyle=":")
-    ax.set_xscale("log")
+    if log:
+        ax.set_xscale("log")
+    else:
+        top = float(pooled.max())
+        ax.set_xlim(min(0.0, float(pooled.min())), top * 1.02 if top > 0 else 1.0)
     ax.set_ylim(0, 1.02)
     zero_note = f"; {zero_delays} delays of 0 s drawn at {_seconds(floor)}" if zero_delays else ""
-    ax.set_xlabel(f"link delay = arrival - send (simulated s, log scale){zero_note}")
+    scale = "log scale" if log else "linear scale"
+    ax.set_xlabel(f"link delay = arrival - send (simulated s, {scale}){zero_note}")
     ax.set_ylabel("share of delivered messages with delay ≤ x")
-    ax.grid(True, which="both", alpha=0.25)
+    ax.grid(True, which="both" if log else "major", alpha=0.25)
     notes = []
     if len(groups[0]) > 1:
-        notes.append("identical delays: " + ", ".join(f"“{v}”" for v in groups[0]))
+        notes.append("identical delays: " + quoted(groups[0]))
     if similar:
         notes.append(
             "delays not distinguishable from these (two-sample KS test, 1\u00a0%): "
-            + ", ".join(f"“{v}”" for v in similar)
+            + quoted(similar)
         )
     if hidden:
         notes.append("not drawn (at most 4 groups): " + ", ".join(n[0] for n, _ in hidden))
+    if len(classes) > 1:
+        notes.append("link classes drawn from wide (below) to narrow (on top)")
     ax.legend(
-        loc="upper left",
+        loc="upper left" if log else "lower right",
         fontsize=8.5,
         title="\n".join(textwrap.fill(note, 60) for note in notes) or None,
         title_fontsize=8,
@@ -665,24 +838,49 @@ def plot_latency_cdf(
         fontsize=10,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_filter_decisions(
     summary: dict[str, Any], messages: dict[str, np.ndarray], path: Path
 ) -> Path | None:
-    """Per round and per variant, what the filter did with the values that reached honest
-    receivers (or the server) in time (:func:`decision_shares`): top, the share of Byzantine
-    values eliminated or clipped; middle, the share of honest values eliminated (wrongly) and,
-    dashed, clipped (CGC). When honest values missed their round (late or lost) in some
-    variant, a bottom panel shows that share: each one uses up an elimination under
-    ``absent = "eliminated"``. None when no value was sent to an honest node."""
+    """Per round and per variant, what the filter did with the values that reached their
+    receivers in time (:func:`draw_filter_decisions`), saved as ``path``; None when no value
+    was sent to an honest node."""
+    fig = draw_filter_decisions(summary, messages)
+    return None if fig is None else _save(fig, path)
+
+
+def draw_filter_decisions(
+    summary: dict[str, Any], messages: dict[str, np.ndarray]
+) -> plt.Figure | None:
+    """The figure of :func:`plot_filter_decisions`, not saved.
+
+    Per round and per variant (:func:`decision_shares`): top, the share of Byzantine values
+    the filter stopped (eliminated by a CE receiver, clipped or eliminated by the CGC server:
+    the words follow the protocols and decisions present); middle, the share of honest values
+    eliminated (wrongly), and hollow diamonds at the rounds in which honest values were
+    clipped (CGC), with their share; when honest values missed their round (late or lost) in
+    some variant, a bottom panel shows that share: each one uses up an elimination under
+    ``absent = "eliminated"``. Series that coincide stay visible: earlier variants wide and
+    solid underneath, later ones narrower, dashed or dotted on top, and a series identical to
+    an earlier one says so in the legend. None when no value was sent to an honest node."""
     shares = {
         name: decision_shares(messages, name, info.get("byzantine", []))
         for name, info in summary["variants"].items()
     }
     if not any(s["byzantine_values"].sum() + s["honest_sent"].sum() for s in shares.values()):
         return None
+    protocols = {info["protocol"] for info in summary["variants"].values()}
+    receiver = {
+        frozenset({"ce"}): "an honest receiver",
+        frozenset({"cgc"}): "the server",
+    }.get(frozenset(protocols), "an honest receiver or the server")
+    names = decision_names(messages)
+    byzantine = np.asarray(messages["byzantine"], dtype=bool)
+    stopped = [d for d in FILTERED if np.any(byzantine & (names == d))]
+    if not stopped:  # nothing stopped: name what the filter would do
+        stopped = ["clipped"] if protocols == {"cgc"} else ["eliminated"]
     missed = any(s["honest_missed"].sum() for s in shares.values())
     clipped = any(s["honest_clipped"].sum() for s in shares.values())
     panels = 3 if missed else 2
@@ -690,74 +888,117 @@ def plot_filter_decisions(
     top, middle = axes[0], axes[1]
     clocks = _clock_names(summary)
     mixed = len(set(clocks.values())) > 1  # then every variant's legend entry names its clock
-    for k, (name, share) in enumerate(shares.items()):
-        colour = plt.get_cmap("tab10")(k % 10)
-        width = max(5.0 - 1.2 * k, 1.0)  # earlier variants wider: coinciding lines stay visible
-        style = {"color": colour, "linewidth": width, "marker": "o", "markersize": 3.5}
-        byzantine_total = int(share["byzantine_values"].sum())
-        filtered = int(share["byzantine_filtered"].sum())
-        top.plot(
-            share["round"],
-            share["byzantine_share"],
-            label=f"{name} (filter {summary['variants'][name]['filter']}"
+    variants = list(shares)
+    colours = {name: plt.get_cmap("tab10")(k % 10) for k, name in enumerate(variants)}
+
+    def draw(ax: Any, key: str, labels: dict[str, str]) -> None:
+        """One line per variant, layered; a variant identical to an earlier one says so."""
+        same = {
+            b: a
+            for a, bs in identical_groups(
+                {n: (shares[n]["round"], shares[n][key]) for n in variants}
+            ).items()
+            for b in bs
+        }
+        for k, name in enumerate(variants):
+            label = labels[name]
+            if name in same:
+                label += f" (identical to “{same[name]}”, drawn over it)"
+            ax.plot(
+                shares[name]["round"],
+                shares[name][key],
+                color=colours[name],
+                label=textwrap.fill(label, 64, subsequent_indent="  "),
+                **layered_style(k, len(variants), widest=3.0, narrowest=1.2),
+            )
+
+    top_labels = {}
+    for name, share in shares.items():
+        total = int(share["byzantine_values"].sum())
+        top_labels[name] = (
+            f"{name} (filter {summary['variants'][name]['filter']}"
             + (f", {clocks[name]}" if mixed else "")
             + "): "
             + (
-                f"{filtered} of {byzantine_total}"
-                if byzantine_total
+                f"{int(share['byzantine_filtered'].sum())} of {total}"
+                if total
                 else "no Byzantine value arrived in time"
-            ),
-            **style,
+            )
         )
-        honest_total = int(share["honest_values"].sum())
-        label = f"{name}: {int(share['honest_eliminated'].sum())} of {honest_total} eliminated"
-        if share["honest_clipped"].sum():
-            label += f", {int(share['honest_clipped'].sum())} clipped"
-        middle.plot(share["round"], share["honest_share"], label=label, **style)
-        if share["honest_clipped"].sum():
+    draw(top, "byzantine_share", top_labels)
+    middle_labels = {
+        name: f"{name}: {int(share['honest_eliminated'].sum())} of "
+        f"{int(share['honest_values'].sum())} eliminated"
+        for name, share in shares.items()
+    }
+    draw(middle, "honest_share", middle_labels)
+    if clipped:
+        for k, (name, share) in enumerate(shares.items()):
+            hit = share["honest_clipped"] > 0
+            if not np.any(hit):
+                continue
             middle.plot(
-                share["round"], share["honest_clipped_share"], **{**style, "linestyle": "--"}
+                share["round"][hit],
+                share["honest_clipped_share"][hit],
+                linestyle="None",
+                marker="D",
+                markersize=max(8.0 - 1.5 * k, 4.0),
+                markerfacecolor="none",
+                markeredgecolor=colours[name],
+                markeredgewidth=1.6,
+                zorder=4,
+                label=textwrap.fill(
+                    f"{name}: {int(share['honest_clipped'].sum())} clipped (◇: the share "
+                    "clipped that round)",
+                    64,
+                    subsequent_indent="  ",
+                ),
             )
-        if missed:
-            axes[2].plot(
-                share["round"],
-                share["honest_missed_share"],
-                label=f"{name}: {int(share['honest_missed'].sum())} of "
-                f"{int(share['honest_sent'].sum())}",
-                **style,
-            )
-    in_time = "of those that reached an honest receiver or the server in time"
-    top.set_title(f"Byzantine values eliminated or clipped ({in_time})", loc="left", fontsize=10)
+    if missed:
+        draw(
+            axes[2],
+            "honest_missed_share",
+            {
+                name: f"{name}: {int(share['honest_missed'].sum())} of "
+                f"{int(share['honest_sent'].sum())}"
+                for name, share in shares.items()
+            },
+        )
+    in_time = f"of those that reached {receiver} in time"
+    top.set_title(f"Byzantine values {' or '.join(stopped)} ({in_time})", loc="left", fontsize=10)
     middle.set_title(
-        f"honest values eliminated (wrongly){', and clipped (dashed)' if clipped else ''} "
-        f"({in_time})",
+        "honest values eliminated (wrongly, lines)"
+        + (", and clipped (◇, rounds with any)" if clipped else "")
+        + f" ({in_time})",
         loc="left",
         fontsize=10,
     )
     if missed:
         axes[2].set_title(
-            "honest values that missed their round (late or lost), of those sent to an honest "
-            "receiver or the server",
+            f"honest values that missed their round (late or lost), of those sent to {receiver}",
             loc="left",
             fontsize=10,
         )
     axes[-1].set_xlabel("round (as in messages.csv, from 0)")
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes:
-        ax.set_ylabel("share of values")
+        ax.set_ylabel("share of values (0 to 1)")
         ax.set_ylim(-0.04, 1.04)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8.5)
     first = next(iter(summary["variants"].values()))
     shared = next(iter(clocks.values()))
+    who = {"ce": "each CE agent's filter", "cgc": "the CGC server's filter"}.get(
+        next(iter(protocols)) if len(protocols) == 1 else "", "the filter"
+    )
     fig.suptitle(
-        f"{summary['scenario']}: what the filter did with each round's values, per variant\n"
+        f"{summary['scenario']}: what {who} did with each round's values, per variant\n"
         f"{_context(summary, first, clock=False)}"
         + (f"; {shared}" if shared and not mixed else ""),
         fontsize=11,
     )
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def draw_timing_plots(
@@ -861,22 +1102,22 @@ def _compute_time(info: dict[str, Any], agent: str, given: float | Sequence[floa
     return float(values[int(agent)]) if agent != "server" else 0.0
 
 
-def _completion_ticks(
+def completion_marks(
     metrics: dict[str, np.ndarray], variant: str, rounds: int, lane: dict[int, int]
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Completion of message rounds 0..rounds-1 = metrics rounds 1..rounds, per lane."""
+) -> list[tuple[float, float, list[int]]]:
+    """Where each lane completed message rounds 0..rounds-1 (= metrics rounds 1..rounds), as
+    (simulated time, lane, [rounds completed at that instant]) in time order."""
     rows = (metrics["variant"] == variant) & (metrics["round"] >= 1)
     rows &= metrics["round"] <= rounds
     agents = metrics["agent"][rows].astype(str)
     nodes = np.array([SERVER if a == "server" else int(a) for a in agents])
     keep = np.isin(nodes, list(lane))
-    x = metrics["time"][rows][keep]
+    x = metrics["time"][rows][keep].astype(np.float64)
     y = np.array([lane[int(n)] for n in nodes[keep]], dtype=np.float64)
-    done: dict[tuple[float, float], list[str]] = {}  # rounds completed at one instant: one label
+    done: dict[tuple[float, float], list[int]] = {}
     for xy, r in zip(zip(x.tolist(), y.tolist()), metrics["round"][rows][keep].tolist()):
-        done.setdefault(xy, []).append(str(r - 1))
-    points = np.array(list(done), dtype=np.float64).reshape(-1, 2)
-    return points[:, 0], points[:, 1], ["r" + ",".join(r) for r in done.values()]
+        done.setdefault(xy, []).append(int(r) - 1)
+    return [(px, py, sorted(r)) for (px, py), r in sorted(done.items())]
 
 
 def _decision_counts(window: dict[str, np.ndarray]) -> str:

@@ -292,6 +292,7 @@ def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) 
     fig, grid = plt.subplots(2, len(names), figsize=(4.4 * len(names), 9.0), sharey="row")
     floor = 1e-17  # exact zeros on the log scale
     initial = {}
+    lowest = np.inf  # the top row's y range: fitted to the data, not to the floor
     t_top = max(
         (o["time"] for row in results.values() for o in row if o["time"] is not None),
         default=1.0,
@@ -309,6 +310,7 @@ def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) 
             rows = [results[(name, k, config)] for k in range(len(ticks))]
             final = np.array([spread([o["final"] for o in row])[:3] for row in rows])
             final = np.maximum(final, floor)
+            lowest = min(lowest, float(np.nanmin(final)))
             top.plot(xs, final[:, 0], label=config, **style)
             top.fill_between(xs, final[:, 1], final[:, 2], color=style["color"], alpha=0.12)
             initial[config] = max(o["initial"] for row in rows for o in row)
@@ -347,9 +349,11 @@ def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) 
     grid[0, 1].text(
         -0.2, ce_start / 1.8, "initial distance, CE", color="tab:blue", fontsize=8, va="top"
     )
-    grid[0, 0].set_ylim(floor / 3, cgc_start * 30)
+    grid[0, 0].set_ylim((lowest if np.isfinite(lowest) else floor) / 3, cgc_start * 30)
     grid[1, 0].set_ylim(None, t_top * 30)
-    grid[0, 0].set_ylabel("final distance to the optimum\n(max over honest agents / server)")
+    grid[0, 0].set_ylabel(
+        "final distance to the optimum\n(max over honest agents / server;\nunits of x, log scale)"
+    )
     grid[1, 0].set_ylabel(f"time to ε = {EPSILON:g}, staying below\n(simulated s)")
     handles, labels = grid[0, 0].get_legend_handles_labels()
     fig.legend(
@@ -364,13 +368,14 @@ def plot(axes_spec: dict, results: dict, n_seeds: int, rounds: dict, out: Path) 
         title_fontsize=9,
     )
     fig.suptitle(
-        "Asynchrony stress: CE with a round deadline on its two round clocks vs the asynchronous "
+        "asynchrony_stress: CE with a round deadline on its two round clocks vs the asynchronous "
         "CGC server (quorum); stress grows to the right\n(a)-(c) deadline "
         f"{DEADLINE * 1000:g} ms: CE lock-step = rounds of D = {DEADLINE * 1000:g} ms on a shared "
         f"clock, CE event clock = {DEADLINE * 1000:g} ms after each agent's own round start, CGC "
         "= safety net; (d) see its title\n"
-        f"rounds: CE {rounds['CE']}, CGC {rounds['CGC']}; median and min–max band over "
-        f"{n_seeds} seed{'s' if n_seeds > 1 else ''}; points shifted sideways per configuration",
+        f"rounds: CE {rounds['CE']}, CGC {rounds['CGC']}; "
+        + (f"median and min–max band over {n_seeds} seeds" if n_seeds > 1 else "1 seed, no band")
+        + "; points shifted sideways per configuration",
         fontsize=11,
     )
     fig.tight_layout(rect=(0, 0.06, 1, 1))

@@ -258,9 +258,10 @@ def plot(by_point: dict, rounds_per_seed: dict, n_seeds: int, out: Path) -> Path
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(
-        "Latency effects: simulated time to ε-accuracy, CE (peer to peer) vs CGC (server, sync)"
+        "latency_effects: simulated time to ε-accuracy, CE (peer to peer) vs CGC (server, sync)"
         "\nno deadline: every round waits for all its messages (CE: event clock, CGC: the "
-        f"server's); median and min–max band over {n_seeds} seed{'s' if n_seeds > 1 else ''}",
+        "server's); "
+        + (f"median and min–max band over {n_seeds} seeds" if n_seeds > 1 else "1 seed, no band"),
         fontsize=11,
     )
     fig.tight_layout()

@@ -158,3 +158,16 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {out / 'messages.csv'}: No space left on device"]
     assert not (out / "summary.json").exists()
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/tmp/abs", 42, None])
+def test_plot_never_writes_outside_its_directory_whatever_summary_json_says(tmp_path, capsys, name):
+    out = tmp_path / "deep" / "run"
+    assert main(["run", str(PAPER), "--out", str(out), "--no-plot", *SHORT]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    summary["scenario"] = name
+    (out / "summary.json").write_text(json.dumps(summary))
+    capsys.readouterr()
+    assert main(["plot", str(out)]) == 2
+    assert capsys.readouterr().err.startswith("error: results: summary.json names no valid")
+    assert not list(tmp_path.rglob("*.png"))

@@ -4,6 +4,7 @@ heatmap of a metric over two swept keys (``netsim plot STORE --x KEY --y METRIC 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ LABELS = {
     "network.n": "n (agents)",
     "protocol.deadline": "round deadline (simulated s)",
     "protocol.filter": "filter",
+    "protocol.absent": "absent policy (what a late value counts as)",
     "protocol.clock": "round clock",
     "protocol.round_length": "lock-step round length D (simulated s)",
     "network.clocks.offset": "clock offset bound ε (simulated s)",
@@ -42,7 +44,7 @@ LABELS = {
     "late_honest": "honest values late (count)",
     "late_honest_after_gst": "honest values late, sent after GST (count)",
     "max_round_end_spread": "largest spread of honest round ends (simulated s)",
-    "final_distance": "final distance to the optimum",
+    "final_distance": "final distance to the optimum (units of x)",
     "sim_time_end": "simulated time of the last round (s)",
     "messages_sent": "messages sent",
     "variant": "variant",
@@ -102,7 +104,7 @@ def plot_sweep(
     swept keys. Returns the path of the PNG (default ``<plots>/<sweep>_<y>_vs_<x>.png``, with
     ``plots`` defaulting to ``plots/`` beside the store)."""
     columns, rows = tidy(store)
-    name = Path(store).parent.name
+    name = sweep_name(store)
     rows = [r for r in rows if r["status"] == "done"]
     if not rows:
         raise ScenarioError("store", "has no finished point to plot", str(store), "run the sweep")
@@ -136,6 +138,19 @@ def plot_sweep(
     fig.savefig(out, dpi=130)
     plt.close(fig)
     return out
+
+
+def sweep_name(store: str | Path) -> str:
+    """The sweep's name as the store records it (``meta``), else the store file's stem (not
+    its folder's name: a store outside ``results/`` sits in any folder)."""
+    from .store import SweepStore
+
+    try:
+        with SweepStore(store, create=False) as db:
+            name = db.meta().get("name")
+    except Exception:  # an old or foreign store: fall back to the file name
+        name = None
+    return str(name) if name else Path(store).stem
 
 
 def _heading(name: str, where: Mapping[str, Any] | None) -> str:
@@ -203,6 +218,11 @@ def _log_scale(values: np.ndarray) -> bool:
 
 
 def _lines(rows: list[dict[str, Any]], x: str, y: str, hue: str | None, name: str) -> plt.Figure:
+    """Mean (or geometric mean) of ``y`` per ``x`` value, one colour per ``hue`` value, with
+    its 95% confidence interval over seeds: a band along a line for a numeric ``x``; for a
+    categorical ``x``, markers with error bars and no connecting line (the categories have no
+    order in between), side by side per hue. With one seed there is no interval: none is drawn
+    and the title says so."""
     xs = list(dict.fromkeys(canonical_json(r[x]) for r in rows))
     x_values = {canonical_json(r[x]): r[x] for r in rows}
     numeric = _numeric(list(x_values.values()))
@@ -237,9 +257,17 @@ def _lines(rows: list[dict[str, Any]], x: str, y: str, hue: str | None, name: st
         if not pos:
             continue
         p, m = np.array(pos, float), np.array(means)
-        text = _text(next(r[hue] for r in rows if canonical_json(r[hue]) == h)) if hue else y
-        ax.plot(p, m, "-o", color=colour, label=text, markersize=5)
-        ax.fill_between(p, lows, highs, color=colour, alpha=0.2, linewidth=0)
+        text = _text(next(r[hue] for r in rows if canonical_json(r[hue]) == h)) if hue else label(y)
+        if numeric:
+            ax.plot(p, m, "-o", color=colour, label=text, markersize=5)
+            if seeds > 1:
+                ax.fill_between(p, lows, highs, color=colour, alpha=0.2, linewidth=0)
+        else:  # categories: no line between them; hues side by side
+            p = p + (k - (len(hues) - 1) / 2) * min(0.6 / max(len(hues), 1), 0.15)
+            error = np.array([m - np.array(lows), np.array(highs) - m]) if seeds > 1 else None
+            ax.errorbar(
+                p, m, yerr=error, fmt="o", color=colour, label=text, markersize=6, capsize=4
+            )
         hollow = np.array(partial)
         if hollow.any():
             partial_any = True
@@ -258,18 +286,22 @@ def _lines(rows: list[dict[str, Any]], x: str, y: str, hue: str | None, name: st
         ax.set_xscale("log")
     if not numeric:
         ax.set_xticks(range(len(xs)), [_text(x_values[k]) for k in xs])
+        ax.set_xlim(-0.5, len(xs) - 0.5)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.grid(True, which="major", alpha=0.3)
     statistic = "geometric mean" if log else "mean"
-    note = f"{statistic} ± 95% CI over {seeds} seed{'s' if seeds > 1 else ''}"
+    if seeds > 1:
+        interval = "band" if numeric else "error bars"
+        note = f"{statistic} ± 95% CI ({interval}) over {seeds} seeds"
+    else:
+        note = "1 seed, no CI" + (" (log scale)" if log else "")
     if partial_any:
         note += "; hollow: some seeds never got there (mean over those that did)"
-    ax.set_title(f"{name}: {label(y)}\n{note}", fontsize=10)
-    if hue:
-        ax.legend(title=label(hue), fontsize=9)
+    ax.set_title(textwrap.fill(f"{name}: {label(y)}", 80) + f"\n{note}", fontsize=10)
+    ax.legend(title=label(hue) if hue else None, fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -320,7 +352,12 @@ def _heatmap(rows: list[dict[str, Any]], x: str, y: str, z: str, name: str) -> p
     fig.colorbar(image, ax=ax, label=label(z))
     seeds = len({r["seed"] for r in rows})
     statistic = "geometric mean" if log else "mean"
-    ax.set_title(f"{name}: {label(z)}\n{statistic} over {seeds} seeds per cell", fontsize=10)
+    plural = "s" if seeds > 1 else ""
+    ax.set_title(
+        textwrap.fill(f"{name}: {label(z)}", 70)
+        + f"\n{statistic} over {seeds} seed{plural} per cell",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 
