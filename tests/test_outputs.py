@@ -171,3 +171,25 @@ def test_plot_never_writes_outside_its_directory_whatever_summary_json_says(tmp_
     assert main(["plot", str(out)]) == 2
     assert capsys.readouterr().err.startswith("error: results: summary.json names no valid")
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_an_output_directory_that_cannot_be_written_is_refused_before_anything_runs(
+    tmp_path, monkeypatch, capsys
+):
+    """A read-only --out (as a non-root user meets it; root bypasses permissions, so the check
+    is simulated here through os.access)."""
+    import netsim.outdir
+
+    real = netsim.outdir.os.access
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(
+        netsim.outdir.os, "access", lambda path, mode: Path(path) != locked and real(path, mode)
+    )
+    assert main(["run", str(PAPER), "--out", str(locked / "run"), *SHORT]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: --out: cannot be written: {locked} is not writable (got '{locked / 'run'}'; "
+        "allowed a directory you can write to)"
+    ]
+    assert list(locked.iterdir()) == []
