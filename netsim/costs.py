@@ -90,11 +90,29 @@ class LeastSquares:
         both ask; it decides the default CGC step, so it is computed portably)."""
         cached = self.__dict__.get("_lipschitz")
         if cached is None:
-            A = self.A if self.A.shape[0] <= self.A.shape[1] else self.A.T
-            gram = portable.Spectrum(portable.matmul(A, A.T))
-            cached = 2.0 * gram.eigenvalue(gram.size - 1)
-            object.__setattr__(self, "_lipschitz", cached)
+            lipschitz_constants([self])
+            cached = self.__dict__["_lipschitz"]
         return cached
+
+    def small_gram(self) -> np.ndarray:
+        """The smaller of A A^T and A^T A (their non-zero eigenvalues are the same)."""
+        A = self.A if self.A.shape[0] <= self.A.shape[1] else self.A.T
+        return portable.matmul(A, A.T)
+
+
+def lipschitz_constants(costs: Sequence[LeastSquares]) -> list[float]:
+    """Each cost's :meth:`LeastSquares.lipschitz`, the largest eigenvalues of Gram matrices of
+    one size found in one stacked bisection (:class:`netsim.portable.Spectra`: the same bits as
+    one at a time); cached on the costs."""
+    todo: dict[int, list[LeastSquares]] = {}
+    for cost in costs:
+        if "_lipschitz" not in cost.__dict__:
+            todo.setdefault(min(cost.A.shape), []).append(cost)
+    for size, group in todo.items():
+        spectra = portable.Spectra(np.stack([cost.small_gram() for cost in group]))
+        for cost, largest in zip(group, spectra.eigenvalues(size - 1)):
+            object.__setattr__(cost, "_lipschitz", 2.0 * float(largest))
+    return [cost.lipschitz() for cost in costs]
 
 
 def shape_groups(costs: Sequence[Cost]) -> list[list[int]]:

@@ -240,66 +240,89 @@ def symmetric_eigenvalues(S: np.ndarray) -> np.ndarray:
     return np.array([spectrum.eigenvalue(i) for i in range(spectrum.size)])
 
 
-class Spectrum:
-    """The eigenvalues of a symmetric matrix S (k, k), one at a time, on demand.
+class Spectra:
+    """The eigenvalues of a stack of symmetric matrices (b, k, k), by position, all at once.
 
-    Householder reduction to a tridiagonal T = Q^T S Q (Golub & Van Loan, Matrix Computations,
-    Alg. 8.3.1: k - 2 reflections, each applied as S <- S - v w^T - w v^T with fixed-order
-    products), then bisection on Sturm counts (Alg. 8.4.1): the number of negative pivots of the
-    LDL^T factorization of T - sigma I is the number of eigenvalues below sigma. Bisection stops
-    when an interval is below 2 eps max|Gershgorin bound|, the accuracy the reduction leaves
-    (backward stable: absolute error a small multiple of eps ||S||). Only + - * / and sqrt,
-    elementwise or in fixed-order sums, and Python floats (IEEE doubles, no fused operations)
-    for the Sturm recurrence: the same bits on every CPU. Asking for the extreme eigenvalues
-    costs the reduction (O(k^3), vectorized) and O(k) per bisection step.
+    Householder reduction of each matrix to a tridiagonal T = Q^T S Q (Golub & Van Loan, Matrix
+    Computations, Alg. 8.3.1: k - 2 reflections, each applied as S <- S - v w^T - w v^T with
+    fixed-order products), then bisection on Sturm counts (Alg. 8.4.1): the number of negative
+    pivots of the LDL^T factorization of T - sigma I is the number of eigenvalues below sigma.
+    The bisection runs on the whole stack at once, each matrix with its own interval (a matrix
+    whose interval has converged is left alone), so a matrix gives the same bits alone or in a
+    stack. It stops when an interval is below 2 eps max|Gershgorin bound|, the accuracy the
+    reduction leaves (backward stable: absolute error a small multiple of eps ||S||). Only
+    + - * / and sqrt, elementwise or in fixed-order sums: the same bits on every CPU.
     """
 
-    def __init__(self, S: np.ndarray):
-        S = np.array(S, dtype=np.float64)
-        k = S.shape[0]
-        if S.ndim != 2 or S.shape != (k, k) or k == 0:
-            raise ValueError(f"symmetric eigenvalues: not a square matrix, shape {S.shape}")
-        if not np.all(np.isfinite(S)):
-            raise ValueError("symmetric eigenvalues: the matrix has a non-finite entry")
-        self.size = k
-        diagonal, off = _tridiagonal((S + S.T) / 2)
-        self._diagonal = diagonal.tolist()
-        self._squares = (off * off).tolist()
-        radius = np.abs(np.concatenate([[0.0], off])) + np.abs(np.concatenate([off, [0.0]]))
-        self.low = float(np.min(diagonal - radius))  # Gershgorin: every eigenvalue is inside
-        self.high = float(np.max(diagonal + radius))
-        width = max(abs(self.low), abs(self.high))
+    def __init__(self, stack: np.ndarray):
+        stack = np.array(stack, dtype=np.float64)
+        if stack.ndim != 3 or stack.shape[1] != stack.shape[2] or stack.shape[2] == 0:
+            raise ValueError(f"symmetric eigenvalues: not square matrices, shape {stack.shape}")
+        if not np.all(np.isfinite(stack)):
+            raise ValueError("symmetric eigenvalues: a matrix has a non-finite entry")
+        self.count, self.size = stack.shape[0], stack.shape[1]
+        parts = [_tridiagonal((S + S.T) / 2) for S in stack]
+        self._diagonal = np.array([d for d, _ in parts]).reshape(self.count, self.size)
+        off = np.array([e for _, e in parts]).reshape(self.count, self.size - 1)
+        self._squares = off * off
+        zero = np.zeros((self.count, 1))
+        radius = np.abs(np.hstack([zero, off])) + np.abs(np.hstack([off, zero]))
+        self.low = np.min(self._diagonal - radius, axis=1)  # Gershgorin: each spectrum inside
+        self.high = np.max(self._diagonal + radius, axis=1)
+        width = np.maximum(np.abs(self.low), np.abs(self.high))
         self.tolerance = 2.0 * EPS * width
-        self._pivot_floor = EPS * EPS * max(width, 1e-300)  # a zero pivot is nudged to this
-        self._sorted_diagonal = sorted(self._diagonal) if not any(self._squares) else None
+        self._pivot_floor = EPS * EPS * np.maximum(width, 1e-300)  # a zero pivot goes here
+        self._is_diagonal = ~np.any(self._squares != 0.0, axis=1)
+
+    def count_below(self, sigma: np.ndarray | float) -> np.ndarray:
+        """For each matrix, the number of its eigenvalues below its ``sigma`` (Sturm: the
+        negative pivots of T - sigma I, q_0 = d_0 - sigma, q_i = d_i - sigma - e_i^2 / q_{i-1})."""
+        sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.count,))
+        count = np.zeros(self.count, dtype=np.int64)
+        q = np.ones(self.count)  # the previous pivot
+        for i in range(self.size):
+            shifted = self._diagonal[:, i] - sigma
+            q = shifted - self._squares[:, i - 1] / q if i else shifted
+            q = np.where(q == 0.0, -self._pivot_floor, q)
+            count += q < 0.0
+        return count
+
+    def eigenvalues(self, index: int) -> np.ndarray:
+        """The eigenvalue at position ``index`` in ascending order (0: the smallest) of each
+        matrix."""
+        if not 0 <= index < self.size:
+            raise IndexError(f"eigenvalue {index} of a {self.size} x {self.size} matrix")
+        lower, upper = self.low.copy(), self.high.copy()
+        active = (upper - lower > self.tolerance) & ~self._is_diagonal
+        while np.any(active):
+            middle = lower + (upper - lower) / 2.0
+            more = self.count_below(middle) > index
+            upper = np.where(active & more, middle, upper)
+            lower = np.where(active & ~more, middle, lower)
+            active &= upper - lower > self.tolerance
+        found = lower + (upper - lower) / 2.0
+        exact = np.sort(self._diagonal, axis=1)[:, index]  # T diagonal: its entries, exactly
+        return np.where(self._is_diagonal, exact, found)
+
+
+class Spectrum:
+    """The eigenvalues of one symmetric matrix S (k, k), one at a time, on demand
+    (:class:`Spectra` of a stack of one: the same bits as in any stack)."""
+
+    def __init__(self, S: np.ndarray):
+        S = np.asarray(S, dtype=np.float64)
+        if S.ndim != 2:
+            raise ValueError(f"symmetric eigenvalues: not a square matrix, shape {S.shape}")
+        self._spectra = Spectra(S[None])
+        self.size = self._spectra.size
 
     def count_below(self, sigma: float) -> int:
-        """The number of eigenvalues below ``sigma`` (Sturm: negative pivots of T - sigma I)."""
-        count = 0
-        q = 1.0
-        squares = self._squares
-        for i, d in enumerate(self._diagonal):
-            q = (d - sigma) - (squares[i - 1] / q if i else 0.0)
-            if q == 0.0:
-                q = -self._pivot_floor
-            if q < 0.0:
-                count += 1
-        return count
+        """The number of eigenvalues below ``sigma``."""
+        return int(self._spectra.count_below(sigma)[0])
 
     def eigenvalue(self, index: int) -> float:
         """The eigenvalue at position ``index`` in ascending order (0: the smallest)."""
-        if not 0 <= index < self.size:
-            raise IndexError(f"eigenvalue {index} of a {self.size} x {self.size} matrix")
-        if self._sorted_diagonal is not None:  # T is diagonal: its entries, exactly
-            return self._sorted_diagonal[index]
-        lower, upper = self.low, self.high
-        while upper - lower > self.tolerance:
-            middle = lower + (upper - lower) / 2.0
-            if self.count_below(middle) > index:
-                upper = middle
-            else:
-                lower = middle
-        return lower + (upper - lower) / 2.0
+        return float(self._spectra.eigenvalues(index)[0])
 
 
 def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

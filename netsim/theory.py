@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import portable
-from .costs import LeastSquares
+from .costs import LeastSquares, lipschitz_constants
 
 MAX_SUBSETS = 10_000
 
@@ -136,7 +136,7 @@ class CostConstants:
 def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     """L = max_i 2 lambda_max(A_i^T A_i); gamma = smallest non-zero eigenvalue of
     (2/|H|) sum_i A_i^T A_i (spec/cgc.md, "For least squares")."""
-    lipschitz = max(cost.lipschitz() for cost in honest_costs)
+    lipschitz = max(lipschitz_constants(honest_costs))
     # Portable (netsim.portable): these constants set the default CGC step, so the run.
     # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.
     stacked = np.vstack([c.A for c in honest_costs])

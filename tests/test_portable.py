@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netsim import portable
-from netsim.costs import LeastSquares
+from netsim.costs import LeastSquares, lipschitz_constants
 
 EPS = np.finfo(np.float64).eps
 PACKAGE = Path(portable.__file__).resolve().parent
@@ -270,3 +270,32 @@ def test_spectrum_counts_and_extreme_eigenvalues_by_hand():
     assert np.allclose(portable.symmetric_eigenvalues(dense), np.linalg.eigvalsh(dense), atol=1e-14)
     with pytest.raises(IndexError):
         spectrum.eigenvalue(2)
+
+
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 6), count=st.integers(1, 7))
+@settings(max_examples=60, deadline=None)
+def test_a_matrix_gives_the_same_eigenvalues_alone_and_in_a_stack(seed, k, count):
+    """Spectra bisects a stack at once; each matrix must get the bits it gets alone (runs that
+    compute L for one cost or for all honest costs at once must agree), and every eigenvalue
+    must match LAPACK's to the reduction's accuracy."""
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(count, k + 1, k)) * 10.0 ** rng.integers(-3, 4, size=(count, 1, 1))
+    stack = np.einsum("bij,bik->bjk", A, A)
+    together = portable.Spectra(stack)
+    for index in range(k):
+        values = together.eigenvalues(index)
+        for b in range(count):
+            alone = portable.Spectrum(stack[b]).eigenvalue(index)
+            assert values[b] == alone
+            reference = np.linalg.eigvalsh(stack[b])[index]
+            assert abs(alone - reference) <= 8 * k * portable.EPS * np.abs(stack[b]).sum()
+
+
+def test_lipschitz_constants_batched_equal_one_at_a_time():
+    rng = np.random.default_rng(5)
+    costs = [LeastSquares(rng.normal(size=(m, 3)), rng.normal(size=m)) for m in (1, 2, 2, 4, 1)]
+    batched = lipschitz_constants(costs)
+    fresh = [LeastSquares(c.A.copy(), c.B.copy()) for c in costs]
+    assert batched == [c.lipschitz() for c in fresh]  # alone: its own stack of one
+    gram_max = [2 * np.linalg.eigvalsh(c.A.T @ c.A).max() for c in costs]
+    assert np.allclose(batched, gram_max, rtol=1e-13)

@@ -91,3 +91,20 @@ def test_a_second_sweep_on_a_busy_store_stops_at_once_and_the_first_finishes(tmp
     # Once the first has finished, the store is free again: a rerun resumes (nothing to do).
     rerun = subprocess.run([*command, "--quiet", "--no-plot"], capture_output=True, text=True)
     assert rerun.returncode == 0 and "were already in the store" in rerun.stdout
+
+
+@pytest.mark.parametrize(
+    ("sqlite_says", "we_say"),
+    [
+        ("attempt to write a readonly database", "cannot be written (read-only file or directory)"),
+        ("database or disk is full", "cannot be written: the disk is full"),
+        ("unable to open database file", "cannot be opened (does its directory exist"),
+        ("file is not a database", "not a sweep store (file is not a database)"),
+    ],
+)
+def test_sqlite_errors_are_said_as_what_they_mean(sqlite_says, we_say):
+    """A read-only or full disk is not a corrupt store (as root, permissions cannot be taken
+    away in a test, so SQLite's own messages are checked)."""
+    from netsim.sweep.store import _problem
+
+    assert _problem(sqlite3.OperationalError(sqlite_says)).startswith(we_say)
