@@ -94,22 +94,19 @@ class LeastSquares:
             cached = self.__dict__["_lipschitz"]
         return cached
 
-    def small_gram(self) -> np.ndarray:
-        """The smaller of A A^T and A^T A (their non-zero eigenvalues are the same)."""
-        A = self.A if self.A.shape[0] <= self.A.shape[1] else self.A.T
-        return portable.matmul(A, A.T)
-
 
 def lipschitz_constants(costs: Sequence[LeastSquares]) -> list[float]:
     """Each cost's :meth:`LeastSquares.lipschitz`, the largest eigenvalues of Gram matrices of
     one size found in one stacked bisection (:class:`netsim.portable.Spectra`: the same bits as
     one at a time); cached on the costs."""
-    todo: dict[int, list[LeastSquares]] = {}
+    todo: dict[tuple[int, int], list[LeastSquares]] = {}
     for cost in costs:
         if "_lipschitz" not in cost.__dict__:
-            todo.setdefault(min(cost.A.shape), []).append(cost)
-    for size, group in todo.items():
-        spectra = portable.Spectra(np.stack([cost.small_gram() for cost in group]))
+            todo.setdefault(cost.A.shape, []).append(cost)
+    for (m, d), group in todo.items():
+        size = min(m, d)
+        small = [cost.A if m <= d else cost.A.T for cost in group]  # the smaller Gram matrix
+        spectra = portable.Spectra(np.stack([portable.matmul(A, A.T) for A in small]))
         for cost, largest in zip(group, spectra.eigenvalues(size - 1)):
             object.__setattr__(cost, "_lipschitz", 2.0 * float(largest))
     return [cost.lipschitz() for cost in costs]

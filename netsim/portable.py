@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 EPS = float(np.finfo(np.float64).eps)
+SCALAR_STACK = 4  # Spectra: stacks up to this size run the Sturm recurrence in Python floats
 TREE_MAX = 7  # ordered_sum: longer last axes are summed by numpy's pairwise summation
 
 
@@ -261,9 +262,14 @@ class Spectra:
         if not np.all(np.isfinite(stack)):
             raise ValueError("symmetric eigenvalues: a matrix has a non-finite entry")
         self.count, self.size = stack.shape[0], stack.shape[1]
-        parts = [_tridiagonal((S + S.T) / 2) for S in stack]
-        self._diagonal = np.array([d for d, _ in parts]).reshape(self.count, self.size)
-        off = np.array([e for _, e in parts]).reshape(self.count, self.size - 1)
+        stack = (stack + np.swapaxes(stack, 1, 2)) / 2
+        if self.size <= 2:  # already tridiagonal: no reflection to apply
+            self._diagonal = np.diagonal(stack, axis1=1, axis2=2).copy()
+            off = stack[:, 1:, 0].copy() if self.size == 2 else np.zeros((self.count, 0))
+        else:
+            parts = [_tridiagonal(S) for S in stack]
+            self._diagonal = np.array([d for d, _ in parts])
+            off = np.array([e for _, e in parts])
         self._squares = off * off
         zero = np.zeros((self.count, 1))
         radius = np.abs(np.hstack([zero, off])) + np.abs(np.hstack([off, zero]))
@@ -273,11 +279,14 @@ class Spectra:
         self.tolerance = 2.0 * EPS * width
         self._pivot_floor = EPS * EPS * np.maximum(width, 1e-300)  # a zero pivot goes here
         self._is_diagonal = ~np.any(self._squares != 0.0, axis=1)
+        self._lists: tuple[list, list] | None = None  # the same, as Python floats (_count_one)
 
     def count_below(self, sigma: np.ndarray | float) -> np.ndarray:
         """For each matrix, the number of its eigenvalues below its ``sigma`` (Sturm: the
         negative pivots of T - sigma I, q_0 = d_0 - sigma, q_i = d_i - sigma - e_i^2 / q_{i-1})."""
         sigma = np.broadcast_to(np.asarray(sigma, dtype=np.float64), (self.count,))
+        if self.count <= SCALAR_STACK:  # per-step numpy calls would cost more than the maths
+            return np.array([self._count_one(b, float(sigma[b])) for b in range(self.count)])
         count = np.zeros(self.count, dtype=np.int64)
         q = np.ones(self.count)  # the previous pivot
         for i in range(self.size):
@@ -285,6 +294,22 @@ class Spectra:
             q = shifted - self._squares[:, i - 1] / q if i else shifted
             q = np.where(q == 0.0, -self._pivot_floor, q)
             count += q < 0.0
+        return count
+
+    def _count_one(self, b: int, sigma: float) -> int:
+        """:meth:`count_below` of matrix ``b`` in Python floats: the same IEEE operations in the
+        same order, so the same bits (tested), without numpy's per-call cost."""
+        if self._lists is None:
+            self._lists = (self._diagonal.tolist(), self._squares.tolist())
+        diagonal, squares = self._lists[0][b], self._lists[1][b]
+        floor = float(self._pivot_floor[b])
+        count, q = 0, 1.0
+        for i, d in enumerate(diagonal):
+            q = (d - sigma) - squares[i - 1] / q if i else d - sigma
+            if q == 0.0:
+                q = -floor
+            if q < 0.0:
+                count += 1
         return count
 
     def eigenvalues(self, index: int) -> np.ndarray:
