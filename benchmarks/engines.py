@@ -99,6 +99,7 @@ def run_point(
         numpy_loop(protocol, n, d, rounds)
         seconds = time.perf_counter() - start
         first_round, steady = seconds / rounds, seconds / rounds
+        completed = rounds
     else:
         import warnings
 
@@ -128,18 +129,23 @@ def run_point(
             result = simulate(scenario, on_round=progress)
             seconds = time.perf_counter() - start
         kept = len(result.messages["round"]) if result.messages else 0
-        if marks and rounds > 1:
+        # A CGC run may stop early (its termination rule: the (f+1)-th largest gradient norm
+        # exactly 0), and where it stops depends on the last bits of the arithmetic: per round
+        # means per round run.
+        completed = result.summary["rounds"]
+        if marks and completed > 1:
             first_round = marks[0] - start
-            steady = (seconds - first_round) / (rounds - 1)
+            steady = (seconds - first_round) / (completed - 1)
     return {
         "protocol": protocol,
         "engine": engine,
         "n": n,
         "d": d,
         "rounds": rounds,
+        "rounds_completed": completed,
         "trace": trace,
         "seconds": seconds,
-        "seconds_per_round": seconds / rounds,
+        "seconds_per_round": seconds / completed,
         "first_round_seconds": first_round,  # includes the fast engine's link seeding/draws
         "steady_seconds_per_round": steady,  # rounds after the first
         "messages_per_second": messages_per_round(protocol, n) * rounds / seconds,
