@@ -105,8 +105,8 @@ def lipschitz_constants(costs: Sequence[LeastSquares]) -> list[float]:
             todo.setdefault(cost.A.shape, []).append(cost)
     for (m, d), group in todo.items():
         size = min(m, d)
-        small = [cost.A if m <= d else cost.A.T for cost in group]  # the smaller Gram matrix
-        spectra = portable.Spectra(np.stack([portable.matmul(A, A.T) for A in small]))
+        A = np.stack([cost.A if m <= d else cost.A.T for cost in group])  # the smaller Gram
+        spectra = portable.Spectra(portable.stacked_matmul(A, np.swapaxes(A, 1, 2)))
         for cost, largest in zip(group, spectra.eigenvalues(size - 1)):
             object.__setattr__(cost, "_lipschitz", 2.0 * float(largest))
     return [cost.lipschitz() for cost in costs]

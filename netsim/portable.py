@@ -105,6 +105,21 @@ def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return out
 
 
+def stacked_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """A_b B_b for stacks A (b, m, k) and B (b, k, p): (b, m, p), each product bit for bit
+    :func:`matmul` of its pair (the same products, summed over k by the same tree), a block of
+    the stack at a time."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    out = np.empty((A.shape[0], A.shape[1], B.shape[2]))
+    per_pair = max(1, A.shape[1] * B.shape[1] * B.shape[2])
+    step = max(1, BLOCK_ELEMENTS // per_pair)
+    for start in range(0, A.shape[0], step):
+        products = A[start : start + step, :, :, None] * B[start : start + step, None, :, :]
+        out[start : start + step] = ordered_sum(products, axis=2)
+    return out
+
+
 def blocked_matvec(M: np.ndarray, points: np.ndarray) -> np.ndarray:
     """M x for one matrix M (m, d) and many points (k, d): (k, m), a block of points at a
     time (the same bits as :func:`matvec`, memory O(BLOCK_ELEMENTS + k m))."""

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -135,7 +136,15 @@ class CostConstants:
 
 def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     """L = max_i 2 lambda_max(A_i^T A_i); gamma = smallest non-zero eigenvalue of
-    (2/|H|) sum_i A_i^T A_i (spec/cgc.md, "For least squares")."""
+    (2/|H|) sum_i A_i^T A_i (the CGC paper's constants for least squares).
+
+    Remembered for the last few sets of cost objects: reading a scenario whose CGC step comes
+    from Theorem 2 and summarizing its run ask for the same constants (costs are frozen)."""
+    return _cost_constants(tuple(honest_costs))
+
+
+@functools.lru_cache(maxsize=16)
+def _cost_constants(honest_costs: tuple[LeastSquares, ...]) -> CostConstants:
     lipschitz = max(lipschitz_constants(honest_costs))
     # Portable (netsim.portable): these constants set the default CGC step, so the run.
     # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.

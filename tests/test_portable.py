@@ -299,3 +299,14 @@ def test_lipschitz_constants_batched_equal_one_at_a_time():
     assert batched == [c.lipschitz() for c in fresh]  # alone: its own stack of one
     gram_max = [2 * np.linalg.eigvalsh(c.A.T @ c.A).max() for c in costs]
     assert np.allclose(batched, gram_max, rtol=1e-13)
+
+
+@given(seed=st.integers(0, 2**31), b=st.integers(1, 5), m=st.integers(1, 4), k=st.integers(1, 20))
+@settings(max_examples=60, deadline=None)
+def test_stacked_matmul_is_matmul_of_each_pair_bit_for_bit(seed, b, m, k):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(b, m, k)) * 10.0 ** rng.integers(-5, 6, size=(b, 1, 1))
+    B = rng.normal(size=(b, k, m + 1))
+    stacked = portable.stacked_matmul(A, B)
+    for i in range(b):
+        assert np.array_equal(stacked[i], portable.matmul(A[i], B[i]))
