@@ -237,20 +237,10 @@ def diverging_metrics() -> tuple[dict, dict]:
         "agent": np.array(columns["agent"], dtype=object),
         "distance": np.array(columns["distance"], dtype=float),
     }
-    info = {
-        "protocol": "ce",
-        "filter": "ce",
-        "n": 3,
-        "f": 1,
-        "byzantine": [0],
-        "delay_model": "constant",
-        "final_distance": 0.0,
-    }
-    summary = {
-        "scenario": "diverging",
-        "seed": 0,
-        "variants": {"A": dict(info), "B": {**info, "final_distance": float("nan")}},
-    }
+    summary = tiny_summary(final_distance=0.0)
+    info = summary["variants"]["A"]
+    summary["scenario"] = "diverging"
+    summary["variants"]["B"] = {**info, "final_distance": float("nan")}
     return summary, metrics
 
 
