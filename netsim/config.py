@@ -14,6 +14,7 @@ import importlib.util
 import math
 import re
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -546,18 +547,17 @@ def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
     for key, value in (("costs.A", A), ("costs.B", B)):
         if not isinstance(value, list) or len(value) != n:
             raise ScenarioError(key, "needs one entry per agent", _shape(value), f"a list of {n}")
-    dim = None
+    matrices = [_matrix(A[i], f"costs.A[{i}]") for i in range(n)]
+    widths = Counter(a.shape[1] for a in matrices)
+    dim = widths.most_common(1)[0][0]  # d: what most agents say, so the odd one is blamed
     costs = []
-    for i in range(n):
-        a = _matrix(A[i], f"costs.A[{i}]")
-        if dim is None:
-            dim = a.shape[1]
+    for i, a in enumerate(matrices):
         if a.shape[1] != dim:
             raise ScenarioError(
                 f"costs.A[{i}]",
                 "wrong number of columns",
                 a.shape[1],
-                f"{dim} columns (d of costs.A[0])",
+                f"{dim} columns (the d of {widths[dim]} of the {n} agents)",
             )
         b = _vector(B[i], f"costs.B[{i}]")
         if b.shape[0] != a.shape[0]:

@@ -170,6 +170,12 @@ def test_a_non_utf8_file_is_refused_in_one_line(tmp_path, capsys):
         ("costs.B=[[1e200], [1.3], [1.3], [1.0], [0.3], [-0.3]]", "costs.B[0][0]", "out of range"),
         ("seed=1" + "0" * 400, "seed", "out of range"),
         ("network.f=0", "costs.require_redundancy", "only 5 agents are honest"),
+        (  # the odd matrix is blamed, not the first one that differs from it
+            "costs.A=[[[1.0]], [[0.8, 0.5]], [[0.5, 0.8]], [[0.0, 1.0]], [[-0.5, 0.8]], "
+            "[[-0.8, 0.5]]]",
+            "costs.A[0]",
+            "wrong number of columns (got 1; allowed 2 columns (the d of 5 of the 6 agents))",
+        ),
         (
             'network={n=6, f=1, byzantine=[0], delay={model="uniform", low=0.02, high=0.03}, '
             'asynchrony={delta=0.01, on_violation="error"}}',
