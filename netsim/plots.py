@@ -27,8 +27,9 @@ from .figure_axes import (
     mark_non_finite,
     set_log_y,
 )
+from .message_trace import read_messages
 from .results import read_metrics, read_staleness
-from .timing_plots import clock_label, read_messages
+from .timing_plots import clock_label
 
 RUN_WRITTEN = "a results directory written by netsim run"
 FLOOR = 1e-17  # distances of exactly 0 are drawn here on the log scale

@@ -24,6 +24,7 @@ from matplotlib.lines import Line2D
 
 import netsim
 from netsim.figure_axes import MACHINE_EPSILON, NON_FINITE_NOTE, log_limits
+from netsim.message_trace import read_messages
 from netsim.plots import draw_distances, draw_server, draw_staleness, plot_results_dir
 from netsim.results import read_metrics, read_staleness
 from netsim.search.report import draw_progress, draw_worst
@@ -36,7 +37,6 @@ from netsim.timing_plots import (
     draw_filter_decisions,
     draw_latency_cdf,
     draw_message_sequence,
-    read_messages,
     round_labels,
 )
 

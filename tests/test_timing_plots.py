@@ -14,22 +14,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netsim
-from netsim.results import read_metrics
-from netsim.timing_plots import (
+from netsim.message_trace import (
     decision_shares,
     delay_groups,
     delays_by_class,
     delays_differ,
-    draw_timing_plots,
     ks_distance,
     link_classes,
     message_arrows,
-    plot_agent_timeline,
-    plot_filter_decisions,
-    plot_message_sequence,
     read_messages,
     reply_intervals,
     round_intervals,
+)
+from netsim.results import read_metrics
+from netsim.timing_plots import (
+    draw_timing_plots,
+    plot_agent_timeline,
+    plot_filter_decisions,
+    plot_message_sequence,
 )
 
 PNG = b"\x89PNG\r\n\x1a\n"

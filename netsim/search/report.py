@@ -325,7 +325,7 @@ def objective_curve(
         ratio = np.where(exponent < 308, 10.0 ** np.minimum(exponent, 308), np.inf)
         return t[1:], ratio[1:], float(np.nanmax(ratio[1:]))
     if objective in ("byzantine_influence", "late_honest_after_gst"):
-        from ..timing_plots import decision_names, read_messages
+        from ..message_trace import decision_names, read_messages
 
         messages = read_messages(results_dir / "messages.csv")
         if messages is None or not len(messages["round"]):
