@@ -10,6 +10,7 @@ that are the same data so that a figure can say "identical to" rather than hide 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -141,3 +142,25 @@ def identical_groups(series: dict[str, tuple[Any, Any]]) -> dict[str, list[str]]
 
 def quoted(names: Sequence[str]) -> str:
     return ", ".join(f"“{n}”" for n in names)
+
+
+def labelled_hline(axes: Any, y: float, text: str, **style: Any) -> None:
+    """A horizontal reference line at ``y`` on each of ``axes`` (one or several), its ``text``
+    written just above it at the right end of the first (inside the panel whatever its width)."""
+    axes = axes if isinstance(axes, (list, tuple)) else (axes,)
+    for ax in axes:
+        ax.axhline(y, **({"color": "black"} | style))
+    axes[0].annotate(
+        text, (0.99, y), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8
+    )
+
+
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (its directory created), close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path

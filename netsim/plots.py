@@ -25,6 +25,7 @@ from .figure_axes import (
     identical_groups,
     layered_style,
     mark_non_finite,
+    save_figure,
     set_log_y,
 )
 from .message_trace import read_messages
@@ -39,7 +40,7 @@ ESCAPE = 1e3  # CGC: a run that goes this many times beyond the start gets its o
 def plot_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray], path: Path) -> Path:
     """Distance of every honest agent to the optimum, vs round and vs simulated seconds
     (:func:`draw_distances`), saved as ``path``."""
-    return _save(draw_distances(summary, metrics), path)
+    return save_figure(draw_distances(summary, metrics), path)
 
 
 def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> plt.Figure:
@@ -165,7 +166,7 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
 def plot_server(summary: dict[str, Any], metrics: dict[str, np.ndarray], path: Path) -> Path:
     """CGC: the server's distance to the optimum vs round and vs simulated seconds
     (:func:`draw_server`), saved as ``path``."""
-    return _save(draw_server(summary, metrics), path)
+    return save_figure(draw_server(summary, metrics), path)
 
 
 def draw_server(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> plt.Figure:
@@ -292,7 +293,7 @@ def plot_staleness(
     """CGC async: how stale the honest gradients the server steps with are
     (:func:`draw_staleness`), saved as ``path``; None without an asynchronous variant."""
     fig = draw_staleness(summary, staleness)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_figure(fig, path)
 
 
 def draw_staleness(summary: dict[str, Any], staleness: dict[str, np.ndarray]) -> plt.Figure | None:
@@ -492,13 +493,6 @@ def plot_results_dir(results_dir: str | Path, plots_dir: str | Path | None = Non
     if messages is None and (results_dir / "messages.parquet").exists():
         messages = read_messages(results_dir / "messages.parquet")
     return draw_all(summary, metrics, staleness, Path(plots_dir), messages)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
 
 
 def _title(summary: dict[str, Any], server: bool = False) -> str:

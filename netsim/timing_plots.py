@@ -37,6 +37,7 @@ from .figure_axes import (
     identical_groups,
     layered_style,
     quoted,
+    save_figure,
 )
 from .message_trace import (
     DECISION_CODES,
@@ -73,7 +74,7 @@ def plot_message_sequence(
     (:func:`draw_message_sequence`), saved as ``path``; None for more than 12 nodes
     (unreadable) or no message."""
     fig = draw_message_sequence(summary, messages, variant, rounds, metrics)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_figure(fig, path)
 
 
 ROUND_COLOURS = ("black", "tab:green", "tab:purple", "tab:brown", "tab:olive", "tab:cyan")
@@ -248,7 +249,7 @@ def plot_agent_timeline(
     (:func:`draw_agent_timeline`), saved as ``path``; None when the variant has no completed
     round."""
     fig = draw_agent_timeline(summary, metrics, variant, compute_time, rounds, messages)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_figure(fig, path)
 
 
 def round_labels(waiting: np.ndarray) -> list[tuple[float, float, str]]:
@@ -438,7 +439,7 @@ def plot_latency_cdf(
     """Empirical CDF of the link delays (:func:`draw_latency_cdf`), saved as ``path``; None
     when no message was delivered."""
     fig = draw_latency_cdf(summary, messages)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_figure(fig, path)
 
 
 def delay_axis_is_log(delays: np.ndarray) -> bool:
@@ -572,7 +573,7 @@ def plot_filter_decisions(
     receivers in time (:func:`draw_filter_decisions`), saved as ``path``; None when no value
     was sent to an honest node."""
     fig = draw_filter_decisions(summary, messages)
-    return None if fig is None else _save(fig, path)
+    return None if fig is None else save_figure(fig, path)
 
 
 def draw_filter_decisions(
@@ -751,14 +752,6 @@ def draw_timing_plots(
 
 
 # --- small parts -----------------------------------------------------------------------------
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path
 
 
 def clock_label(info: dict[str, Any]) -> str:

@@ -24,6 +24,15 @@ import numpy as np
 
 from .. import __version__
 from ..config import load_scenario, parse_scenario
+from ..figure_axes import (
+    NON_FINITE_NOTE,
+    finite_or_nan,
+    finite_positive,
+    labelled_hline,
+    mark_non_finite,
+    save_figure,
+    set_log_y,
+)
 from ..results import read_metrics
 from ..run import run
 from .objectives import objective_value
@@ -160,7 +169,7 @@ def _plain(value: Any) -> Any:
 
 def plot_progress(result: SearchResult, path: Path) -> Path:
     """Best objective so far vs evaluations (:func:`draw_progress`), saved as ``path``."""
-    return _save(draw_progress(result), path)
+    return save_figure(draw_progress(result), path)
 
 
 def draw_progress(result: SearchResult) -> Any:
@@ -175,14 +184,6 @@ def draw_progress(result: SearchResult) -> Any:
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
-
-    from ..figure_axes import (
-        NON_FINITE_NOTE,
-        finite_or_nan,
-        finite_positive,
-        mark_non_finite,
-        set_log_y,
-    )
 
     values = np.array(
         [np.nan if h["value"] is None else h["value"] for h in result.history], dtype=float
@@ -367,7 +368,7 @@ def plot_worst(
     path: Path,
 ) -> Path:
     """The worst run against the hand-written cases (:func:`draw_worst`), saved as ``path``."""
-    return _save(draw_worst(result, worst_dir, library_dir, written_dir), path)
+    return save_figure(draw_worst(result, worst_dir, library_dir, written_dir), path)
 
 
 def draw_worst(
@@ -388,8 +389,6 @@ def draw_worst(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..figure_axes import finite_or_nan, mark_non_finite, set_log_y
 
     objective = result.settings.objective
     found = f"worst case found (worst.toml), {objective} = {result.best_value:.4g}"
@@ -445,16 +444,7 @@ def draw_worst(
                 by_time.plot(times[reached[0]], eps, "o", color=style["color"], ms=ms, zorder=6)
     by_time.set_xlim(-0.01 * right, right)
     if eps is not None:
-        for ax in (by_round, by_time):
-            ax.axhline(eps, color="black", linestyle="-.", linewidth=0.9)
-        by_round.annotate(
-            f"ε = {eps:g}",
-            (0.99, eps),
-            xycoords=("axes fraction", "data"),
-            ha="right",
-            va="bottom",
-            fontsize=8,
-        )
+        labelled_hline((by_round, by_time), eps, f"ε = {eps:g}", linestyle="-.", linewidth=0.9)
     by_round.set_xlabel("round t (iterations)")
     by_time.set_xlabel("simulated time (s)" + ("\n" + cut_note if cut_note else ""))
     by_round.set_ylabel("max distance to the honest optimum\n(units of x or w, log scale)")
@@ -493,8 +483,6 @@ def _objective_panel(
     """The objective's own quantity round by round, for every curve whose files have it."""
     from matplotlib.ticker import MaxNLocator
 
-    from ..figure_axes import finite_or_nan, mark_non_finite, set_log_y
-
     series = [(worst, curves[0][2])]
     for directory, _, style in curves[1:]:
         extra = objective_curve(objective, directory)
@@ -531,27 +519,12 @@ def _objective_panel(
         elif len(rounds):
             ax.plot(rounds[-1], values[-1], "o", color=style["color"], ms=ms, zorder=6)
     if objective == "theorem2_ratio":
-        ax.axhline(1.0, color="black", linestyle="--", linewidth=1.0)
-        ax.annotate(
-            "Theorem 2's bound (ratio 1)",
-            (0.99, 1.0),
-            xycoords=("axes fraction", "data"),
-            ha="right",
-            va="bottom",
-            fontsize=8,
-        )
+        labelled_hline(ax, 1.0, "Theorem 2's bound (ratio 1)", linestyle="--", linewidth=1.0)
     if objective == "max_honest_staleness":
         bound = _summary(curves[0][0]).get("staleness_bound")
         if bound is not None:
-            ax.axhline(bound, color="black", linestyle=":", linewidth=1.4)
-            ax.annotate(
-                f"declared bound B = {bound}",
-                (0.99, bound),
-                xycoords=("axes fraction", "data"),
-                ha="right",
-                va="bottom",
-                fontsize=8,
-            )
+            text = f"declared bound B = {bound}"
+            labelled_hline(ax, bound, text, linestyle=":", linewidth=1.4)
     if objective in ("max_honest_staleness", "late_honest_after_gst"):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if objective == "byzantine_influence":
@@ -562,12 +535,3 @@ def _objective_panel(
     mark = "dotted line" if objective == "byzantine_influence" else "●"
     ax.set_title(f"the objective {objective} ({mark}: {how})", loc="left", fontsize=10)
     ax.grid(True, alpha=0.3)
-
-
-def _save(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return path

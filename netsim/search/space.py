@@ -100,6 +100,21 @@ class Dimension:
         return value
 
 
+def row_dimensions(
+    name: str, rows: Sequence[Any], per_row: int, high: float
+) -> tuple[Dimension, ...]:
+    """``per_row`` parameters in [0, high] for each row: ``name[row][k]``, row-major (the
+    layout :func:`by_row` reads back)."""
+    return tuple(
+        Dimension(f"{name}[{row}][{k}]", 0.0, high) for row in rows for k in range(per_row)
+    )
+
+
+def by_row(values: Sequence[float], per_row: int) -> list[list[float]]:
+    """Row-major values (:func:`row_dimensions`) as one list per row."""
+    return [list(values[k : k + per_row]) for k in range(0, len(values), per_row)]
+
+
 class SearchSpace:
     """A box of real parameters; :meth:`apply` turns a point into a scenario (raw dict)."""
 
@@ -139,19 +154,14 @@ class DelaySpace(SearchSpace):
 
     @property
     def dimensions(self) -> tuple[Dimension, ...]:
-        return tuple(
-            Dimension(f"delay[{link_key(*link)}][{k}]", 0.0, self.delta)
-            for link in self.links
-            for k in range(self.pattern)
+        return row_dimensions(
+            "delay", [link_key(*link) for link in self.links], self.pattern, self.delta
         )
 
     def apply(self, raw: Mapping[str, Any], x: Sequence[float]) -> dict[str, Any]:
         out = copy.deepcopy(dict(raw))
-        values = self.clipped(x)
-        table = {
-            link_key(*link): values[k * self.pattern : (k + 1) * self.pattern]
-            for k, link in enumerate(self.links)
-        }
+        rows = by_row(self.clipped(x), self.pattern)
+        table = {link_key(*link): row for link, row in zip(self.links, rows)}
         out.setdefault("network", {})["delay"] = {
             "model": "scheduled",
             "repeat": True,
@@ -250,18 +260,13 @@ class LagSpace(SearchSpace):
 
     @property
     def dimensions(self) -> tuple[Dimension, ...]:
-        return tuple(
-            Dimension(f"lag[{receiver}][{p}]", 0.0, self.delta)
-            for receiver in self.receivers
-            for p in range(self.phases)
-        )
+        return row_dimensions("lag", self.receivers, self.phases, self.delta)
 
     def apply(self, raw: Mapping[str, Any], x: Sequence[float]) -> dict[str, Any]:
         out = copy.deepcopy(dict(raw))
-        values = self.clipped(x)
         lag = [[0.0] * self.phases for _ in range(self.n_rows)]
-        for k, receiver in enumerate(self.receivers):
-            lag[receiver] = values[k * self.phases : (k + 1) * self.phases]
+        for receiver, row in zip(self.receivers, by_row(self.clipped(x), self.phases)):
+            lag[receiver] = row
         table = parametric_table(out)
         table["lag"] = lag
         out["adversary"] = table
