@@ -317,8 +317,9 @@ class Omission:
 
     Before ``from_round`` it sends the mean of the honest values (the latest estimates to a
     peer, the honest gradients at w_t to the server): a harmless value. From then on nothing.
-    Without a round deadline its receivers would wait for it forever; netsim stops such a run
-    with an error naming ``protocol.deadline``.
+    Without a round deadline its receivers would wait for it forever: validation refuses that
+    (``netsim.config``, naming ``protocol.deadline``), and a run that stalls anyway (an attack
+    of one's own that goes silent) stops with an error naming it.
     """
 
     from_round: int = 0

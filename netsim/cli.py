@@ -225,7 +225,7 @@ def _run(args: argparse.Namespace) -> int:
             timing = f", {variant['clock']} clock, {variant['late_honest']} honest values late"
         print(
             f"{name:>20}: final max distance to the optimum {variant['final_distance']:.3e} "
-            f"after {variant['rounds']} rounds, {variant['sim_time_end']:.3f} simulated s, "
+            f"after {variant['rounds']} rounds, {_seconds(variant['sim_time_end'])} simulated s, "
             f"{variant['messages_sent']} messages{timing}"
         )
     written = [name for name in RUN_FILES if (out / name).is_file()]
@@ -606,3 +606,8 @@ def _export(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _seconds(value: float) -> str:
+    """A simulated time for a summary line: 3 decimals, or 4 significant digits when huge."""
+    return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.4g}"

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from .adversaries import ADVERSARIES, Adversary
+from .adversaries import ADVERSARIES, Adversary, Omission
 from .aggregators import check_condition
 from .checks import as_choice, as_float, as_int
 from .clocks import CLOCKS, ROUNDING_SLACK, RoundClock, draw_clocks
 from .costs import LeastSquares
-from .delays import DELAY_MODELS, DelayModel
+from .delays import DELAY_MODELS, MAX_DELAY, DelayModel
 from .errors import ScenarioError
 from .step_sizes import STEP_SIZES
 
@@ -343,6 +343,7 @@ def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenar
     costs = _costs(_table(raw, "costs"), network)
     protocol = _protocol(_table(raw, "protocol"), network, costs)
     adversary, delivery = _adversary(raw.get("adversary"), network)
+    _check_silence(adversary, network, protocol)
     if network.loss > 0 and protocol.deadline is None:
         raise ScenarioError(
             "network.loss",
@@ -446,6 +447,13 @@ def _network(table: dict[str, Any], seed: int) -> NetworkConfig:
         raise ScenarioError(
             f"network.delay.{err.key}", err.problem, err.value, err.allowed
         ) from None
+    if not delay.largest_draw <= MAX_DELAY:  # simulated time must stay a finite float
+        raise ScenarioError(
+            "network.delay",
+            f"model {delay.name!r} can draw a delay of {delay.largest_draw:.4g} s",
+            delay.largest_draw,
+            f"delays (times any factor) <= {MAX_DELAY:g} s",
+        )
     loss = as_float(table.get("loss", 0.0), "network.loss", low=0.0, high=0.999)
     asynchrony = _asynchrony(table.get("asynchrony"))
     if asynchrony is not None and asynchrony.on_violation == "error":
@@ -567,7 +575,17 @@ def _costs(table: dict[str, Any], network: NetworkConfig) -> CostsConfig:
                 len(b),
                 f"{a.shape[0]} entries",
             )
-        costs.append(LeastSquares(a, b))
+        cost = LeastSquares(a, b)
+        if not np.all(np.isfinite(cost.pinv)):  # the projection onto argmin Q_i would overflow
+            tiny = float(np.min(np.abs(a[a != 0])))
+            raise ScenarioError(
+                f"costs.A[{i}]",
+                "is so close to singular that its pseudo-inverse overflows (the projection "
+                "onto its argmin set is not representable)",
+                tiny,
+                "non-zero singular values above 1 / 1.8e308 ~ 5.6e-309",
+            )
+        costs.append(cost)
     require = table.get("require_redundancy", False)
     if not isinstance(require, bool):
         raise ScenarioError(
@@ -915,6 +933,30 @@ def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> n
                 f"protocol.x0[{i}]", "wrong dimension", len(point), f"{costs.dim} entries"
             )
     return np.vstack(list(points)).astype(np.float64)
+
+
+def _check_silence(
+    adversary: Adversary | None, network: NetworkConfig, protocol: ProtocolConfig
+) -> None:
+    """An agent that goes silent (``omission``) with no round deadline: a receiver that waits
+    for every message waits forever (the asynchronous server on a quorum of n - f does not)."""
+    if not isinstance(adversary, Omission) or not network.byzantine:
+        return
+    if protocol.deadline is not None or protocol.round_length is not None:
+        return  # a deadline, or lock-step rounds of a fixed length, end every round
+    if adversary.from_round >= protocol.rounds:
+        return
+    if protocol.kind == "cgc" and protocol.mode == "async" and protocol.trigger == "quorum":
+        if len(network.byzantine) <= network.f:
+            return
+    waiting = "the server" if protocol.kind == "cgc" else "every honest agent"
+    raise ScenarioError(
+        "protocol.deadline",
+        f"the omission attack is silent from round {adversary.from_round}, and without a round "
+        f"deadline {waiting} waits for its message forever",
+        None,
+        "a number > 0 (simulated s), or delays with a finite bound (a deadline is derived)",
+    )
 
 
 def _adversary(table: Any, network: NetworkConfig) -> tuple[Adversary | None, str]:

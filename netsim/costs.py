@@ -121,29 +121,38 @@ def shape_groups(costs: Sequence[Cost]) -> list[list[int]]:
     return list(shapes.values())
 
 
+CHECK_ROWS = 8  # CheckedStack: rows of the first stacked result recomputed one by one
+
+
 class CheckedStack:
     """A stacked computation that must equal the one-cost-at-a-time one bit for bit: the first
-    call computes both and compares them (:func:`same_bits`); if they differ, this and every
-    later call use the one-by-one result. With :mod:`netsim.portable` the two run the same
-    element-wise operations on the same numbers, so they agree by construction; the check
-    guards that argument. Subclasses set ``stacked`` (False: never stack, e.g. a cost that is
-    not :class:`LeastSquares`)."""
+    call also computes :data:`CHECK_ROWS` of its rows one by one (the first, the last and rows
+    evenly spread between) and compares them (:func:`same_bits`); if any differs, this and
+    every later call use the one-by-one result. With :mod:`netsim.portable` the two run the
+    same element-wise operations on the same numbers, so they agree by construction (the tests
+    compare every row); the check guards that argument at a bounded cost. Subclasses set
+    ``stacked`` (False: never stack, e.g. a cost that is not :class:`LeastSquares`), and their
+    one-by-one computation takes the rows to compute (None: all of them)."""
 
     stacked: bool
     checked: bool = False
 
     def _checked(
-        self, stacked: Callable[[], np.ndarray], one_by_one: Callable[[], np.ndarray]
+        self,
+        stacked: Callable[[], np.ndarray],
+        one_by_one: Callable[[np.ndarray | None], np.ndarray],
     ) -> np.ndarray:
         if not self.stacked:
-            return one_by_one()
+            return one_by_one(None)
         result = stacked()
-        if not self.checked:
+        if not self.checked and len(result):  # the first call with rows to compare
             self.checked = True
-            expected = one_by_one()
-            if not same_bits(result, expected):
+            last = len(result) - 1
+            spread = {round(i * last / (CHECK_ROWS - 1)) for i in range(CHECK_ROWS)}
+            rows = np.array(sorted(spread), dtype=np.int64)
+            if not same_bits(result[rows], one_by_one(rows)):
                 self.stacked = False
-                return expected
+                return one_by_one(None)
         return result
 
 
@@ -182,13 +191,18 @@ class StackedProjection(CheckedStack):
     def __call__(self, points: np.ndarray, owners: np.ndarray) -> np.ndarray:
         """Row u of ``points`` (k, d) projected onto the minimum set of cost ``owners[u]``."""
         return self._checked(
-            lambda: self._stacked(points, owners), lambda: self._one_by_one(points, owners)
+            lambda: self._stacked(points, owners),
+            lambda rows: self._one_by_one(points, owners, rows),
         )
 
-    def _one_by_one(self, points: np.ndarray, owners: np.ndarray) -> np.ndarray:
-        projected = np.empty(points.shape)
-        for u, owner in enumerate(owners.tolist()):
-            projected[u] = self.costs[owner].project(points[u].copy())
+    def _one_by_one(
+        self, points: np.ndarray, owners: np.ndarray, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows ``rows`` (None: all) of the projection, each cost alone."""
+        rows = np.arange(len(points)) if rows is None else rows
+        projected = np.empty((len(rows), points.shape[1]))
+        for k, u in enumerate(rows.tolist()):
+            projected[k] = self.costs[int(owners[u])].project(points[u].copy())
         return projected
 
     def _stacked(self, points: np.ndarray, owners: np.ndarray) -> np.ndarray:
@@ -221,22 +235,26 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 class OptimumSet:
     """W* = point + null space: the minimizers of an aggregate least-squares cost.
 
-    ``point`` is the minimum-norm minimizer; ``row_projector`` projects onto the row space of the
-    stacked matrix, so the distance of x to W* is ||row_projector (x - point)||. When the stacked
-    matrix has rank d, W* = {point} and the distance is the Euclidean distance to it.
+    ``point`` is the minimum-norm minimizer; ``basis`` (r, d) has orthonormal rows spanning the
+    row space of the stacked matrix, so the distance of x to W* is ||basis (x - point)||. When
+    the stacked matrix has rank d (``basis`` is then the identity), W* = {point} and the
+    distance is the Euclidean distance to it, computed as such.
     """
 
     point: np.ndarray
-    row_projector: np.ndarray
+    basis: np.ndarray
 
     @property
     def unique(self) -> bool:
-        return bool(np.allclose(self.row_projector, np.eye(len(self.point))))
+        """Whether W* is a single point: the stacked matrix has full column rank d."""
+        return len(self.basis) == len(self.point)
 
     def distance(self, x: np.ndarray) -> np.ndarray | float:
         """Euclidean distance to W* of ``x`` (shape (d,) -> float, (k, d) -> (k,))."""
         x = np.asarray(x, dtype=np.float64)
-        diff = portable.blocked_matvec(self.row_projector, np.atleast_2d(x) - self.point)
+        diff = np.atleast_2d(x) - self.point
+        if not self.unique:
+            diff = portable.blocked_matvec(self.basis, diff)  # the component off W*'s directions
         distance = scaled_row_norms(diff)
         return float(distance[0]) if x.ndim == 1 else distance
 
@@ -244,11 +262,11 @@ class OptimumSet:
 def aggregate_optimum(costs: Sequence[LeastSquares]) -> OptimumSet:
     """Minimizers of sum_i Q_i for least-squares costs: stack the rows and solve (closed form).
 
-    x_H = argmin_x sum_{i in H} ||B_i - A_i x||^2 = A_H^+ B_H (minimum-norm when not unique);
-    the row projector is A_H^+ A_H = Q^T Q, Q an orthonormal basis of the row space.
+    x_H = argmin_x sum_{i in H} ||B_i - A_i x||^2 = A_H^+ B_H (minimum-norm when not unique),
+    with an orthonormal basis of A_H's row space (the directions in which W* is pinned down).
     Portable (:mod:`netsim.portable`): the adversaries see x_H.
     """
     A = np.vstack([cost.A for cost in costs])
     B = np.concatenate([cost.B for cost in costs])
     point, basis = portable.least_squares(A, B)
-    return OptimumSet(point=point, row_projector=portable.matmul(basis.T, basis))
+    return OptimumSet(point=point, basis=basis)

@@ -35,6 +35,23 @@ from .rng import GEOMETRY, stream
 
 DELAY_MODELS: Registry = Registry("delay model", name_field="model")
 
+# No draw may exceed this (simulated seconds): send times add up delays over up to ~10^17
+# rounds and must stay finite floats (the largest is ~1.8e308).
+MAX_DELAY = 1e290
+# The largest value numpy's ziggurat samplers can return (numpy/random/src/distributions): a
+# draw from the tail is r - log(1 - U) (exponential) or r + (-log(1 - U)) / r (normal), with
+# U <= 1 - 2^-53, so -log(1 - U) <= 53 ln 2.
+EXPONENTIAL_DRAW_MAX = 7.69711747013104972 + 53 * math.log(2)  # ~44.43
+NORMAL_DRAW_MAX = 3.6541528853610088 + 53 * math.log(2) / 3.6541528853610088  # ~13.71
+
+
+def _bounded_draws(key: str, value: float, largest: float, allowed: str) -> None:
+    """An unbounded model's parameter must keep its largest possible draw <= MAX_DELAY."""
+    if not largest <= MAX_DELAY:
+        raise ScenarioError(
+            key, f"lets a draw exceed {MAX_DELAY:g} s (the tail is too heavy)", value, allowed
+        )
+
 
 class DelayModel:
     """Base class: subclasses implement :meth:`_draw` and the three moments/bounds."""
@@ -70,6 +87,13 @@ class DelayModel:
     def upper_bound(self) -> float:
         """Largest possible delay (``math.inf`` for unbounded models)."""
         raise NotImplementedError
+
+    @property
+    def largest_draw(self) -> float:
+        """The largest delay a draw can take in floating point: :attr:`upper_bound`, except for
+        unbounded models, whose samplers still return at most a finite value. A scenario is
+        valid only if it is at most :data:`MAX_DELAY`."""
+        return self.upper_bound
 
     @property
     def lower_bound(self) -> float:
@@ -163,6 +187,8 @@ class Exponential(DelayModel):
 
     def __post_init__(self) -> None:
         as_float(self.mean, "mean", low=0.0, low_open=True)
+        limit = MAX_DELAY / EXPONENTIAL_DRAW_MAX
+        _bounded_draws("mean", self.mean, self.largest_draw, f"> 0 and <= {limit:.4g}")
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return rng.exponential(self.mean, size)
@@ -170,6 +196,10 @@ class Exponential(DelayModel):
     @property
     def expectation(self) -> float:
         return float(self.mean)
+
+    @property
+    def largest_draw(self) -> float:
+        return float(self.mean) * EXPONENTIAL_DRAW_MAX
 
     @property
     def variance(self) -> float:
@@ -191,6 +221,13 @@ class LogNormal(DelayModel):
     def __post_init__(self) -> None:
         as_float(self.median, "median", low=0.0, low_open=True)
         as_float(self.sigma, "sigma", low=0.0)
+        limit = (math.log(MAX_DELAY) - math.log(self.median)) / NORMAL_DRAW_MAX
+        _bounded_draws(
+            "sigma",
+            self.sigma,
+            self.largest_draw,
+            f">= 0 and <= {limit:.4g} (median {self.median:g})",
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         # median * exp(sigma Z) rather than rng.lognormal(log median, sigma): the same normal
@@ -209,6 +246,11 @@ class LogNormal(DelayModel):
     def upper_bound(self) -> float:
         return math.inf if self.sigma > 0 else float(self.median)
 
+    @property
+    def largest_draw(self) -> float:
+        exponent = math.log(self.median) + self.sigma * NORMAL_DRAW_MAX
+        return math.exp(exponent) if exponent < math.log(MAX_DELAY) else math.inf
+
 
 @DELAY_MODELS.register("pareto")
 @dataclass(frozen=True)
@@ -222,6 +264,10 @@ class Pareto(DelayModel):
     def __post_init__(self) -> None:
         as_float(self.scale, "scale", low=0.0, low_open=True)
         as_float(self.shape, "shape", low=0.0, low_open=True)
+        limit = EXPONENTIAL_DRAW_MAX / math.log1p(MAX_DELAY / self.scale)
+        _bounded_draws(
+            "shape", self.shape, self.largest_draw, f">= {limit:.4g} (scale {self.scale:g})"
+        )
 
     def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
         return self.scale * rng.pareto(self.shape, size)
@@ -239,6 +285,15 @@ class Pareto(DelayModel):
     @property
     def upper_bound(self) -> float:
         return math.inf
+
+    @property
+    def largest_draw(self) -> float:
+        """scale (exp(E / shape) - 1), E numpy's largest exponential draw."""
+        exponent = EXPONENTIAL_DRAW_MAX / self.shape
+        if exponent < 700:
+            return self.scale * math.expm1(exponent)
+        logarithm = math.log(self.scale) + exponent  # of scale e^exponent, past 1e304
+        return math.exp(logarithm) if logarithm < math.log(MAX_DELAY) else math.inf
 
 
 def _nested(value: Any, key: str) -> DelayModel:
@@ -348,6 +403,12 @@ class Matrix(CompositeModel):
         return max(max(row) for row in self.base) + self.jitter.upper_bound
 
     @property
+    def largest_draw(self) -> float:
+        if self.base is None:
+            return math.inf
+        return max(max(row) for row in self.base) + self.jitter.largest_draw
+
+    @property
     def lower_bound(self) -> float:
         if self.base is None:
             return 0.0
@@ -411,6 +472,10 @@ class Stragglers(CompositeModel):
         return self.factor * self.base.upper_bound
 
     @property
+    def largest_draw(self) -> float:
+        return self.factor * self.base.largest_draw
+
+    @property
     def lower_bound(self) -> float:
         return min(self.factor, 1.0) * self.base.lower_bound
 
@@ -456,6 +521,10 @@ class Profile(CompositeModel):
     @property
     def upper_bound(self) -> float:
         return max(self.multipliers) * self.base.upper_bound
+
+    @property
+    def largest_draw(self) -> float:
+        return max(self.multipliers) * self.base.largest_draw
 
     @property
     def lower_bound(self) -> float:
@@ -577,3 +646,8 @@ class Scheduled(CompositeModel):
     def upper_bound(self) -> float:
         entries = max(max(v) for v in self._tables.values())  # type: ignore[attr-defined]
         return max(entries, self.default.upper_bound)
+
+    @property
+    def largest_draw(self) -> float:
+        entries = max(max(v) for v in self._tables.values())  # type: ignore[attr-defined]
+        return max(entries, self.default.largest_draw)

@@ -18,10 +18,11 @@ code path.
   sum. Stacked operands give bit for bit the rows of the one-at-a-time call (the same
   element-wise operations on the same numbers), which is why the fast engines can stack costs.
 * :func:`row_norms` -- sqrt(sum of squares), ordered.
-* :func:`pseudo_inverse` -- A^+ by pivoted Gram-Schmidt (twice, so the bases are orthonormal
-  to rounding) instead of LAPACK's SVD; :func:`solve` -- Gaussian elimination with partial
-  pivoting; :class:`Spectrum` -- Householder tridiagonalization, then bisection on Sturm
-  counts, one eigenvalue at a time (:func:`symmetric_eigenvalues`: all of them).
+* :func:`pseudo_inverse`, :func:`least_squares` -- a complete orthogonal decomposition by
+  Householder reflections (QR with column pivoting, then a QR of R^T) instead of LAPACK's
+  SVD; :func:`solve` -- Gaussian elimination with partial pivoting; :class:`Spectrum` --
+  Householder tridiagonalization, then bisection on Sturm counts, one eigenvalue at a time
+  (:func:`symmetric_eigenvalues`: all of them; 2 x 2 matrices in closed form).
 * :func:`exp` -- e^x from fdlibm's algorithm (argument reduction by ln 2, a rational
   approximation on [-ln2/2, ln2/2]; error below 1 ulp), in element-wise operations.
 
@@ -33,12 +34,14 @@ work, once per cost.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 EPS = float(np.finfo(np.float64).eps)
 SCALAR_STACK = 4  # Spectra: stacks up to this size run the Sturm recurrence in Python floats
 TREE_MAX = 7  # ordered_sum: longer last axes are summed by numpy's pairwise summation
+CACHE_ELEMENTS = 1 << 17  # ordered_sum's tree and row_norms: blocks of ~1 MiB, kept in cache
 
 
 def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -52,12 +55,23 @@ def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
     ``add.reduce`` of each contiguous row instead: its pairwise summation (8 running sums over
     blocks of at most 128 terms, blocks combined by halving) is plain C whose order depends on
     n only, the same on every CPU, and streams a long row several times faster than the tree.
-    Either way a row's sum depends only on its n values, never on the rows around it.
+    Either way a row's sum depends only on its n values, never on the rows around it, which
+    is also why a large array is summed a block of its first axis at a time (the tree's
+    intermediate sums then stay in cache; the same bits).
     """
     x = np.asarray(x, dtype=np.float64)
     axis = axis + x.ndim if axis < 0 else axis
     if axis == x.ndim - 1 and x.shape[axis] > TREE_MAX:
         return np.add.reduce(np.ascontiguousarray(x), axis=-1)
+    if axis > 0 and x.size > 2 * CACHE_ELEMENTS and x.shape[0] > 1:
+        step = max(1, CACHE_ELEMENTS * x.shape[0] // x.size)
+        blocks = [_tree_sum(x[start : start + step], axis) for start in range(0, len(x), step)]
+        return np.concatenate(blocks)
+    return _tree_sum(x, axis)
+
+
+def _tree_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """:func:`ordered_sum`'s binary tree along ``axis``."""
     lead = (slice(None),) * axis  # index along ``axis`` only, whatever follows it
     n = x.shape[axis]
     if n == 0:
@@ -89,34 +103,37 @@ def rmatvec(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ordered_sum(A * y[..., :, None], axis=-2)
 
 
-BLOCK_ELEMENTS = 1 << 22  # products held at a time by matmul and blocked_matvec (32 MiB)
+BLOCK_ELEMENTS = 1 << 16  # products held at a time by the products below (512 KiB: in cache)
 
 
 def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """A B for A (m, k) and B (k, p): (m, p), a block of A's rows at a time (memory
+    """A B for A (m, k) and B (k, p): (m, p). Entry (i, j) is the ordered sum of
+    A_il B_lj over l, with l the last, contiguous axis of the products (numpy's pairwise
+    summation past :data:`TREE_MAX` terms); a block of A's rows at a time (memory
     O(BLOCK_ELEMENTS + m p))."""
-    A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    out = np.empty((A.shape[0], B.shape[1]))
-    step = max(1, BLOCK_ELEMENTS // max(1, B.size))
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    B_columns = np.ascontiguousarray(np.asarray(B, dtype=np.float64).T)  # (p, k)
+    out = np.empty((A.shape[0], B_columns.shape[0]))
+    step = max(1, BLOCK_ELEMENTS // max(1, B_columns.size))
     for start in range(0, A.shape[0], step):
         block = A[start : start + step]
-        out[start : start + step] = ordered_sum(block[:, :, None] * B[None, :, :], axis=1)
+        out[start : start + step] = ordered_sum(block[:, None, :] * B_columns[None], axis=-1)
     return out
 
 
 def stacked_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """A_b B_b for stacks A (b, m, k) and B (b, k, p): (b, m, p), each product bit for bit
-    :func:`matmul` of its pair (the same products, summed over k by the same tree), a block of
+    :func:`matmul` of its pair (the same products, summed over k in the same order), a block of
     the stack at a time."""
     A = np.asarray(A, dtype=np.float64)
-    B = np.asarray(B, dtype=np.float64)
-    out = np.empty((A.shape[0], A.shape[1], B.shape[2]))
-    per_pair = max(1, A.shape[1] * B.shape[1] * B.shape[2])
+    B_columns = np.ascontiguousarray(np.swapaxes(np.asarray(B, dtype=np.float64), 1, 2))
+    out = np.empty((A.shape[0], A.shape[1], B_columns.shape[1]))
+    per_pair = max(1, A.shape[1] * B_columns.shape[1] * B_columns.shape[2])
     step = max(1, BLOCK_ELEMENTS // per_pair)
     for start in range(0, A.shape[0], step):
-        products = A[start : start + step, :, :, None] * B[start : start + step, None, :, :]
-        out[start : start + step] = ordered_sum(products, axis=2)
+        stop = start + step
+        products = A[start:stop, :, None, :] * B_columns[start:stop, None, :, :]
+        out[start:stop] = ordered_sum(products, axis=-1)
     return out
 
 
@@ -135,7 +152,15 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
     """||row||_2 along the last axis: sqrt(ordered_sum(row * row)). Overflows to inf for
     entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first)."""
     rows = np.asarray(rows, dtype=np.float64)
-    return np.sqrt(ordered_sum(rows * rows, axis=-1))
+    if rows.ndim < 2 or rows.size <= 2 * CACHE_ELEMENTS:
+        return np.sqrt(ordered_sum(rows * rows, axis=-1))
+    flat = rows.reshape(-1, rows.shape[-1])  # a block of rows at a time: the squares in cache
+    squares = np.empty(len(flat))
+    step = max(1, CACHE_ELEMENTS // max(1, flat.shape[1]))
+    for start in range(0, len(flat), step):
+        block = flat[start : start + step]
+        squares[start : start + step] = ordered_sum(block * block, axis=-1)
+    return np.sqrt(squares).reshape(rows.shape[:-1])
 
 
 def norm(vector: np.ndarray) -> float:
@@ -143,82 +168,137 @@ def norm(vector: np.ndarray) -> float:
     return float(row_norms(vector))
 
 
-def _orthonormal_rows(rows: np.ndarray, tolerance: float) -> np.ndarray:
-    """An orthonormal basis (r, d) of the span of ``rows`` (m, d): modified Gram-Schmidt with
-    pivoting (the remaining row of largest norm next) and a second orthogonalisation pass
-    ("twice is enough": Giraud, Langou & Rozloznik 2005). A remaining row of norm <= tolerance
-    is in the span already; r is the numerical rank."""
-    remaining = np.array(rows, dtype=np.float64)
-    basis = np.zeros((min(remaining.shape), remaining.shape[1]))
-    rank = 0
-    for _ in range(len(basis)):
-        norms = row_norms(remaining)
-        pivot = int(np.argmax(norms))  # first of equal norms: a fixed choice
-        if not norms[pivot] > tolerance:
-            break
-        q = remaining[pivot] / norms[pivot]
-        if rank:  # second pass against the earlier vectors (classical, all at once)
-            earlier = basis[:rank]
-            q = q - rmatvec(earlier, matvec(earlier, q))
-        q = q / norm(q)
-        basis[rank] = q
-        rank += 1
-        remaining = remaining - matvec(remaining, q)[:, None] * q[None, :]
-        remaining[pivot] = 0.0
-    return basis[:rank].copy()
+@dataclass(frozen=True)
+class _QR:
+    """What :func:`_householder` returns: column j of M P is column ``order[j]`` of M;
+    ``r_columns`` (k, r) = R^T, R (r, k) upper trapezoidal; ``qt_rhs`` (p, r): the first r
+    entries of Q^T applied to each right-hand side; ``reflectors``: (v, tau) per step."""
+
+    order: np.ndarray
+    r_columns: np.ndarray
+    qt_rhs: np.ndarray
+    reflectors: list[tuple[np.ndarray, float]]
+
+    def expand(self, z: np.ndarray) -> np.ndarray:
+        """Q [z; 0] for each row z of ``z`` (p, r): (p, m), the reflections in reverse order."""
+        m = len(self.reflectors[0][0]) if self.reflectors else z.shape[1]
+        out = np.zeros((z.shape[0], m))
+        out[:, : z.shape[1]] = z
+        for i in range(len(self.reflectors) - 1, -1, -1):
+            v, tau = self.reflectors[i]
+            block = out[:, i:]
+            block -= (tau * matvec(block, v))[:, None] * v[None, :]
+        return out
 
 
-def _factor(A: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray] | None:
-    """A = scale L Q with Q (r, d) orthonormal rows spanning A's row space and L = U^T R,
-    U (r, m) orthonormal rows, R (r, r); None when A is zero. See :func:`pseudo_inverse`."""
+def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) -> _QR:
+    """Householder QR of M = ``columns``.T (m, k), with Q^T applied to R = ``rhs``.T (m, p).
+
+    Both are passed as rows (a column of M is a row of ``columns``: contiguous, so each
+    reflection is a row-wise ordered dot product). Step i reflects the trailing column block by
+    H = I - tau v v^T, v = x - alpha e_1, alpha = -sign(x_1) ||x|| (sign(0) = +), tau =
+    1 / (||x|| (||x|| + |x_1|)) = 2 / v^T v, x the pivot column below row i. With a
+    ``tolerance``, the remaining column of largest norm is the pivot (column pivoting; the
+    first of equal norms) and the factorization stops when no remaining column is longer than
+    the tolerance: r steps, M P = Q [R; 0] with |R_ii| > tolerance. Without one, columns are
+    taken in order and it stops at the first column that is exactly in the span of the earlier
+    ones.
+    """
+    C = np.array(columns, dtype=np.float64)
+    Y = np.array(rhs, dtype=np.float64)
+    k, m = C.shape
+    order = np.arange(k)
+    reflectors: list[tuple[np.ndarray, float]] = []
+    for i in range(min(k, m)):
+        if tolerance is None:
+            size = norm(C[i, i:])
+            if not size > 0.0:
+                break
+        else:
+            norms = row_norms(C[i:, i:])
+            pivot = i + int(np.argmax(norms))  # first of equal norms: a fixed choice
+            size = float(norms[pivot - i])
+            if not size > tolerance:
+                break
+            if pivot != i:
+                C[[i, pivot]] = C[[pivot, i]]
+                order[[i, pivot]] = order[[pivot, i]]
+        v = C[i, i:].copy()
+        head = float(v[0])
+        alpha = -size if head >= 0.0 else size
+        v[0] = head - alpha
+        tau = 1.0 / (size * (size + abs(head)))
+        for block in (C[i + 1 :, i:], Y[:, i:]):
+            if len(block):
+                block -= (tau * matvec(block, v))[:, None] * v[None, :]
+        C[i, i] = alpha
+        C[i, i + 1 :] = 0.0
+        reflectors.append((v, tau))
+    rank = len(reflectors)
+    return _QR(order, C[:, :rank].copy(), Y[:, :rank].copy(), reflectors)
+
+
+def _substitute(T: np.ndarray, y: np.ndarray, lower: bool) -> np.ndarray:
+    """z with T z_c = y_c for each row y_c of ``y`` (p, r), T (r, r) triangular with a non-zero
+    diagonal: forward (``lower``) or back substitution, each inner sum ordered."""
+    z = np.zeros_like(y)
+    r = T.shape[0]
+    for i in range(r) if lower else range(r - 1, -1, -1):
+        known = slice(0, i) if lower else slice(i + 1, r)
+        z[:, i] = (y[:, i] - ordered_sum(T[i, known] * z[:, known], axis=-1)) / T[i, i]
+    return z
+
+
+def _minimum_norm(A: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """X (p, d) with X_c = A^+ rhs_c for each row rhs_c of ``rhs`` (p, m), and an orthonormal
+    basis (r, d) of A's row space (the identity when r = d). See :func:`pseudo_inverse`."""
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
     m, d = A.shape
     if not np.all(np.isfinite(A)):
         raise ValueError("pseudo_inverse: the matrix has a non-finite entry")
     scale = float(np.max(np.abs(A))) if A.size else 0.0
     if scale == 0.0:
-        return None
+        return np.zeros((len(rhs), d)), np.zeros((0, d))
     scaled = A / scale  # entries in [-1, 1]: nothing below overflows or underflows early
-    Q = _orthonormal_rows(scaled, max(m, d) * EPS * norm(scaled.reshape(-1)))
-    if len(Q) == 0:
-        return None
-    L = matmul(scaled, Q.T)  # (m, r)
-    U = _orthonormal_rows(L.T, len(Q) * EPS * norm(L.reshape(-1)))  # (r', m): L's columns
-    if len(U) < len(Q):  # L lost rank to rounding: drop the last (weakest) directions of Q
-        Q = Q[: len(U)]
-        L = matmul(scaled, Q.T)
-    R = matmul(U, L)  # (r, r): U L, triangular up to the pivoting
-    return scale, Q, U, R
+    first = _householder(scaled.T, rhs, max(m, d) * EPS * norm(scaled.reshape(-1)))
+    R = first.r_columns.T  # (r, d), columns in first.order
+    X = np.empty((len(rhs), d))
+    if len(R) == d:  # full column rank: A P = Q R, R square
+        X[:, first.order] = _substitute(R, first.qt_rhs, lower=False)
+        with np.errstate(over="ignore"):  # 1 / tiny: inf, for the caller to refuse
+            return X / scale, np.eye(d)
+    second = _householder(R, np.zeros((0, d)), None)  # R^T = Z [T; 0]
+    rank = len(second.reflectors)  # < len(R) only if R lost rank to rounding: drop the rest
+    T_transposed = second.r_columns[:rank]  # (r, r) lower triangular
+    z = _substitute(T_transposed, first.qt_rhs[:, :rank], lower=True)
+    X[:, first.order] = second.expand(z)
+    basis = np.empty((rank, d))
+    basis[:, first.order] = second.expand(np.eye(rank))
+    with np.errstate(over="ignore"):
+        return X / scale, basis
 
 
 def pseudo_inverse(A: np.ndarray) -> np.ndarray:
     """The Moore-Penrose pseudo-inverse A^+ (d, m) of A (m, d), in fixed-order arithmetic.
 
-    Q (r, d): an orthonormal basis of the row space of A (pivoted Gram-Schmidt, rank
-    tolerance max(m, d) eps ||A||_F, numpy's default relative tolerance); then A = L Q with
-    L = A Q^T (m, r) of full column rank; L = U^T R (Gram-Schmidt on L's columns, R (r, r)
-    invertible); A^+ = Q^T R^-1 U. Agrees with ``numpy.linalg.pinv`` to rounding for
-    matrices whose rank is clear (tests/test_portable.py); a singular value within the
-    tolerance of zero may be kept by one and dropped by the other.
+    A complete orthogonal decomposition by Householder reflections instead of LAPACK's SVD:
+    QR with column pivoting, A P = Q_1 R (rank r: the pivots above the tolerance
+    max(m, d) eps ||A||_F, numpy's default relative tolerance), and, when r < d, a second
+    QR R^T = Z_1 T, so that A = Q_1 T^T (P Z_1)^T and A^+ = P Z_1 T^-T Q_1^T (when r = d,
+    A^+ = P R^-1 Q_1^T). Agrees with ``numpy.linalg.pinv`` to rounding for matrices whose rank
+    is clear (tests/test_portable.py); a singular value within the tolerance of zero may be
+    kept by one and dropped by the other.
     """
     A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-    factors = _factor(A)
-    if factors is None:
-        return np.zeros(A.shape[::-1])
-    scale, Q, U, R = factors
-    return matmul(Q.T, solve(R, U)) / scale
+    return _minimum_norm(A, np.eye(A.shape[0]))[0].T.copy()
 
 
 def least_squares(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The minimum-norm least-squares solution x = A^+ B of A x = B, and an orthonormal basis
-    Q (r, d) of A's row space (the projector onto it is Q^T Q), without forming A^+."""
-    A = np.atleast_2d(np.asarray(A, dtype=np.float64))
-    factors = _factor(A)
-    if factors is None:
-        return np.zeros(A.shape[1]), np.zeros((0, A.shape[1]))
-    scale, Q, U, R = factors
-    y = solve(R, matvec(U, np.asarray(B, dtype=np.float64)))
-    return rmatvec(Q, y) / scale, Q
+    (r, d) of A's row space (the identity when A has full column rank; the projector onto the
+    row space is basis^T basis), without forming A^+."""
+    X, basis = _minimum_norm(A, np.asarray(B, dtype=np.float64).reshape(1, -1))
+    return X[0], basis
 
 
 def solve(M: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -266,7 +346,8 @@ class Spectra:
     The bisection runs on the whole stack at once, each matrix with its own interval (a matrix
     whose interval has converged is left alone), so a matrix gives the same bits alone or in a
     stack. It stops when an interval is below 2 eps max|Gershgorin bound|, the accuracy the
-    reduction leaves (backward stable: absolute error a small multiple of eps ||S||). Only
+    reduction leaves (backward stable: absolute error a small multiple of eps ||S||). 2 x 2
+    matrices (the Gram matrix of a two-row cost) use the closed form instead. Only
     + - * / and sqrt, elementwise or in fixed-order sums: the same bits on every CPU.
     """
 
@@ -285,6 +366,7 @@ class Spectra:
             parts = [_tridiagonal(S) for S in stack]
             self._diagonal = np.array([d for d, _ in parts])
             off = np.array([e for _, e in parts])
+        self._off = off
         self._squares = off * off
         zero = np.zeros((self.count, 1))
         radius = np.abs(np.hstack([zero, off])) + np.abs(np.hstack([off, zero]))
@@ -332,6 +414,12 @@ class Spectra:
         matrix."""
         if not 0 <= index < self.size:
             raise IndexError(f"eigenvalue {index} of a {self.size} x {self.size} matrix")
+        exact = np.sort(self._diagonal, axis=1)[:, index]  # T diagonal: its entries, exactly
+        if self.size == 2:
+            return np.where(self._is_diagonal, exact, self._two_by_two(index))
+        if self.count <= SCALAR_STACK:  # per-step numpy calls would cost more than the maths
+            found = np.array([self._bisect_one(b, index) for b in range(self.count)])
+            return np.where(self._is_diagonal, exact, found)
         lower, upper = self.low.copy(), self.high.copy()
         active = (upper - lower > self.tolerance) & ~self._is_diagonal
         while np.any(active):
@@ -341,8 +429,33 @@ class Spectra:
             lower = np.where(active & ~more, middle, lower)
             active &= upper - lower > self.tolerance
         found = lower + (upper - lower) / 2.0
-        exact = np.sort(self._diagonal, axis=1)[:, index]  # T diagonal: its entries, exactly
         return np.where(self._is_diagonal, exact, found)
+
+    def _bisect_one(self, b: int, index: int) -> float:
+        """:meth:`eigenvalues` of matrix ``b`` in Python floats: the same IEEE operations in the
+        same order as the stacked bisection, so the same bits (tested)."""
+        lower, upper = float(self.low[b]), float(self.high[b])
+        tolerance = float(self.tolerance[b])
+        while upper - lower > tolerance:
+            middle = lower + (upper - lower) / 2.0
+            if self._count_one(b, middle) > index:
+                upper = middle
+            else:
+                lower = middle
+        return lower + (upper - lower) / 2.0
+
+    def _two_by_two(self, index: int) -> np.ndarray:
+        """The eigenvalues of [[a, b], [b, c]] in closed form: (a + c)/2 -+ r, with
+        r = sqrt(((a - c)/2)^2 + b^2) computed from scaled terms (no overflow or underflow
+        on the way). Absolute error a few eps max(|a|, |b|, |c|), as the bisection's."""
+        a, c, b = self._diagonal[:, 0], self._diagonal[:, 1], self._off[:, 0]
+        half = a / 2.0 - c / 2.0
+        scale = np.maximum(np.abs(half), np.abs(b))
+        unit = np.where(scale > 0.0, scale, 1.0)
+        half_scaled, b_scaled = half / unit, b / unit
+        radius = scale * np.sqrt(half_scaled * half_scaled + b_scaled * b_scaled)
+        mean = a / 2.0 + c / 2.0
+        return mean - radius if index == 0 else mean + radius
 
 
 class Spectrum:

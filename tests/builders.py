@@ -132,3 +132,14 @@ def is_grid(path: Path) -> bool:
     attack ``[matrix]`` (run by its own script)."""
     text = path.read_text()
     return "\n[matrix]" in text or "\n[sweep]" in text
+
+
+def silenced(scenario, from_round: int):
+    """``scenario`` with the omission attack put in after validation, which refuses it without a
+    round deadline: what the run-time stall check (the safety net for a user-written attack
+    that goes silent) sees."""
+    import dataclasses
+
+    from netsim.adversaries import Omission
+
+    return dataclasses.replace(scenario, adversary=Omission(from_round=from_round))

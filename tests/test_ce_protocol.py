@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import PAPER_A, second_instance_raw, small
+from builders import PAPER_A, second_instance_raw, silenced, small
 
 import netsim
 from netsim.engine import Decision
+from netsim.simulation import simulate
 
 
 def honest_optimum_by_normal_equations(A: list[np.ndarray], B: list[np.ndarray]) -> np.ndarray:
@@ -107,10 +108,15 @@ def test_non_finite_byzantine_values_never_poison_honest_state(kind, filter_name
         assert variant.summary["final_distance"] < 1e-3
 
 
-def test_silent_byzantine_without_deadline_stops_with_an_error_naming_the_deadline():
-    scenario = small(adversary={"kind": "omission", "from_round": 3})
+def test_silent_byzantine_without_deadline_is_refused_naming_the_deadline():
+    with pytest.raises(netsim.ScenarioError) as err:
+        small(adversary={"kind": "omission", "from_round": 3})
+    assert err.value.key == "protocol.deadline"
+    assert "silent from round 3" in str(err.value)
+    small(adversary={"kind": "omission", "from_round": 3}, protocol__deadline=0.5)  # valid
+    # Run anyway (as an attack of one's own that goes silent would): stopped, not hung.
     with pytest.raises(netsim.SimulationStalled) as err:
-        netsim.run(scenario)
+        simulate(silenced(small(), 3))
     assert err.value.key == "protocol.deadline"
     assert "round 3" in str(err.value)
 

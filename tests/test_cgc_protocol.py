@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import CGC_A, CGC_W_STAR, cgc, cgc_raw
+from builders import CGC_A, CGC_W_STAR, cgc, cgc_raw, silenced
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +12,7 @@ import netsim
 from netsim.adversaries import ADVERSARIES
 from netsim.engine import Decision
 from netsim.rng import SERVER
+from netsim.simulation import simulate
 
 
 def only(result: netsim.RunResult):
@@ -218,13 +219,18 @@ def test_termination_rule_stops_at_the_optimum():
     assert variant.summary["final_distance"] < 1e-12  # x_H by lstsq: exact up to rounding
 
 
-def test_silent_agent_without_deadline_stops_with_an_error_naming_the_deadline():
-    scenario = cgc(
-        network__delay={"model": "exponential", "mean": 0.01},
-        adversary={"kind": "omission", "from_round": 2},
-    )
+def test_silent_agent_without_deadline_is_refused_naming_the_deadline():
+    with pytest.raises(netsim.ScenarioError) as err:
+        cgc(
+            network__delay={"model": "exponential", "mean": 0.01},
+            adversary={"kind": "omission", "from_round": 2},
+        )
+    assert err.value.key == "protocol.deadline"
+    assert "the server waits for its message forever" in str(err.value)
+    # Run anyway (as an attack of one's own that goes silent would): stopped, not hung.
+    scenario = silenced(cgc(network__delay={"model": "exponential", "mean": 0.01}), 2)
     with pytest.raises(netsim.SimulationStalled) as err:
-        netsim.run(scenario)
+        simulate(scenario)
     assert err.value.key == "protocol.deadline"
     assert "round 2" in str(err.value)
 

@@ -252,8 +252,8 @@ def test_aggregate_of_inconsistent_costs_is_the_least_squares_solution():
     np.testing.assert_allclose(optimum.point, [2.0])
 
 
-def test_optimum_set_distance_with_identity_projector_is_euclidean():
-    optimum = OptimumSet(point=np.array([1.0, -1.0]), row_projector=np.eye(2))
+def test_optimum_set_distance_with_identity_basis_is_euclidean():
+    optimum = OptimumSet(point=np.array([1.0, -1.0]), basis=np.eye(2))
     assert optimum.unique
     # (4, 3) - (1, -1) = (3, 4): distance 5.
     assert optimum.distance(np.array([4.0, 3.0])) == pytest.approx(5.0)

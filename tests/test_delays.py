@@ -7,7 +7,17 @@ import math
 import numpy as np
 import pytest
 
-from netsim.delays import DELAY_MODELS, Constant, DelayModel, Exponential, Uniform
+import netsim.config
+from netsim.delays import (
+    DELAY_MODELS,
+    MAX_DELAY,
+    Constant,
+    DelayModel,
+    Exponential,
+    LogNormal,
+    Pareto,
+    Uniform,
+)
 from netsim.errors import ScenarioError
 
 DRAWS = 200_000
@@ -147,3 +157,48 @@ def test_invalid_delay_parameters_raise_scenario_error_naming_the_dotted_key(nam
 def test_unknown_delay_model_raises_scenario_error():
     with pytest.raises(ScenarioError):
         DELAY_MODELS.build("teleport", {}, "network.delay")
+
+
+# --- the largest draw: no delay may overflow simulated time -----------------------------------
+
+
+def test_largest_draws_follow_numpys_samplers():
+    # numpy's ziggurat tails: r - log(1 - U) (exponential, r = 7.697...) and r + (-log(1 - U)) / r
+    # (normal, r = 3.654...), with U <= 1 - 2^-53: -log(1 - U) <= 53 ln 2 = 36.74.
+    tail = 53 * math.log(2)
+    assert Exponential(mean=2.0).largest_draw == pytest.approx(2.0 * (7.69711747013104972 + tail))
+    normal = 3.6541528853610088 + tail / 3.6541528853610088
+    assert LogNormal(median=0.5, sigma=3.0).largest_draw == pytest.approx(
+        0.5 * math.exp(3 * normal)
+    )
+    exponential = 7.69711747013104972 + tail
+    assert Pareto(scale=0.5, shape=4.0).largest_draw == pytest.approx(
+        0.5 * math.expm1(exponential / 4.0)
+    )
+    rng = np.random.default_rng(0)
+    for model in (Exponential(mean=1.0), LogNormal(median=1.0, sigma=1.0), Pareto(1.0, 0.5)):
+        assert model.sample(rng, 100_000).max() <= model.largest_draw
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "key", "bound"),
+    [  # just past the bound: refused naming the parameter; at the bound's other side: valid
+        ("exponential", {"mean": 2.3e288}, "network.delay.mean", {"mean": 2.2e288}),
+        ("lognormal", {"median": 0.01, "sigma": 49.1}, "network.delay.sigma", {"sigma": 49.0}),
+        ("pareto", {"scale": 0.01, "shape": 0.0078125}, "network.delay.shape", {"shape": 0.0661}),
+    ],
+)
+def test_a_tail_that_can_draw_past_the_delay_cap_is_refused(name, params, key, bound):
+    with pytest.raises(ScenarioError, match=r"exceed 1e\+290 s") as err:
+        DELAY_MODELS.build(name, params, "network.delay")
+    assert err.value.key == key
+    model = DELAY_MODELS.build(name, {**params, **bound}, "network.delay")
+    assert model.largest_draw <= MAX_DELAY
+
+
+def test_a_composite_that_scales_past_the_delay_cap_is_refused():
+    raw = {"n": 4, "f": 1, "delay": {"model": "stragglers", "agents": [1], "factor": 1e289}}
+    raw["delay"]["base"] = {"model": "exponential", "mean": 1.0}  # draws up to 44.4 s
+    with pytest.raises(ScenarioError, match=r"can draw a delay of 4\.443e\+290 s") as err:
+        netsim.config._network(raw, 0)
+    assert err.value.key == "network.delay"

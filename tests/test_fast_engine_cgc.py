@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from test_fast_engine import ATTACKS, COMPOSITES, DELAYS, assert_same_run, fast, run_both
 
 import netsim
-from netsim.costs import LeastSquares, aggregate_optimum
+from netsim.costs import CHECK_ROWS, LeastSquares, aggregate_optimum
 from netsim.delays import DELAY_MODELS
 from netsim.errors import ScenarioError, SimulationStalled
 from netsim.fast import unsupported
@@ -331,3 +331,24 @@ def test_stacked_gradients_turn_to_one_by_one_if_a_bit_differs(monkeypatch):
     w = rng.normal(size=3)
     assert np.array_equal(stacked(w), [cost.gradient(w) for cost in costs])
     assert not stacked.stacked
+
+
+def test_the_guard_recomputes_a_bounded_sample_with_the_first_and_last_rows(monkeypatch):
+    rng = np.random.default_rng(3)
+    costs = [LeastSquares(rng.normal(size=(2, 3)), rng.normal(size=2)) for _ in range(50)]
+    stacked = StackedGradients(costs, 3)
+    w = rng.normal(size=3)
+    right = stacked._stack(w)
+    wrong = right.copy()
+    wrong[-1] += 1.0  # only the last agent's gradient differs
+    recomputed = []
+    one_by_one = stacked._one_by_one
+    monkeypatch.setattr(stacked, "_stack", lambda w: wrong.copy())
+    monkeypatch.setattr(
+        stacked, "_one_by_one", lambda w, rows=None: recomputed.append(rows) or one_by_one(w, rows)
+    )
+    assert np.array_equal(stacked(w), right)  # caught: the full one-by-one result
+    assert not stacked.stacked
+    sample = recomputed[0]
+    assert len(sample) == CHECK_ROWS and sample[0] == 0 and sample[-1] == 49
+    assert recomputed[1] is None  # then every row, one by one

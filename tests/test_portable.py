@@ -61,6 +61,26 @@ def test_the_sum_does_not_depend_on_layout_or_stacking(seed, shape):
     assert np.all(np.abs(reference - exact) <= bound)
 
 
+@given(
+    seed=st.integers(0, 2**31),
+    shape=st.tuples(st.integers(2, 9), st.integers(1, 12), st.integers(1, 12)),
+    cache=st.integers(1, 64),
+)
+@settings(max_examples=60, deadline=None)
+def test_sums_and_norms_in_cache_sized_blocks_give_the_same_bits(seed, shape, cache):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * 10.0 ** rng.integers(-5, 5, size=shape)
+    whole = portable.ordered_sum(x, axis=1), portable.row_norms(x)
+    default = portable.CACHE_ELEMENTS
+    try:
+        portable.CACHE_ELEMENTS = cache  # a block of a few rows (at least one) at a time
+        blocked = portable.ordered_sum(x, axis=1), portable.row_norms(x)
+    finally:
+        portable.CACHE_ELEMENTS = default
+    for a, b in zip(whole, blocked):
+        assert a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
 # --- products ---------------------------------------------------------------------------------
 
 
@@ -157,6 +177,74 @@ def test_symmetric_eigenvalues_by_hand():
     assert np.allclose(portable.symmetric_eigenvalues([[2.0, 1.0], [1.0, 2.0]]), [1.0, 3.0])
     assert portable.symmetric_eigenvalues(np.diag([3.0, -1.0, 2.0])).tolist() == [-1.0, 2.0, 3.0]
     assert portable.symmetric_eigenvalues(np.zeros((2, 2))).tolist() == [0.0, 0.0]
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    exponent=st.integers(-150, 150),
+    count=st.integers(1, 6),
+)
+@settings(max_examples=100, deadline=None)
+def test_two_by_two_eigenvalues_in_closed_form_at_every_scale(seed, exponent, count):
+    # [[a, b], [b, c]]: (a + c)/2 -+ sqrt(((a - c)/2)^2 + b^2), whatever the scale (b^2 alone
+    # would overflow at 1e155 and vanish at 1e-155); a stack gives each matrix's own bits.
+    rng = np.random.default_rng(seed)
+    stack = rng.normal(size=(count, 2, 2)) * 10.0**exponent
+    stack = stack + np.swapaxes(stack, 1, 2)
+    spectra = portable.Spectra(stack)
+    for index in (0, 1):
+        found = spectra.eigenvalues(index)
+        for b, S in enumerate(stack):
+            expected = np.linalg.eigvalsh(S)[index]
+            assert abs(found[b] - expected) <= 4 * EPS * np.abs(S).max()
+            assert found[b] == portable.Spectrum(S).eigenvalue(index)
+
+
+def test_least_squares_by_hand():
+    # x + y = 2 twice (rows (1, 1) and (2, 2), b = 2 and 4): W* is the line x + y = 2, the
+    # minimum-norm point (1, 1), the row space spanned by (1, 1) / sqrt(2).
+    x, basis = portable.least_squares([[1.0, 1.0], [2.0, 2.0]], [2.0, 4.0])
+    assert np.allclose(x, [1.0, 1.0], rtol=1e-15)
+    assert basis.shape == (1, 2)
+    assert np.allclose(np.abs(basis), [[2**-0.5, 2**-0.5]], rtol=1e-15)
+    # Full column rank: the basis is the identity exactly (W* is one point), and an
+    # inconsistent system gives the mean: rows 1, 1 with b = 1, 3 -> x = 2.
+    x, basis = portable.least_squares([[1.0], [1.0]], [1.0, 3.0])
+    assert x[0] == pytest.approx(2.0, rel=1e-15) and basis.tolist() == [[1.0]]
+    x, basis = portable.least_squares([[2.0, 0.0], [0.0, 4.0], [0.0, 0.0]], [2.0, 2.0, 5.0])
+    assert np.allclose(x, [1.0, 0.5], rtol=1e-15) and np.array_equal(basis, np.eye(2))
+    # The zero matrix: x = 0, an empty basis.
+    x, basis = portable.least_squares(np.zeros((2, 3)), [1.0, 1.0])
+    assert x.tolist() == [0.0, 0.0, 0.0] and basis.shape == (0, 3)
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    m=st.integers(1, 12),
+    d=st.integers(1, 12),
+    rank=st.integers(1, 12),
+    exponent=st.integers(-100, 100),
+)
+@settings(max_examples=150, deadline=None)
+def test_least_squares_is_the_minimum_norm_solution_and_spans_the_row_space(
+    seed, m, d, rank, exponent
+):
+    rng = np.random.default_rng(seed)
+    rank = min(rank, m, d)
+    A = rng.normal(size=(m, rank)) @ rng.normal(size=(rank, d)) * 2.0**exponent
+    b = rng.normal(size=m) * 2.0**exponent
+    x, basis = portable.least_squares(A, b)
+    singular = np.linalg.svd(A, compute_uv=False)
+    cond = singular[0] / singular[rank - 1]
+    expected = np.linalg.pinv(A, rcond=1e-10) @ b  # the numerical rank is `rank`
+    assert np.allclose(x, expected, rtol=1e-9 * cond, atol=1e-9 * cond * np.abs(expected).max())
+    # An orthonormal basis of the row space: r = rank rows, B B^T = I, B^T B = A^+ A.
+    assert basis.shape == (rank, d)
+    assert np.allclose(basis @ basis.T, np.eye(rank), atol=1e-12)
+    projector = np.linalg.pinv(A, rcond=1e-10) @ A
+    assert np.allclose(basis.T @ basis, projector, atol=1e-9 * cond)
+    if rank == d:
+        assert np.array_equal(basis, np.eye(d))
 
 
 def test_least_squares_lipschitz_is_twice_the_largest_squared_singular_value():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import sqlite3
 
@@ -11,6 +12,7 @@ import pytest
 from builders import PAPER, small_raw
 
 import netsim
+from netsim.adversaries import ADVERSARIES
 from netsim.cli import main
 from netsim.sweep import (
     SweepStore,
@@ -246,16 +248,27 @@ def test_a_store_of_a_sweep_over_other_keys_is_refused(tmp_path):
     assert "other keys (network.delay.mean)" in str(info.value)
 
 
-def test_a_point_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path):
-    """A silent (omission) Byzantine agent with unbounded delays and no deadline stalls its
-    receivers: that point fails at run time; the other points finish."""
-    table = {"adversary": [{"kind": "gaussian"}, {"kind": "omission"}, {"kind": "sign_flip"}]}
+@dataclasses.dataclass(frozen=True)
+class _GoesSilent:
+    """A user's own attack that goes silent: validation cannot know (the built-in omission
+    attack without a deadline is refused up front), so the run stalls and stops."""
+
+    def value(self, sender, receiver, round, view, rng):
+        return None
+
+
+def test_a_point_that_raises_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    """A Byzantine agent that goes silent with unbounded delays and no deadline stalls its
+    receivers: that point fails at run time; the other points finish (one worker: this
+    process, where the test's attack is registered)."""
+    monkeypatch.setitem(ADVERSARIES._classes, "goes_silent", _GoesSilent)
+    table = {"adversary": [{"kind": "gaussian"}, {"kind": "goes_silent"}, {"kind": "sign_flip"}]}
     store = tmp_path / "s.db"
     outcome = run_sweep(parse_sweep(sweep_raw(table)), store, jobs=1, progress=False)
     assert (outcome.done, outcome.failed) == (2, 1)
     with SweepStore(store) as db:
         rows = {p.params["adversary"]["kind"]: p for p in db.points()}
-    failed = rows["omission"]
+    failed = rows["goes_silent"]
     assert failed.status == "failed" and failed.metrics is None
     assert "Traceback" in failed.error and "protocol.deadline" in failed.error
     retried = run_sweep(

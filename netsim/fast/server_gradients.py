@@ -5,9 +5,9 @@ with the fixed-order products of :mod:`netsim.portable`). The costs of one shape
 stacked, (k, m, d), and the same element-wise operations and fixed-order sums run on the stack,
 so the bits agree with each cost alone; this is the argument of
 :class:`netsim.costs.StackedProjection`, and the same guard applies
-(:class:`netsim.costs.CheckedStack`): the first call is also computed agent by agent, and if any
-bit differs every later call is computed agent by agent. Costs that are not ``LeastSquares``
-always are.
+(:class:`netsim.costs.CheckedStack`): on the first call a few rows are also computed agent by
+agent, and if any bit differs every later call is computed agent by agent. Costs that are not
+``LeastSquares`` always are.
 """
 
 from __future__ import annotations
@@ -36,12 +36,14 @@ class StackedGradients(CheckedStack):
             self.groups.append((np.array(members), A, B))
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
-        return self._checked(lambda: self._stack(w), lambda: self._one_by_one(w))
+        return self._checked(lambda: self._stack(w), lambda rows: self._one_by_one(w, rows))
 
-    def _one_by_one(self, w: np.ndarray) -> np.ndarray:
-        gradients = np.empty((len(self.costs), self.dim))
-        for k, cost in enumerate(self.costs):
-            gradients[k] = cost.gradient(w)
+    def _one_by_one(self, w: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``rows`` (None: all) of the gradients, each cost alone."""
+        rows = np.arange(len(self.costs)) if rows is None else rows
+        gradients = np.empty((len(rows), self.dim))
+        for k, i in enumerate(rows.tolist()):
+            gradients[k] = self.costs[i].gradient(w)
         return gradients
 
     def _stack(self, w: np.ndarray) -> np.ndarray:
