@@ -630,6 +630,17 @@ def alie_z_max(n: int, f: int) -> float:
     return NormalDist().inv_cdf(probability)
 
 
+def _mean_and_std(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and population standard deviations of ``rows`` (k, d), computed on each
+    column divided by the power of two above its largest |entry| (exact) and scaled back:
+    the same bits as numpy's in the normal range, and neither overflowing (values ~1e200,
+    whose squares are beyond the floats) nor vanishing (~1e-300, whose squares underflow)."""
+    largest = np.max(np.abs(rows), axis=0)
+    _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
+    scaled = np.ldexp(rows, -exponent)
+    return np.ldexp(scaled.mean(axis=0), exponent), np.ldexp(scaled.std(axis=0), exponent)
+
+
 @ADVERSARIES.register("alie")
 @dataclass(frozen=True)
 class ALittleIsEnough:
@@ -658,7 +669,9 @@ class ALittleIsEnough:
         if rows is None:
             return None
         z = self.z if self.z is not None else alie_z_max(len(rows) + view.f, view.f)
-        return rows.mean(axis=0) - z * rows.std(axis=0)
+        mean, spread = _mean_and_std(rows)
+        with np.errstate(over="ignore"):
+            return mean - z * spread
 
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers

@@ -44,13 +44,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
+from . import filters
 from .errors import ScenarioError
-from .norms import scaled_row_norms
+from .norms import column_sums, norm_keys, scaled_row_norms
 from .portable import dot, matmul, matvec, norm, ordered_sum, solve
 
 FILTER_KEY = "protocol.filter"
@@ -201,22 +202,6 @@ class _Inputs:
         sender order, so a stable sort breaks ties by sender)."""
         return np.argsort(key, kind="stable")
 
-    def order_by_norm(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Indices into ``rows`` sorting the rows of ``vectors`` by norm ascending, ties by
-        sender id, and the rank of each row's norm among distinct norms (equal norms, equal
-        rank). Uses :func:`_norm_keys`, so norms that are equal in plain arithmetic tie."""
-        exponent, mantissa = _norm_keys(vectors)
-        order = np.lexsort((np.arange(len(vectors)), mantissa, exponent))
-        step = np.ones(len(order), dtype=np.int64)
-        if len(order):
-            step[0] = 0
-            step[1:] = (exponent[order][1:] != exponent[order][:-1]) | (
-                mantissa[order][1:] != mantissa[order][:-1]
-            )
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.cumsum(step)
-        return order, rank
-
     def result(
         self,
         value: np.ndarray,
@@ -276,24 +261,6 @@ def _prepare(
     return inputs, own
 
 
-def _norm_keys(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact sort keys for ||v||: ||v||^2 = mantissa * 2**exponent, for each row v.
-
-    Each row is divided by the power of two just above its largest |entry| (exact) before its
-    squares are summed, so nothing overflows or underflows and the sum rounds as the plain sum
-    of squares would: rows whose plain squared norms are equal (integer rows, say) get equal
-    keys and fall to the sender-id tie-break. (``scaled_row_norms`` divides by the largest
-    entry itself and can put two such rows an ulp apart.) Sort by (exponent, mantissa).
-    """
-    if len(vectors) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0)
-    _, row_exponent = np.frexp(np.max(np.abs(vectors), axis=1))
-    scaled = np.ldexp(vectors, -row_exponent[:, None])
-    mantissa, exponent = np.frexp(ordered_sum(scaled * scaled, axis=1))
-    exponent = exponent.astype(np.int64) + 2 * row_exponent
-    return np.where(mantissa == 0, np.iinfo(np.int64).min, exponent), mantissa
-
-
 def _mean(rows: np.ndarray) -> np.ndarray:
     """Column means of ``rows`` (m >= 1, d) that cannot overflow.
 
@@ -304,16 +271,6 @@ def _mean(rows: np.ndarray) -> np.ndarray:
     _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
     mean = np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0) / len(rows), exponent)
     return np.clip(mean, rows.min(axis=0), rows.max(axis=0))
-
-
-def _sum(rows: np.ndarray) -> np.ndarray:
-    """Column sums of ``rows`` (m, d), accumulated on columns scaled by a power of two so that
-    no partial sum overflows: the result is +-inf only when the exact sum is out of range."""
-    if len(rows) == 0:
-        return np.zeros(rows.shape[1])
-    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
-    with np.errstate(over="ignore"):
-        return np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0), exponent)
 
 
 def _half_differences(rows: np.ndarray, center: np.ndarray) -> np.ndarray:
@@ -376,23 +333,10 @@ def comparative_elimination(
     assert own is not None
     if len(inputs.rows) == 0:
         return inputs.empty(own)
-    half = _half_differences(inputs.rows, own)
-    nearest = inputs.order_by_norm(half)[0][: len(inputs.rows) - inputs.f]
-    with np.errstate(over="ignore"):
-        distance = 2 * scaled_row_norms(half)  # inf only beyond ~1.8e308
-    kept = np.zeros(len(inputs.rows), dtype=bool)
-    kept[nearest] = True
+    kept = filters.comparative_elimination(own, inputs.rows, inputs.f)  # the one CE choice
+    distance = _distances(inputs.rows[kept], own)  # inf only beyond ~1.8e308
     value = _mean(np.vstack([own, inputs.rows[kept]]))
-    return inputs.result(value, kept, threshold=float(distance[nearest].max(initial=0.0)))
-
-
-def _norm_order(inputs: _Inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Norms of the finite rows, their order (ties by sender id), which of them are strictly
-    larger than the (f'+1)-th largest, and that norm (the threshold)."""
-    norms = scaled_row_norms(inputs.rows)
-    order, rank = inputs.order_by_norm(inputs.rows)
-    pivot = order[len(order) - inputs.f - 1]
-    return norms, order, rank > rank[pivot], float(norms[pivot])
+    return inputs.result(value, kept, threshold=float(distance.max(initial=0.0)))
 
 
 def comparative_gradient_clipping(
@@ -414,12 +358,9 @@ def comparative_gradient_clipping(
     inputs, own = _prepare("cgc", values, f, own, senders)
     if len(inputs.rows) == 0:
         return inputs.empty(own, is_sum=True, threshold=0.0)
-    norms, _, clipped, threshold = _norm_order(inputs)
-    out = inputs.rows.copy()
-    # Unit direction first, then the threshold: threshold / norm would underflow for norms
-    # near 1e308 and lose the direction's precision.
-    out[clipped] = inputs.rows[clipped] / norms[clipped][:, None] * threshold
-    return inputs.result(_sum(out), np.ones(len(out), dtype=bool), clipped, threshold=threshold)
+    clipping = filters.comparative_gradient_clipping(inputs.rows, inputs.f)  # the one CGC
+    everything = np.ones(len(inputs.rows), dtype=bool)
+    return inputs.result(clipping.total, everything, clipping.clipped, threshold=clipping.threshold)
 
 
 def comparative_gradient_elimination(
@@ -440,10 +381,13 @@ def comparative_gradient_elimination(
     inputs, own = _prepare("cge", values, f, own, senders)
     if len(inputs.rows) == 0:
         return inputs.empty(own, is_sum=True, threshold=0.0)
-    _, order, _, threshold = _norm_order(inputs)
+    exponent, mantissa = norm_keys(inputs.rows)  # exact at every magnitude, as CGC's
+    order = np.lexsort((np.arange(len(inputs.rows)), mantissa, exponent))
+    pivot = order[len(order) - inputs.f - 1]  # the (f'+1)-th largest norm
+    threshold = float(scaled_row_norms(inputs.rows[pivot][None])[0])
     kept = np.zeros(len(inputs.rows), dtype=bool)
     kept[order[: len(order) - inputs.f]] = True
-    return inputs.result(_sum(inputs.rows[kept]), kept, threshold=threshold)
+    return inputs.result(column_sums(inputs.rows[kept]), kept, threshold=threshold)
 
 
 def _sorted_columns(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -509,33 +453,39 @@ def trimmed_mean(
     return _coordinatewise_result(inputs, _mean(ordered[middle]), used)
 
 
-def _squared_distances(rows: np.ndarray) -> np.ndarray:
-    """(k, k) ||x_i - x_j||^2; an overflow gives +inf, never nan (the rows are finite)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        difference = rows[:, None, :] - rows[None, :, :]
-        return ordered_sum(difference * difference, axis=2)
+def _scaled_squared_distances(rows: np.ndarray) -> tuple[np.ndarray, int]:
+    """(k, k) ||x_i - x_j||^2 / 4^e and e: the squared distances on a scale where they neither
+    overflow nor underflow (the true values are the returned ones times 4^e, e chosen so that
+    the largest |x_i - x_j| entry lies in [1/2, 1)).
+
+    The differences are formed as x_i/2 - x_j/2 (no overflow) and divided by a power of two
+    (exact), so the squares and their sums are those of the plain arithmetic times an exact
+    power of four: the same ordering, ties included, wherever the plain sums neither overflow
+    (inputs ~1e154 apart) nor underflow (inputs ~1e-154 apart) -- and the right one there too.
+    """
+    half = rows[:, None, :] / 2 - rows[None, :, :] / 2
+    largest = float(np.max(np.abs(half))) if half.size else 0.0
+    if largest == 0.0:
+        return np.zeros((len(rows), len(rows))), 0
+    _, exponent = np.frexp(largest)
+    scaled = np.ldexp(half, -int(exponent))
+    return ordered_sum(scaled * scaled, axis=2), int(exponent) + 1
 
 
-def _krum_scores(rows: np.ndarray, f: int) -> np.ndarray:
-    """score(i) = sum of the q = k - f - 2 smallest ||x_i - x_j||^2, j != i (Blanchard et al.).
+def _krum_scores(rows: np.ndarray, f: int) -> tuple[np.ndarray, int]:
+    """score(i) = sum of the q = k - f - 2 smallest ||x_i - x_j||^2, j != i (Blanchard et al.),
+    as (scores / 4^e, e): compare the first, report scores / 4^e * 4^e (+inf beyond ~1.8e308).
 
-    The q smallest are summed in ascending order, so a score does not depend on row order.
-    A squared distance above ~1.8e308 is +inf; if that makes every score +inf (inputs spread by
-    more than ~1e154), the scores are computed again on the inputs divided by a power of two
-    above their largest |entry|, where nothing overflows.
+    The q smallest are summed in ascending order, so a score does not depend on row order. The
+    squared distances are taken on a common power-of-two scale (:func:`_scaled_squared_
+    distances`), so inputs 1e-200 apart are not all at distance 0 and inputs 1e200 apart not
+    all at +inf: the ranking is the exact one at every magnitude.
     """
     k = len(rows)
     q = max(k - f - 2, 0)  # clamped only when more than f inputs were non-finite
-
-    def scores(points: np.ndarray) -> np.ndarray:
-        # Column 0 of each sorted row is a zero: the point itself (or an equal one).
-        return ordered_sum(np.sort(_squared_distances(points), axis=1)[:, 1 : q + 1], axis=1)
-
-    result = scores(rows)
-    if k and np.isinf(result).all():
-        _, exponent = np.frexp(np.max(np.abs(rows)))
-        result = scores(np.ldexp(rows, -exponent))
-    return result
+    squared, exponent = _scaled_squared_distances(rows)
+    # Column 0 of each sorted row is a zero: the point itself (or an equal one).
+    return ordered_sum(np.sort(squared, axis=1)[:, 1 : q + 1], axis=1), exponent
 
 
 def _krum_selection(
@@ -557,12 +507,13 @@ def _krum_selection(
         raise _parameter_error(name, "m", count, f"an integer in [1, k - f] = [1, {k - f}]")
     if len(inputs.rows) == 0:
         return inputs.empty(own, scores=np.full(k, np.nan))
-    local_scores = _krum_scores(inputs.rows, inputs.f)
+    local_scores, exponent = _krum_scores(inputs.rows, inputs.f)
     chosen = inputs.order(local_scores)[: min(int(count), len(inputs.rows))]
     kept = np.zeros(len(inputs.rows), dtype=bool)
     kept[chosen] = True
     scores = np.full(k, np.nan)
-    scores[inputs.position] = local_scores
+    with np.errstate(over="ignore"):
+        scores[inputs.position] = np.ldexp(local_scores, 2 * exponent)
     return inputs.result(_mean(inputs.rows[kept]), kept, scores=scores)
 
 
@@ -701,20 +652,43 @@ def geometric_median(
     inputs, own = _prepare("geometric_median", values, f, own, senders)
     if len(inputs.rows) == 0:
         return inputs.empty(own)
-    rows = inputs.rows
+    # Work on the inputs divided by the power of two above their largest |entry| (exact): the
+    # iteration commutes with that scale, so its bits are unchanged in the normal range, and
+    # subnormal inputs (2^-1060) become normal ones, whose distances do not underflow.
+    _, exponent = np.frexp(np.max(np.abs(inputs.rows)))
+    exponent = int(exponent)
+    rows = np.ldexp(inputs.rows, -exponent)
+    found = _weiszfeld(rows, tol, max_iterations)
     everything = np.ones(len(rows), dtype=bool)
-    for candidate in rows:
+    if found.input is not None:  # an input is the median: returned exactly, as given
+        return inputs.result(inputs.rows[found.input].copy(), everything)
+    return inputs.result(np.ldexp(found.value, exponent), everything, **found.extra)
+
+
+@dataclass(frozen=True)
+class _Median:
+    """What :func:`_weiszfeld` found: an input (its row index), or a point and the iteration
+    counts to report."""
+
+    value: np.ndarray
+    input: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _weiszfeld(rows: np.ndarray, tol: float, max_iterations: int) -> _Median:
+    """:func:`geometric_median`'s steps 1 and 2 on finite rows in sender order."""
+    for index, candidate in enumerate(rows):
         half = _half_differences(rows, candidate)
         half_norm = scaled_row_norms(half)
         away = half_norm >= np.finfo(np.float64).tiny  # as in _geometric_median_step
         pull = ordered_sum(half[away] / half_norm[away][:, None], axis=0)
         if norm(pull) < np.count_nonzero(~away):
-            return inputs.result(candidate.copy(), everything)
+            return _Median(candidate, input=index)
     _, ordered = _sorted_columns(rows)
     y = _median_of_sorted(ordered)
     spread = float(np.median(_distances(rows, y)))
     if spread == 0.0:
-        return inputs.result(y, everything)
+        return _Median(y)
     # A step of a few ulps of y is rounding noise: when the inputs agree to machine precision
     # (converged estimates) tol * spread is below what float64 can resolve around y.
     resolution = 4 * np.finfo(np.float64).eps * float(np.max(np.abs(y)))
@@ -722,8 +696,8 @@ def geometric_median(
         step, optimal = _geometric_median_step(rows, y)
         y = y + step
         if optimal or scaled_row_norms(step[None, :])[0] <= max(tol * spread, resolution):
-            return inputs.result(y, everything, iterations=iteration)
-    return inputs.result(y, everything, iterations=max_iterations, converged=False)
+            return _Median(y, extra={"iterations": iteration})
+    return _Median(y, extra={"iterations": max_iterations, "converged": False})
 
 
 def centered_clipping(

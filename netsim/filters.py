@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .norms import scaled_row_norms
-from .portable import ordered_sum, row_norms
+from .norms import column_sums, distance_keys, norm_keys, scaled_row_norms
 
 PeerFilter = Callable[[np.ndarray, np.ndarray, int, np.ndarray | None], np.ndarray]
 
@@ -26,23 +25,52 @@ def comparative_elimination(
     """Keep all but the f received estimates farthest from ``own`` (CE paper, Eqs. 5-6).
 
     Sort the received x_j by ||x_j - x_i|| non-decreasing, ties by sender id, and eliminate the
-    last f: F_i = the first k - f. A distance that overflows float64 (e.g. a value of 1e308)
-    counts as +inf, so it sorts last. Cost O(k d + k log k).
+    last f: F_i = the first k - f. The distances are compared exactly at every magnitude
+    (:func:`netsim.norms.distance_keys`: 2e300 is farther than 1e300 although both square to
+    +inf); a value with a NaN or infinite entry sorts last. Cost O(k d + k log k). The one
+    implementation of CE's choice: :func:`nearest_kept` for many receivers at once.
     """
     received = np.asarray(received, dtype=np.float64)
     k = received.shape[0]
     if f < 0:
         raise ValueError(f"f must be >= 0 (got {f})")
     senders = np.arange(k) if senders is None else np.asarray(senders)
-    kept = np.zeros(k, dtype=bool)
-    if f >= k:
-        return kept
+    by_sender = np.argsort(senders, kind="stable")
+    ordered = received[by_sender][None]
+    own = np.asarray(own, dtype=np.float64)[None]
     with np.errstate(over="ignore", invalid="ignore"):
-        distance = row_norms(received - own)
-    distance = np.where(np.isnan(distance), np.inf, distance)
-    order = np.lexsort((senders, distance))
-    kept[order[: k - f]] = True
+        difference = ordered - own[:, None, :]
+    kept_in_order = nearest_kept(
+        difference, ordered, own, np.ones((1, k), dtype=bool), np.array([max(k - f, 0)])
+    )[0]
+    kept = np.zeros(k, dtype=bool)
+    kept[by_sender] = kept_in_order
     return kept
+
+
+def nearest_kept(
+    difference: np.ndarray,
+    values: np.ndarray,
+    own: np.ndarray,
+    present: np.ndarray,
+    count: np.ndarray,
+) -> np.ndarray:
+    """CE's choice for B receivers at once: receiver u keeps the ``count[u]`` of its present
+    values nearest to its own ``own[u]``, ties by sender id.
+
+    ``values`` (B, k, d): row s of receiver u is sender s's value (senders in id order);
+    ``difference`` = values - own[:, None, :] as the caller formed it; ``present`` (B, k) which
+    values u has. Returns the (B, k) mask. Absent values are never kept.
+    """
+    exponent, mantissa = distance_keys(difference, values, own)
+    batch, senders = present.shape
+    ids = np.broadcast_to(np.arange(senders), (batch, senders))
+    absent_last = (~present).astype(np.int64)
+    order = np.lexsort((ids, mantissa, exponent, absent_last), axis=-1)
+    kept = np.zeros(batch * senders, dtype=bool)
+    flat = order + (np.arange(batch) * senders)[:, None]
+    kept[flat.ravel()] = (np.arange(senders)[None, :] < np.asarray(count)[:, None]).ravel()
+    return kept.reshape(batch, senders) & present
 
 
 def keep_all(
@@ -68,8 +96,9 @@ class ClippedGradients:
 
     @property
     def total(self) -> np.ndarray:
-        """sum_j g_hat_j, the server's step direction (CGC paper, Eq. 17)."""
-        return ordered_sum(self.gradients, axis=0)
+        """sum_j g_hat_j, the server's step direction (CGC paper, Eq. 17), summed so that no
+        partial sum overflows (:func:`netsim.norms.column_sums`)."""
+        return column_sums(self.gradients)
 
 
 def comparative_gradient_clipping(
@@ -78,10 +107,12 @@ def comparative_gradient_clipping(
     """Clip the f largest-norm gradients to the norm of the (f+1)-th largest (CGC paper, Eq. 16).
 
     Sort the n gradients by norm, ties by sender id: ||g_{i_1}|| <= ... <= ||g_{i_n}||. With
-    threshold = ||g_{i_{n-f}}||, g_hat_j = (threshold / ||g_j||) g_j for the f largest and
-    g_hat_j = g_j otherwise. A threshold of 0 is the paper's termination rule (the caller
-    stops). Needs n > f; every row must be finite (the server treats a non-finite gradient as
-    missing, i.e. zero, before calling this). Cost O(n d + n log n).
+    threshold = ||g_{i_{n-f}}||, g_hat_j = (threshold / ||g_j||) g_j for the f largest whose
+    norm is above it and g_hat_j = g_j otherwise. The norms are compared exactly at every
+    magnitude (:func:`netsim.norms.norm_keys`; equal norms tie). A threshold of 0 is the
+    paper's termination rule (the caller stops). Needs n > f; every row must be finite (the
+    server treats a non-finite gradient as missing, i.e. zero, before calling this). Cost
+    O(n d + n log n). The one implementation of CGC: the ``cgc`` aggregator calls it too.
     """
     gradients = np.asarray(gradients, dtype=np.float64)
     n = gradients.shape[0]
@@ -89,11 +120,15 @@ def comparative_gradient_clipping(
         raise ValueError(f"CGC needs 0 <= f < n (got f={f}, n={n})")
     senders = np.arange(n) if senders is None else np.asarray(senders)
     norms = scaled_row_norms(gradients)
-    order = np.lexsort((senders, norms))
-    threshold = float(norms[order[n - f - 1]])
+    exponent, mantissa = norm_keys(gradients)
+    order = np.lexsort((senders, mantissa, exponent))
+    pivot = order[n - f - 1]
+    threshold = float(norms[pivot])
     largest = order[n - f :]
     clipped = np.zeros(n, dtype=bool)
-    clipped[largest] = norms[largest] > threshold
+    clipped[largest] = (exponent[largest] > exponent[pivot]) | (
+        (exponent[largest] == exponent[pivot]) & (mantissa[largest] > mantissa[pivot])
+    )
     out = gradients.copy()
     # Unit direction first, then the threshold: threshold / norm would underflow for norms
     # near 1e308 and lose the direction's precision.

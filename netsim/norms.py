@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .portable import row_norms
+from .portable import ordered_sum, row_norms
 
 
 def scaled_row_norms(rows: np.ndarray) -> np.ndarray:
@@ -14,3 +14,69 @@ def scaled_row_norms(rows: np.ndarray) -> np.ndarray:
     scale = np.max(np.abs(rows), axis=1) if rows.size else np.zeros(rows.shape[0])
     safe = np.where(scale > 0, scale, 1.0)
     return np.where(scale > 0, safe * row_norms(rows / safe[:, None]), 0.0)
+
+
+# Plain norms between these are exact as computed: no square of the largest entry over- or
+# underflows (2^(2*500) and 2^(-2*500) are normal floats).
+PLAIN_RANGE = (2.0**-500, 2.0**500)
+LAST_EXPONENT = np.iinfo(np.int64).max  # the key of a non-finite row: after every finite one
+
+
+def norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort keys (exponent, mantissa) of ||row|| along the last axis, ||row|| = mantissa *
+    2**exponent with mantissa in [1/2, 1): the norm as if computed without overflow or
+    underflow, ordered by (exponent, mantissa).
+
+    Each row is divided by the power of two above its largest |entry| (exact), its norm taken
+    there (:func:`netsim.portable.row_norms`) and the exponent added back. Where the plain norm
+    neither overflows nor underflows the key is exactly frexp(plain norm): the scaling is by a
+    power of four under the square root. A zero row has mantissa 0 and the smallest exponent; a
+    row with a NaN or infinite entry sorts after every finite one.
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    largest = np.max(np.abs(rows), axis=-1) if rows.shape[-1] else np.zeros(rows.shape[:-1])
+    finite = np.isfinite(largest)
+    _, shift = np.frexp(np.where(finite & (largest > 0), largest, 1.0))
+    with np.errstate(invalid="ignore"):
+        norm = row_norms(np.ldexp(np.where(finite[..., None], rows, 0.0), -shift[..., None]))
+    mantissa, exponent = np.frexp(norm)
+    exponent = exponent.astype(np.int64) + shift
+    exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent)
+    return np.where(finite, exponent, LAST_EXPONENT), np.where(finite, mantissa, 1.0)
+
+
+def distance_keys(
+    difference: np.ndarray, values: np.ndarray, own: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`norm_keys` of ||x_s - x_u|| for ``difference`` = values - own[..., None, :]
+    ((..., k, d), as the caller computed it, possibly overflowed), at the cost of a plain norm:
+    rows whose plain norm is in :data:`PLAIN_RANGE` take frexp of it; the others (a distance
+    that overflowed, or is small enough that squares may have underflowed) are recomputed from
+    x_s/2 - x_u/2, which cannot overflow, exactly."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = row_norms(difference)
+    mantissa, exponent = np.frexp(plain)
+    exponent = exponent.astype(np.int64)
+    redo = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
+    if redo.any():
+        where = np.nonzero(redo)
+        receivers = where[:-1]  # the leading indices of each row to redo: its receiver
+        half = values[where] / 2 - np.asarray(own)[receivers] / 2
+        half_exponent, half_mantissa = norm_keys(half)
+        doubled = np.where(half_mantissa == 0, half_exponent, half_exponent + 1)  # ||2 h||
+        exponent[where] = np.where(half_exponent == LAST_EXPONENT, LAST_EXPONENT, doubled)
+        mantissa[where] = half_mantissa
+    return exponent, mantissa
+
+
+def column_sums(rows: np.ndarray) -> np.ndarray:
+    """Column sums of ``rows`` (m, d), each column accumulated divided by the power of two
+    above its largest |entry| (exact) and scaled back: the bits of the plain ordered sum
+    (:func:`netsim.portable.ordered_sum` over axis 0) wherever no partial sum overflows, and
+    +-inf only when the exact sum is out of range."""
+    rows = np.asarray(rows, dtype=np.float64)
+    if len(rows) == 0:
+        return np.zeros(rows.shape[1])
+    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
+    with np.errstate(over="ignore"):
+        return np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0), exponent)

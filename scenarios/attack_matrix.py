@@ -114,8 +114,13 @@ def run_cell(job: tuple[str, str, dict, dict, str, int, int | None]) -> dict:
     }
     if rounds is not None:
         overrides["protocol.rounds"] = rounds
-    scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)
-    silence = protocol == "peer" and withholds(table) and scenario.protocol.deadline is None
+    try:
+        scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)
+        silence = protocol == "peer" and withholds(table) and scenario.protocol.deadline is None
+    except netsim.ScenarioError as err:  # omission without a deadline is refused up front
+        if not (protocol == "peer" and withholds(table) and err.key == "protocol.deadline"):
+            raise
+        silence = True
     if silence:  # else a peer waits forever; the deadline also makes the default clock lock-step
         overrides["protocol.deadline"] = SILENCE_DEADLINE
         scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)

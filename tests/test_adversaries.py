@@ -179,6 +179,18 @@ def test_alie_to_the_server_uses_the_honest_gradients():
     close(send(attack("alie"), cgc_view(), SERVER), [1.0, 1.0])
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-300, 2.0**-1070])
+def test_alie_is_exact_at_every_magnitude(scale):
+    # Honest gradients s (1, 0, -1) per coordinate... here (1, -1, 0) s: mean 0, population std
+    # s sqrt(2/3); with z = 1 the value is -s sqrt(2/3) (-8.16e199 at 1e200, not -inf; not 0 at
+    # 1e-300, where the squares underflow). Subnormal inputs: within their resolution.
+    gradients = {1: np.array([scale, 0.0]), 2: np.array([-scale, 0.0]), 3: np.array([0.0, 0.0])}
+    value = send(attack("alie", z=1.0), cgc_view(gradients=gradients), SERVER)
+    expected = -scale * math.sqrt(2.0 / 3.0)
+    assert value[1] == 0.0
+    assert value[0] == pytest.approx(expected, rel=1e-15 if scale > 1e-300 else 2**-3)
+
+
 # --- dissensus -----------------------------------------------------------------------------------
 
 

@@ -921,3 +921,89 @@ def test_ce_and_cgc_agree_with_the_filters_the_protocols_use():
         assert np.array_equal(result.changed, reference.clipped)
         assert result.threshold == reference.threshold
         np.testing.assert_allclose(result.value, reference.total, rtol=1e-13, atol=1e-13)
+
+
+# --- exact at every magnitude ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1.0, 1e200, 2.0**-1060])
+def test_krum_picks_the_same_input_at_every_magnitude(scale):
+    # [[5,5],[0,0],[1,0],[0,1],[1,1]], f = 1, q = 2: the four unit-square corners score 1 + 1 = 2,
+    # (5, 5) scores 32 + 41 = 73: the lowest sender among the corners, (0, 0), wins. At 1e-200
+    # the plain squared distances underflow to 0 and every score ties; at 1e200 they overflow.
+    X = np.array([[5.0, 5.0], [0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) * scale
+    result = krum(X, 1)
+    assert result.kept.tolist() == [False, True, False, False, False]
+    assert result.value.tolist() == [0.0, 0.0]
+    squared = scale * scale  # the scores as floats: 2 s^2 and 73 s^2 (0 or inf past the range)
+    assert result.scores.tolist() == [
+        73 * squared,
+        2 * squared,
+        2 * squared,
+        2 * squared,
+        2 * squared,
+    ]
+    chosen = multi_krum(X, 1, m=4)
+    assert chosen.kept.tolist() == [False, True, True, True, True]
+
+
+@pytest.mark.parametrize("exponent", [-1060, -500, 0, 500, 1000])
+def test_the_geometric_median_is_found_at_every_magnitude(exponent):
+    # The square (0,0), (4,0), (0,4), (4,4) and an outlier (40,40), f = 2: by symmetry the median
+    # is (t, t) on the diagonal, with F'(t) = 0 solved numerically: t = 3.15470... At 2^-1060 the
+    # inputs are subnormal (and the answer has ~14 significant bits); before the fix the
+    # iteration stopped at once at (0, 0).
+    X = np.ldexp(np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0], [40.0, 40.0]]), exponent)
+
+    def slope(t: float) -> float:  # dF/dt along the diagonal, on the unscaled inputs
+        rows = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0], [4.0, 4.0], [40.0, 40.0]])
+        diff = np.array([t, t]) - rows
+        return float(np.sum(diff.sum(axis=1) / np.linalg.norm(diff, axis=1)))
+
+    t = optimize.brentq(slope, 1.0, 3.9, xtol=1e-15)
+    value = np.ldexp(geometric_median(X, 2).value, -exponent)
+    resolution = 2.0 ** (-1074 - exponent) if exponent < -1000 else 1e-12
+    assert np.allclose(value, [t, t], rtol=1e-9, atol=2 * resolution)
+
+
+def test_ce_ranks_by_the_true_distance_past_the_overflow():
+    # own = 0, received (2e300, 0), (0, 1e300), (1e300, 0), f = 1: the plain squared norms are all
+    # +inf, and a tie by sender would keep the farthest row; the true distances keep rows 1, 2.
+    received = np.array([[2e300, 0.0], [0.0, 1e300], [1e300, 0.0]])
+    own = np.zeros(2)
+    assert filters.comparative_elimination(own, received, 1).tolist() == [False, True, True]
+    assert comparative_elimination(received, 1, own=own).kept.tolist() == [False, True, True]
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    k=st.integers(2, 9),
+    d=st.integers(1, 5),
+    exponent=st.integers(-320, 307),
+    receivers=st.integers(1, 4),
+)
+@settings(max_examples=200, deadline=None)
+def test_ce_keeps_the_nearest_values_at_every_magnitude(seed, k, d, exponent, receivers):
+    """Values at distances r_j 10^exponent from own (r_j distinct, 1.5 apart in ratio, random
+    directions; own of the same magnitude): CE keeps the k - f nearest, whatever the magnitude
+    (the plain squares overflow from 10^154 and underflow below 10^-154), alone or stacked with
+    other receivers. Subnormal magnitudes (below 10^-308) only check alone = stacked."""
+    rng = np.random.default_rng(seed)
+    f = int(rng.integers(0, k))
+    radii = 1.5 ** rng.permutation(k)
+    directions = rng.normal(size=(receivers, k, d))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    own = rng.normal(size=(receivers, d)) * 10.0**exponent
+    with np.errstate(over="ignore"):
+        values = own[:, None, :] + directions * (radii[:, None] * 10.0**exponent)
+        difference = values - own[:, None, :]
+    if not np.all(np.isfinite(values)):
+        return  # past the floats at 10^307 with unlucky signs: nothing to compare
+    present = np.ones((receivers, k), dtype=bool)
+    stacked = filters.nearest_kept(difference, values, own, present, np.full(receivers, k - f))
+    nearest = sorted(np.argsort(radii)[: k - f].tolist())
+    for u in range(receivers):
+        alone = filters.comparative_elimination(own[u], values[u], f)
+        assert np.array_equal(alone, stacked[u])
+        if exponent >= -300:
+            assert np.flatnonzero(alone).tolist() == nearest

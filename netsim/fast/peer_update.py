@@ -6,20 +6,22 @@ For each receiver u of a batch: ``values[u, s]`` is what u uses for sender s and
 absent values and f_u = max(0, f - m_u) (spec/ce.md, "Missing messages"):
 
 - ``ce``: keep the k_u - f_u present values nearest to x_u, ranked by (||x_s - x_u||, sender
-  id), a NaN distance counting as +inf (CE paper, Eqs. 5-6; :func:`netsim.filters.
-  comparative_elimination`); ``none``: keep every present value;
+  id), compared exactly at every magnitude, a non-finite value last (CE paper, Eqs. 5-6;
+  :func:`netsim.filters.nearest_kept`, the one implementation the reference engine also
+  calls); ``none``: keep every present value;
   aggregate a_u = x_u + eta_u sum_{kept} (x_s - x_u);
 - any other rule of :mod:`netsim.aggregators`: called per receiver on its present values, and
   a_u = x_u + eta_u (n - 1 - f) (rule value - x_u) (see :mod:`netsim.protocols.ce`).
 
-Exactness. The distances are one :func:`netsim.portable.row_norms` over the stacked (B, n, d)
-differences: each row gets the same products and the same fixed-order sum as in the reference's
-(k, d) call. The sum over kept values is one :func:`netsim.portable.ordered_sum` over (G, m, d)
-stacks of receivers that keep the same number m, in the reference's row order (in-time senders
-by id, then stale senders by id): the summation tree depends only on m, so each (m, d) slab is
-summed as the reference sums its (m, d) array and the bits agree (tests/test_fast_engine.py
-checks this on random stacks and through the whole engine). The projection onto X_u is
-:class:`netsim.costs.StackedProjection`, bit for bit ``LeastSquares.project``.
+Exactness. CE's choice is :func:`netsim.filters.nearest_kept` on the stacked (B, n, d)
+differences, the function the reference calls with B = 1: each row gets the same products and
+the same fixed-order sum as in the reference's call. The sum over kept values is one
+:func:`netsim.portable.ordered_sum` over (G, m, d) stacks of receivers that keep the same
+number m, in the reference's row order (in-time senders by id, then stale senders by id): the
+summation tree depends only on m, so each (m, d) slab is summed as the reference sums its
+(m, d) array and the bits agree (tests/test_fast_engine.py checks this on random stacks and
+through the whole engine). The projection onto X_u is :class:`netsim.costs.StackedProjection`,
+bit for bit ``LeastSquares.project``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..aggregators import AGGREGATORS, condition_holds
-from ..portable import ordered_sum, row_norms
+from ..filters import nearest_kept
+from ..portable import ordered_sum
 
 
 @dataclass
@@ -74,7 +77,7 @@ def peer_step(
             return PeerStep(aggregate, present.copy(), changed, skipped)
         with np.errstate(over="ignore", invalid="ignore"):
             difference = values - own[:, None, :]  # x_s - x_u, as the reference subtracts
-        kept = _ce_kept(difference, present, k - f_left)
+        kept = nearest_kept(difference, values, own, present, k - f_left)
         aggregate = _sum_step(own, values, kept, row_key, eta, difference)
         return PeerStep(aggregate, kept, changed, skipped)
     if row_key is None:
@@ -96,23 +99,6 @@ def peer_step(
                 skipped[u] = True
                 aggregate[u] = x
     return PeerStep(aggregate, kept, changed, skipped)
-
-
-def _ce_kept(difference: np.ndarray, present: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """CE's mask: the ``count[u]`` present values nearest to x_u (``difference`` (B, n, d):
-    x_s - x_u), ties by sender id."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        distance = row_norms(difference)
-    distance[np.isnan(distance)] = np.inf
-    # by distance, ties by sender id (a stable sort of rows in id order), absent rows last
-    # (NaN sorts after +inf)
-    distance[~present] = np.nan
-    order = np.argsort(distance, axis=-1, kind="stable")
-    batch, senders = present.shape
-    kept = np.empty(batch * senders, dtype=bool)
-    flat = order + (np.arange(batch) * senders)[:, None]
-    kept[flat.ravel()] = (np.arange(senders)[None, :] < count[:, None]).ravel()
-    return kept.reshape(batch, senders) & present
 
 
 def _sum_step(
