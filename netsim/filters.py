@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .norms import column_sums, distance_keys, norm_keys, scaled_row_norms
+from .norms import column_sums, distance_keys, norm_keys, plain_distances, scaled_row_norms
 
 PeerFilter = Callable[[np.ndarray, np.ndarray, int, np.ndarray | None], np.ndarray]
 
@@ -62,11 +62,16 @@ def nearest_kept(
     ``difference`` = values - own[:, None, :] as the caller formed it; ``present`` (B, k) which
     values u has. Returns the (B, k) mask. Absent values are never kept.
     """
-    exponent, mantissa = distance_keys(difference, values, own)
     batch, senders = present.shape
-    ids = np.broadcast_to(np.arange(senders), (batch, senders))
-    absent_last = (~present).astype(np.int64)
-    order = np.lexsort((ids, mantissa, exponent, absent_last), axis=-1)
+    plain, inexact = plain_distances(difference)
+    if not inexact.any():  # the common case: the plain distances order the values exactly
+        plain[~present] = np.nan  # NaN sorts last
+        order = np.argsort(plain, axis=-1, kind="stable")  # ties: columns are in sender order
+    else:
+        exponent, mantissa = distance_keys(difference, values, own)
+        ids = np.broadcast_to(np.arange(senders), (batch, senders))
+        absent_last = (~present).astype(np.int64)
+        order = np.lexsort((ids, mantissa, exponent, absent_last), axis=-1)
     kept = np.zeros(batch * senders, dtype=bool)
     flat = order + (np.arange(batch) * senders)[:, None]
     kept[flat.ravel()] = (np.arange(senders)[None, :] < np.asarray(count)[:, None]).ravel()

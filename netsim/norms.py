@@ -45,21 +45,31 @@ def norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(finite, exponent, LAST_EXPONENT), np.where(finite, mantissa, 1.0)
 
 
+def plain_distances(difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """||row|| of ``difference`` (..., d) in plain arithmetic, and which rows that is not exact
+    for: a norm outside :data:`PLAIN_RANGE` (it may have overflowed, or squares underflowed),
+    except an exact 0 (a zero row)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        plain = row_norms(difference)
+    inexact = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
+    zero = plain == 0.0
+    if zero.any():
+        inexact[zero] = np.any(difference[zero] != 0.0, axis=-1)  # underflowed, or truly 0
+    return plain, inexact
+
+
 def distance_keys(
     difference: np.ndarray, values: np.ndarray, own: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`norm_keys` of ||x_s - x_u|| for ``difference`` = values - own[..., None, :]
     ((..., k, d), as the caller computed it, possibly overflowed), at the cost of a plain norm:
-    rows whose plain norm is in :data:`PLAIN_RANGE` take frexp of it; the others (a distance
-    that overflowed, or is small enough that squares may have underflowed) are recomputed from
-    x_s/2 - x_u/2, which cannot overflow, exactly."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        plain = row_norms(difference)
+    rows whose plain norm is exact (:func:`plain_distances`) take frexp of it; the others are
+    recomputed from x_s/2 - x_u/2, which cannot overflow, exactly."""
+    plain, inexact = plain_distances(difference)
     mantissa, exponent = np.frexp(plain)
-    exponent = exponent.astype(np.int64)
-    redo = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
-    if redo.any():
-        where = np.nonzero(redo)
+    exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
+    if inexact.any():
+        where = np.nonzero(inexact)
         receivers = where[:-1]  # the leading indices of each row to redo: its receiver
         half = values[where] / 2 - np.asarray(own)[receivers] / 2
         half_exponent, half_mantissa = norm_keys(half)
