@@ -42,6 +42,7 @@ and in CGE (see :data:`SUM_RULES`).
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class _Condition:
 
 
 _NO_BOUND = 2**62
+MDA_SUBSETS = 20_000  # the most subsets minimum-diameter averaging examines (C(k, f))
 _MAJORITY = _Condition("k > 2f", lambda k: (k - 1) // 2, 1)
 _CONDITIONS: dict[str, _Condition] = {
     "none": _Condition("f >= 0", lambda k: _NO_BOUND, 0),
@@ -135,7 +137,21 @@ _CONDITIONS: dict[str, _Condition] = {
     "multi_krum": _Condition("k > 2f + 2", lambda k: (k - 3) // 2, 3),
     "geometric_median": _MAJORITY,
     "centered_clipping": _MAJORITY,
+    "meamed": _MAJORITY,
+    "mda": _Condition(
+        f"k > 2f and C(k, f) <= {MDA_SUBSETS:,} subsets", lambda k: _mda_largest_f(k), 1
+    ),
+    "bulyan": _Condition("k >= 4f + 3", lambda k: (k - 3) // 4, 3),
 }
+
+
+def _mda_largest_f(k: int) -> int:
+    """The largest f with k > 2f for which minimum-diameter averaging has at most
+    MDA_SUBSETS subsets C(k, f) to examine."""
+    largest = (k - 1) // 2
+    while largest > 0 and math.comb(k, largest) > MDA_SUBSETS:
+        largest -= 1
+    return largest
 
 
 class _Counts:
@@ -746,6 +762,116 @@ def centered_clipping(
     )
 
 
+def _nearest_to_median(rows: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each coordinate, the ``count`` entries of ``rows`` (m, d) nearest to the column's
+    median (ties by sender: ``rows`` is in sender order), as their mean and the (m, d) mask of
+    the entries used. Distances are |x/2 - median/2| (no overflow)."""
+    _, ordered = _sorted_columns(rows)
+    median = _median_of_sorted(ordered)
+    gap = np.abs(rows / 2 - median / 2)
+    nearest = np.argsort(gap, axis=0, kind="stable")[:count]
+    used = np.zeros(rows.shape, dtype=bool)
+    np.put_along_axis(used, nearest, True, axis=0)
+    return _mean(np.take_along_axis(rows, nearest, axis=0)), used
+
+
+def mean_around_median(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Mean around the median, "meamed" (Xie, Koyejo & Gupta, "Generalized Byzantine-tolerant
+    SGD", arXiv 1802.10116, 2018; ByzFL's ``MeaMed``).
+
+    For each coordinate j: med_j = the median of the k entries, and value_j = the mean of the
+    k - f entries nearest to med_j (ties by sender id). kept = the inputs that give at least one
+    coordinate; changed = those left out of some coordinate. ``own`` is ignored.
+
+    Needs k > 2f. Every chosen entry is within r_j of med_j, r_j the largest distance of an
+    honest entry from it (k - f >= the honest count, so the (k - f)-th nearest is no farther
+    than the farthest honest one), and med_j lies within the honest entries' range.
+    Differs from ByzFL in the median of an even count: the mean of the two middle entries (as
+    netsim's ``median``), where ByzFL (torch.median) takes the lower one.
+    """
+    inputs, own = _prepare("meamed", values, f, own, senders)
+    if len(inputs.rows) == 0:
+        return inputs.empty(own)
+    value, used = _nearest_to_median(inputs.rows, len(inputs.rows) - inputs.f)
+    return _coordinatewise_result(inputs, value, used)
+
+
+def minimum_diameter_averaging(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Minimum-diameter averaging, "mda" (El Mhamdi, Guerraoui & Rouault, "The hidden
+    vulnerability of distributed learning in Byzantium", ICML 2018; ByzFL's ``MDA``).
+
+    Among the subsets of k - f inputs, take the one of smallest diameter
+    max_{i, j in S} ||x_i - x_j|| and return its mean; kept = that subset. Equal diameters go to
+    the subset first in lexicographic order of sender ids (as ByzFL's scan of
+    ``itertools.combinations``). Every subset is examined: C(k, f) of them, at most
+    :data:`MDA_SUBSETS` (part of the rule's condition). The squared distances are compared on
+    a common power-of-two scale, exact at every magnitude. ``own`` is ignored.
+
+    Needs k > 2f. The honest subset (or one of its size within it) has diameter at most the
+    honest diameter D, so the chosen subset has diameter <= D and, holding at least one honest
+    input, lies within D of it.
+    """
+    inputs, own = _prepare("mda", values, f, own, senders)
+    rows = inputs.rows
+    if len(rows) == 0:
+        return inputs.empty(own)
+    size = len(rows) - inputs.f
+    squared, _ = _scaled_squared_distances(rows)
+    best, chosen = math.inf, np.arange(size)
+    subsets = itertools.combinations(range(len(rows)), size)
+    batch = max(1, (1 << 22) // max(1, size * size))  # subsets scored per array call
+    while True:
+        block = np.array(list(itertools.islice(subsets, batch)), dtype=np.int64)
+        if len(block) == 0:
+            break
+        diameters = squared[block[:, :, None], block[:, None, :]].max(axis=(1, 2))
+        first = int(np.argmin(diameters))  # the first of equal diameters
+        if diameters[first] < best:
+            best, chosen = float(diameters[first]), block[first]
+    kept = np.zeros(len(rows), dtype=bool)
+    kept[chosen] = True
+    return inputs.result(_mean(rows[kept]), kept)
+
+
+def bulyan(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Bulyan (El Mhamdi, Guerraoui & Rouault, ICML 2018, Algorithm 2).
+
+    1. Selection: theta = k - 2f times, apply Krum (with f) to the inputs not yet selected and
+       move its choice into S (Krum's neighbour count clamped at 0 as the set shrinks).
+    2. Aggregation: beta = theta - 2f; for each coordinate j, the mean of the beta entries of S
+       nearest to the coordinate-wise median of S (ties by sender id).
+    kept = the selected inputs that give at least one coordinate; changed = those left out of
+    some coordinate. Krum's distances on a common power-of-two scale, exact at every magnitude.
+    ``own`` is ignored.
+
+    Needs k >= 4f + 3. Each coordinate of the value is within the range of the honest inputs'
+    coordinates widened as the paper's Proposition 2 states (O(sqrt(d) sigma) of the honest
+    mean under its variance assumption). Not in ByzFL 0.0.11.
+    """
+    inputs, own = _prepare("bulyan", values, f, own, senders)
+    rows = inputs.rows
+    if len(rows) == 0:
+        return inputs.empty(own)
+    theta = len(rows) - 2 * inputs.f
+    remaining = list(range(len(rows)))
+    selected: list[int] = []
+    for _ in range(theta):
+        scores, _ = _krum_scores(rows[remaining], inputs.f)
+        best = int(np.argmin(scores))  # the first of equal scores: the lowest sender id
+        selected.append(remaining.pop(best))
+    chosen = np.array(sorted(selected), dtype=np.int64)  # S in sender order
+    value, used_in_s = _nearest_to_median(rows[chosen], theta - 2 * inputs.f)
+    used = np.zeros(rows.shape, dtype=bool)
+    used[chosen] = used_in_s
+    return _coordinatewise_result(inputs, value, used)
+
+
 AGGREGATORS: dict[str, AggregatorRule] = {
     "none": mean_of_all,
     "ce": comparative_elimination,
@@ -757,6 +883,9 @@ AGGREGATORS: dict[str, AggregatorRule] = {
     "multi_krum": multi_krum,
     "geometric_median": geometric_median,
     "centered_clipping": centered_clipping,
+    "meamed": mean_around_median,
+    "mda": minimum_diameter_averaging,
+    "bulyan": bulyan,
 }
 
 SUM_RULES = frozenset({"cgc", "cge"})

@@ -103,6 +103,9 @@ PEER_RULES = (
     "multi_krum",
     "geometric_median",
     "centered_clipping",
+    "meamed",
+    "mda",
+    "bulyan",
 )
 SERVER_RULES = (
     "cgc",
@@ -114,6 +117,9 @@ SERVER_RULES = (
     "multi_krum",
     "geometric_median",
     "centered_clipping",
+    "meamed",
+    "mda",
+    "bulyan",
 )
 # Why the CGC server has no clock choice: it is the only one that keeps rounds.
 SERVER_CLOCK = (

@@ -182,8 +182,13 @@ class CGCConstants:
         return 6.0 * self.alpha / (self.n * self.mu)
 
     def rho(self, eta: float) -> float:
-        """Rate of Theorem 2: ||w_t - w*||^2 <= rho^t ||w_0 - w*||^2 when 0 < eta < eta_bar."""
-        return 1.0 - (self.n * self.mu) ** 2 * eta * (self.eta_bar - eta)
+        """Rate of Theorem 2: ||w_t - w*||^2 <= rho^t ||w_0 - w*||^2 when 0 < eta < eta_bar.
+
+        1 - (n mu)^2 eta (eta_bar - eta), computed as 1 - x (6 alpha - x) with x = n mu eta (the
+        same number, since (n mu)^2 eta eta_bar = 6 alpha n mu eta), so that a huge mu does not
+        overflow on the way (Python's ``**`` raises OverflowError)."""
+        x = self.n * self.mu * eta
+        return 1.0 - x * (6.0 * self.alpha - x)
 
     def covers(self, eta: float) -> bool:
         """Whether Theorem 2 applies to step ``eta`` (alpha > 0 and 0 < eta < eta_bar)."""

@@ -22,6 +22,7 @@ from netsim.aggregators import (
     AGGREGATORS,
     SUM_RULES,
     Aggregate,
+    bulyan,
     centered_clipping,
     check_condition,
     comparative_elimination,
@@ -31,7 +32,9 @@ from netsim.aggregators import (
     coordinate_median,
     geometric_median,
     krum,
+    mean_around_median,
     mean_of_all,
+    minimum_diameter_averaging,
     multi_krum,
     trimmed_mean,
 )
@@ -52,6 +55,9 @@ CONDITION = {
     "multi_krum": lambda k, f: k > 2 * f + 2,
     "geometric_median": lambda k, f: k > 2 * f,
     "centered_clipping": lambda k, f: k > 2 * f,
+    "meamed": lambda k, f: k > 2 * f,
+    "mda": lambda k, f: k > 2 * f and math.comb(k, f) <= 20_000,
+    "bulyan": lambda k, f: k >= 4 * f + 3,
 }
 
 
@@ -77,7 +83,7 @@ def rows(*vectors) -> np.ndarray:
 # --- hand cases -------------------------------------------------------------------------------
 
 
-def test_registry_names_the_ten_rules_of_the_interface():
+def test_registry_names_the_rules_of_the_interface():
     assert set(AGGREGATORS) == {
         "none",
         "ce",
@@ -89,6 +95,9 @@ def test_registry_names_the_ten_rules_of_the_interface():
         "multi_krum",
         "geometric_median",
         "centered_clipping",
+        "meamed",
+        "mda",
+        "bulyan",
     }
     assert SUM_RULES == {"cgc", "cge"}
 
@@ -345,7 +354,7 @@ def test_huge_values_do_not_overflow_bounded_outputs():
 @pytest.mark.parametrize("name", RULES)
 def test_non_finite_inputs_are_never_kept(name):
     values = rows((1, 2), (np.nan, 0), (0, np.inf), (2, 1), (-np.inf, -np.inf), (1, 1), (2, 2))
-    f = 2 if name in ("krum", "multi_krum") else 3
+    f = {"krum": 2, "multi_krum": 2, "bulyan": 1}.get(name, 3)  # the largest each allows
     result = run(name, values, f, own=np.zeros(2))
     excluded = [False, True, True, False, True, False, False]
     assert result.excluded.tolist() == excluded
@@ -481,6 +490,9 @@ TRANSLATION_EQUIVARIANT = (
     "multi_krum",
     "geometric_median",
     "centered_clipping",
+    "meamed",
+    "mda",
+    "bulyan",
 )
 
 
@@ -1007,3 +1019,81 @@ def test_ce_keeps_the_nearest_values_at_every_magnitude(seed, k, d, exponent, re
         assert np.array_equal(alone, stacked[u])
         if exponent >= -300:
             assert np.flatnonzero(alone).tolist() == nearest
+
+
+# --- meamed, mda, bulyan: against a direct reading of their definitions ---------------------
+
+
+def _median(column: list[float]) -> float:
+    ordered = sorted(column)
+    m = len(ordered)
+    return ordered[m // 2] if m % 2 else (ordered[m // 2 - 1] + ordered[m // 2]) / 2
+
+
+def _nearest_mean(rows: list[list[float]], ids: list[int], count: int) -> list[float]:
+    """Per coordinate: the mean of the ``count`` entries nearest the median, ties by id."""
+    value = []
+    for j in range(len(rows[0])):
+        med = _median([r[j] for r in rows])
+        order = sorted(range(len(rows)), key=lambda i: (abs(rows[i][j] - med), ids[i]))
+        value.append(sum(rows[i][j] for i in order[:count]) / count)
+    return value
+
+
+def _meamed_by_definition(X: np.ndarray, f: int) -> list[float]:
+    return _nearest_mean(X.tolist(), list(range(len(X))), len(X) - f)
+
+
+def _mda_by_definition(X: np.ndarray, f: int) -> tuple[list[float], tuple[int, ...]]:
+    best, chosen = math.inf, ()
+    for subset in itertools.combinations(range(len(X)), len(X) - f):
+        diameter = max((math.dist(X[i], X[j]) for i in subset for j in subset), default=0.0)
+        if diameter < best:
+            best, chosen = diameter, subset
+    return np.mean(X[list(chosen)], axis=0).tolist(), chosen
+
+
+def _bulyan_by_definition(X: np.ndarray, f: int) -> list[float]:
+    remaining, selected = list(range(len(X))), []
+    for _ in range(len(X) - 2 * f):
+        q = max(len(remaining) - f - 2, 0)
+        scores = []
+        for i in remaining:
+            squared = sorted(float(np.sum((X[i] - X[j]) ** 2)) for j in remaining if j != i)
+            scores.append((sum(squared[:q]), i))
+        selected.append(min(scores)[1])  # smallest score, then lowest id
+        remaining.remove(selected[-1])
+    chosen = sorted(selected)
+    return _nearest_mean(X[chosen].tolist(), chosen, len(chosen) - 2 * f)
+
+
+def test_meamed_mda_and_bulyan_by_hand():
+    # meamed, one coordinate: median of (0, 1, 2, 10) is 1.5; the 3 nearest are 1, 2, 0: mean 1.
+    assert mean_around_median(np.array([[0.0], [1.0], [2.0], [10.0]]), 1).value.tolist() == [1.0]
+    # mda: the unit square and an outlier, f = 1: the square (diameter sqrt 2) wins.
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [100.0, -100.0]])
+    result = minimum_diameter_averaging(square, 1)
+    assert result.value.tolist() == [0.5, 0.5] and result.kept.tolist() == [1, 1, 1, 1, 0]
+    # bulyan, k = 7 >= 4f + 3: theta = 5 selected by Krum, beta = 3 per coordinate.
+    X = np.vstack([square, [[0.5, 0.5], [-50.0, 50.0]]])
+    np.testing.assert_allclose(bulyan(X, 1).value, _bulyan_by_definition(X, 1), rtol=1e-15)
+    with pytest.raises(ScenarioError, match=r"bulyan needs k >= 4f \+ 3"):
+        bulyan(X[:6], 1)
+    with pytest.raises(ScenarioError, match="C\\(k, f\\) <= 20,000 subsets"):
+        minimum_diameter_averaging(np.zeros((40, 2)), 10)
+
+
+@given(seed=st.integers(0, 2**31), k=st.integers(1, 9), d=st.integers(1, 4))
+@settings(max_examples=150, deadline=None)
+def test_meamed_mda_and_bulyan_follow_their_definitions(seed, k, d):
+    """Small integer inputs (exact squares and sums, so ties are exact) with duplicates."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-4, 5, size=(k, d)).astype(float)
+    f = int(rng.integers(0, (k - 1) // 2 + 1))
+    np.testing.assert_allclose(mean_around_median(X, f).value, _meamed_by_definition(X, f))
+    value, chosen = _mda_by_definition(X, f)
+    result = minimum_diameter_averaging(X, f)
+    assert np.flatnonzero(result.kept).tolist() == list(chosen)
+    np.testing.assert_allclose(result.value, value)
+    if k >= 4 * f + 3:
+        np.testing.assert_allclose(bulyan(X, f).value, _bulyan_by_definition(X, f))

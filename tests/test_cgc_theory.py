@@ -157,6 +157,14 @@ def test_cgc_constants_with_identity_costs_and_one_fault_in_six():
     assert constants.rho(1 / 24) == pytest.approx(3 / 4, rel=1e-14)
 
 
+def test_rho_stays_finite_for_costs_at_the_largest_allowed_magnitude():
+    # A_i = 1e100 I: mu = lam = 2e200, (n mu)^2 = 1.44e402 overflows; rho does not depend on
+    # the scale: with alpha = 1/6 and eta = eta_bar / 2 (x = n mu eta = 3 alpha), rho =
+    # 1 - 3 alpha (6 alpha - 3 alpha) = 1 - 9 alpha^2 = 3/4, as at scale 1.
+    constants = cgc_constants(same_costs(np.eye(2) * 1e100, 5), n=6, f=1)
+    assert constants.rho(constants.eta_bar / 2) == pytest.approx(3 / 4, rel=1e-12)
+
+
 def test_cgc_constants_take_mu_from_the_worst_agent_and_lam_from_the_average():
     # A_0 = diag(2, 0), A_1 = diag(0, 1): 2 lambda_max = 8 and 2, so mu = 8; the average
     # Hessian (2/2)(diag(4, 0) + diag(0, 1)) = diag(4, 1), lam = 1 (neither agent alone is

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import PAPER_A, cgc, small
+from builders import PAPER, PAPER_A, cgc, small
 
 import netsim
 from netsim.config import PEER_RULES, SERVER_RULES
@@ -17,7 +17,31 @@ def only(result):
     return variant
 
 
-@pytest.mark.parametrize("rule", PEER_RULES)
+NEEDS_MORE_AGENTS = {"bulyan"}  # k >= 4f + 3: 7 inputs with f = 1, more than n = 6 gives
+
+
+@pytest.mark.parametrize("rule", sorted(NEEDS_MORE_AGENTS))
+def test_a_rule_whose_condition_fails_is_refused_naming_the_filter(rule):
+    with pytest.raises(netsim.ScenarioError, match=r"needs k >= 4f \+ 3 \(got k=5, f=1") as err:
+        small(protocol__filter=rule)
+    assert err.value.key == "protocol.filter"
+    with pytest.raises(netsim.ScenarioError, match=r"\(got k=6, f=1"):
+        cgc(protocol__filter=rule)
+
+
+def test_bulyan_runs_where_its_condition_holds():
+    """n = 10, f = 1: each peer has k = 9 >= 7 inputs; the server, without faults, k = 6 >= 3."""
+    scenario = netsim.load_scenario(PAPER.parent / "ce_partial_synchrony.toml").with_overrides(
+        {"protocol.filter": "bulyan", "protocol.rounds": 20, "variants": []}
+    )
+    assert np.all(np.isfinite(only(netsim.run(scenario)).estimates))
+    faultless = cgc(
+        protocol__filter="bulyan", protocol__rounds=20, network__f=0, network__byzantine=[]
+    )
+    assert np.all(np.isfinite(only(netsim.run(faultless)).estimates))
+
+
+@pytest.mark.parametrize("rule", [r for r in PEER_RULES if r not in NEEDS_MORE_AGENTS])
 def test_every_peer_filter_runs_and_its_decisions_are_recorded(rule):
     result = netsim.run(small(protocol__filter=rule, protocol__rounds=40))
     variant, m = only(result), result.messages
@@ -28,7 +52,7 @@ def test_every_peer_filter_runs_and_its_decisions_are_recorded(rule):
     )
 
 
-@pytest.mark.parametrize("rule", SERVER_RULES)
+@pytest.mark.parametrize("rule", [r for r in SERVER_RULES if r not in NEEDS_MORE_AGENTS])
 def test_every_server_filter_runs_and_its_decisions_are_recorded(rule):
     result = netsim.run(
         cgc(protocol__filter=rule, protocol__rounds=40, adversary={"kind": "random_uniform"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -96,24 +97,42 @@ def _paths(raw: Any, prefix: tuple = ()) -> list[tuple]:
     return paths
 
 
+def _mutate(draw: st.DrawFn, raw: dict[str, Any]) -> tuple:
+    """Apply one random mutation to ``raw`` in place; return the path it changed."""
+    path = draw(st.sampled_from(_paths(raw)))
+    parent = raw
+    for step in path[:-1]:
+        parent = parent[step]
+    action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
+    if action == "delete":
+        del parent[path[-1]]
+    elif action == "add" and isinstance(parent, dict):
+        added = draw(st.sampled_from(["colour", "kind", "model", "x", "n"]))
+        parent[added] = draw(ODD_VALUES)
+        return (*path[:-1], added)
+    else:
+        parent[path[-1]] = draw(ODD_VALUES)
+    return path
+
+
 @st.composite
-def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
+def mutated_documents(draw: st.DrawFn, mutations: int | None = None) -> dict[str, Any]:
+    return mutated_document_and_paths(draw, mutations)[0]
+
+
+def mutated_document_and_paths(
+    draw: st.DrawFn, mutations: int | None = None
+) -> tuple[dict[str, Any], list[tuple]]:
     raw = copy.deepcopy(RAWS[draw(st.sampled_from(sorted(RAWS)))])
     raw.pop("search", None)
-    for _ in range(draw(st.integers(1, 2))):
-        paths = _paths(raw)
-        path = draw(st.sampled_from(paths))
-        parent = raw
-        for step in path[:-1]:
-            parent = parent[step]
-        action = draw(st.sampled_from(["replace", "replace", "replace", "delete", "add"]))
-        if action == "delete":
-            del parent[path[-1]]
-        elif action == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(["colour", "kind", "model", "x", "n"]))] = draw(ODD_VALUES)
-        else:
-            parent[path[-1]] = draw(ODD_VALUES)
-    return raw
+    count = draw(st.integers(1, 2)) if mutations is None else mutations
+    return raw, [_mutate(draw, raw) for _ in range(count)]
+
+
+@st.composite
+def single_mutations(draw: st.DrawFn) -> tuple[dict[str, Any], tuple]:
+    raw, (path,) = mutated_document_and_paths(draw, 1)
+    return raw, path
 
 
 @settings(
@@ -263,3 +282,90 @@ def test_a_sweep_plot_of_an_unknown_metric_is_refused_before_any_point_runs(tmp_
     err = capsys.readouterr().err
     assert err.startswith("error: sweep.plots[0].y: not a metric of this sweep (got 'time_to_1e-6'")
     assert "time_to_1e-06" in err and not store.exists()
+
+
+# --- which key an error blames ----------------------------------------------------------------
+
+# A value can make another key invalid: the model's cross-field constraints. An error caused by
+# changing the key on the left may name a key under one of those on the right (besides the
+# changed key itself, its tables and its sub-keys).
+CONSTRAINS: dict[str, tuple[str, ...]] = {
+    "network.n": ("costs", "network", "protocol", "adversary"),
+    "network.f": ("costs", "network.byzantine", "protocol", "adversary"),
+    "network.byzantine": ("costs", "network.f", "protocol", "adversary"),
+    "network.delay": ("network", "protocol"),
+    "network.loss": ("protocol",),
+    "network.asynchrony": ("protocol",),
+    "network.compute_time": ("protocol",),
+    "network.clocks": ("protocol",),
+    "network": ("costs", "protocol", "adversary"),  # the whole table replaced
+    "costs": ("costs", "protocol"),  # d and the Theorem 2 constants feed the protocol
+    "protocol": ("protocol", "network.asynchrony", "costs", "adversary"),
+    "adversary": ("adversary", "protocol"),
+    "engine": ("engine", "protocol", "network"),
+    "trace": ("trace", "trace_format"),
+}
+
+
+def _tokens(key: str) -> list[str]:
+    """``network.delay.mean`` -> [network, delay, mean]; ``costs.A[3][0]`` -> [costs, A, 3, 0];
+    ``variants[a name].protocol.clock`` -> [variants, a name, protocol, clock]."""
+    variant = re.match(r"variants\[(.*?)\](?:\.|$)", key)
+    if variant:
+        return ["variants", variant.group(1), *_tokens(key[variant.end() :])]
+    return [t for t in re.split(r"[.\[\]]+", key) if t != ""]
+
+
+def _dotted(path: tuple) -> list[str]:
+    tokens: list[str] = []
+    for step in path:
+        tokens += str(step).split(".") if isinstance(step, str) else [str(step)]
+    return tokens
+
+
+def _related(blamed: list[str], changed: list[str]) -> bool:
+    """One is a prefix of the other (a table and its keys), or the changed key constrains the
+    blamed one (:data:`CONSTRAINS`)."""
+    shorter = min(len(blamed), len(changed))
+    if blamed[:shorter] == changed[:shorter]:
+        return True
+    for source, targets in CONSTRAINS.items():
+        if changed[: len(_tokens(source))] == _tokens(source):
+            return any(blamed[: len(_tokens(t))] == _tokens(t) for t in targets)
+    return False
+
+
+@settings(
+    max_examples=int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "120")),
+    derandomize="NETSIM_FUZZ_EXAMPLES" not in os.environ,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=single_mutations())
+def test_an_error_blames_the_changed_key_or_one_it_constrains(case, tmp_path, capsys):
+    """One value changed: a refusal names that key (or a table or key under it), or a key the
+    model ties to it (:data:`CONSTRAINS`: n and the cost matrices, f and 2f-redundancy, a delay
+    model and the deadline...); in a variant, the same, under ``variants[...]``."""
+    document, path = case
+    file = tmp_path / "fuzz.toml"
+    file.write_text(to_toml(document))
+    if main(["validate", str(file)]) != 2:
+        return
+    line = capsys.readouterr().err.strip().splitlines()[0]
+    blamed = _tokens(line[len("error: ") :].split(": ", 1)[0])
+    changed = _dotted(path)
+    if changed[0] == "variants" and blamed[0] == "variants":
+        if len(changed) < 3 or len(blamed) < 2:
+            return  # a whole variant replaced or removed: any of its keys may be named
+        blamed, changed = blamed[2:], changed[2:]  # inside the variant (named or numbered)
+        if not blamed:
+            return
+    elif changed[0] == "variants":  # a variant's override, blamed at the top level
+        changed = changed[2:]
+        if not changed:
+            return
+    elif blamed[0] == "variants":  # a base key, blamed in a variant built on it
+        blamed = blamed[2:]
+        if not blamed:
+            return
+    assert _related(blamed, changed), (line, path)

@@ -8,8 +8,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 import netsim
 from netsim.adversaries import ADVERSARIES
@@ -87,6 +89,15 @@ def test_scenario_toml_writer_round_trips_every_shipped_scenario():
     for path in SCENARIOS.glob("*.toml"):
         raw = read_toml(path)
         assert tomllib.loads(dumps(raw)) == raw, path
+
+
+@hypothesis.given(text=st.text(), key=st.text(min_size=1))
+@hypothesis.settings(max_examples=200, deadline=None)
+def test_scenario_toml_writer_round_trips_any_string(text, key):
+    # Characters beyond U+FFFF (JSON would write a surrogate pair, invalid TOML), DEL and the
+    # control characters (escaped), quotes and backslashes, as values and as keys.
+    raw = {"name": text, "table": {key: text, "list": [text]}}
+    assert tomllib.loads(dumps(raw)) == raw
 
 
 # --- replay, determinism, the library -----------------------------------------------------------

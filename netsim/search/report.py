@@ -87,7 +87,7 @@ def write_report(
         ]
     )
     worst_path = out / "worst.toml"
-    worst_path.write_text(dumps(worst_raw, header))
+    worst_path.write_text(dumps(worst_raw, header), encoding="utf-8")
     result.files.append(worst_path)
 
     replay = run(load_scenario(worst_path), out=out / "worst", progress=False, command=[])

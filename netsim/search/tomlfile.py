@@ -49,7 +49,14 @@ def _is_section(value: Any) -> bool:
 
 
 def _key(key: str) -> str:
-    return key if BARE_KEY.match(key) else json.dumps(key)
+    return key if BARE_KEY.match(key) else _string(key)
+
+
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes for the quote, the backslash and the control
+    characters, DEL escaped too, every other character as itself (JSON's ASCII escapes would
+    write a character beyond U+FFFF as a surrogate pair, which TOML refuses)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _value(value: Any) -> str:
@@ -64,7 +71,7 @@ def _value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return _string(value)
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
