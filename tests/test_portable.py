@@ -130,18 +130,23 @@ def test_pseudo_inverse_by_hand():
         portable.pseudo_inverse([[np.nan, 1.0]])
 
 
-@given(
-    seed=st.integers(0, 2**31),
-    m=st.integers(1, 8),
-    d=st.integers(1, 8),
-    rank=st.integers(1, 8),
-    exponent=st.integers(-100, 100),
-)
-@settings(max_examples=150, deadline=None)
-def test_pseudo_inverse_meets_the_moore_penrose_conditions(seed, m, d, rank, exponent):
-    rng = np.random.default_rng(seed)
+@st.composite
+def low_rank_matrices(draw: st.DrawFn, size: int = 8) -> tuple[np.ndarray, int, int]:
+    """A (m, d) = a product of normal (m, r) and (r, d) factors times 2^exponent: of rank r
+    (with probability 1), at scales from 2^-100 to 2^100; and the seed that drew it."""
+    seed = draw(st.integers(0, 2**31))
+    m, d, rank = (draw(st.integers(1, size)) for _ in range(3))
     rank = min(rank, m, d)
-    A = rng.normal(size=(m, rank)) @ rng.normal(size=(rank, d)) * 2.0**exponent
+    rng = np.random.default_rng(seed)
+    exponent = draw(st.integers(-100, 100))
+    return rng.normal(size=(m, rank)) @ rng.normal(size=(rank, d)) * 2.0**exponent, rank, seed
+
+
+@given(low_rank_matrices())
+@settings(max_examples=150, deadline=None)
+def test_pseudo_inverse_meets_the_moore_penrose_conditions(case):
+    A, rank, _ = case
+    m, d = A.shape
     X = portable.pseudo_inverse(A)
     scale = np.abs(A).max()
     cond = np.linalg.cond(A / scale) if rank == min(m, d) else 1.0
@@ -218,21 +223,12 @@ def test_least_squares_by_hand():
     assert x.tolist() == [0.0, 0.0, 0.0] and basis.shape == (0, 3)
 
 
-@given(
-    seed=st.integers(0, 2**31),
-    m=st.integers(1, 12),
-    d=st.integers(1, 12),
-    rank=st.integers(1, 12),
-    exponent=st.integers(-100, 100),
-)
+@given(low_rank_matrices(size=12))
 @settings(max_examples=150, deadline=None)
-def test_least_squares_is_the_minimum_norm_solution_and_spans_the_row_space(
-    seed, m, d, rank, exponent
-):
-    rng = np.random.default_rng(seed)
-    rank = min(rank, m, d)
-    A = rng.normal(size=(m, rank)) @ rng.normal(size=(rank, d)) * 2.0**exponent
-    b = rng.normal(size=m) * 2.0**exponent
+def test_least_squares_is_the_minimum_norm_solution_and_spans_the_row_space(case):
+    A, rank, seed = case
+    m, d = A.shape
+    b = np.random.default_rng(seed + 1).normal(size=m) * np.abs(A).max()
     x, basis = portable.least_squares(A, b)
     singular = np.linalg.svd(A, compute_uv=False)
     cond = singular[0] / singular[rank - 1]
