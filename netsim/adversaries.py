@@ -13,14 +13,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Protocol
 
 import numpy as np
 
-from .aggregators import AGGREGATORS
+from .aggregators import AGGREGATORS, SUM_RULES, condition_holds
 from .checks import as_choice, as_float, as_int
 from .norms import scaled_row_norms
 from .portable import dot, norm
@@ -703,6 +703,129 @@ class InnerProductManipulation:
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
     ) -> np.ndarray | None:
         return _reversed_pull(view, receiver, self.epsilon)
+
+
+def _receiver_aggregate(
+    view: View, receiver: int, value: np.ndarray, count: int, rule: str
+) -> np.ndarray | None:
+    """What ``receiver``'s rule makes of the honest values it hears and ``count`` copies of
+    ``value``: a peer aggregates its honest peers' latest estimates around its own, the server
+    the honest gradients (a sum rule's value divided by the number of inputs, so that it
+    compares with a mean). None when the rule's n/f condition fails for these inputs."""
+    honest = _honest_rows(view) if view.server else _peer_rows(view, receiver)
+    if honest is None:
+        return None
+    inputs = np.vstack([honest, np.repeat(value[None, :], count, axis=0)])
+    if not condition_holds(rule, len(inputs), count):
+        return None
+    own = None if view.server else view.target
+    with np.errstate(over="ignore", invalid="ignore"):
+        result = AGGREGATORS[rule](inputs, count, own).value
+        return result / len(inputs) if rule in SUM_RULES else result
+
+
+def _worst_factor(damage: Callable[[float], float], high: float, steps: int) -> float:
+    """The factor in [0, high] that maximises ``damage``: the best of ``steps`` evenly spaced
+    factors (the first of equal ones), then 12 golden-section steps in the grid cells on either
+    side of it, keeping the best factor evaluated (a deterministic line search; ``damage``
+    need not be unimodal, so the grid does the global part)."""
+    grid = np.linspace(0.0, high, steps)
+    scores = [damage(float(t)) for t in grid]
+    best = int(np.argmax(scores))
+    best_factor, best_score = float(grid[best]), scores[best]
+    low_end, high_end = float(grid[max(best - 1, 0)]), float(grid[min(best + 1, steps - 1)])
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    for _ in range(12):
+        a = high_end - ratio * (high_end - low_end)
+        b = low_end + ratio * (high_end - low_end)
+        score_a, score_b = damage(a), damage(b)
+        for factor, score in ((a, score_a), (b, score_b)):
+            if score > best_score:
+                best_factor, best_score = factor, score
+        if score_a >= score_b:
+            high_end = b
+        else:
+            low_end = a
+    return best_factor
+
+
+@dataclass(frozen=True)
+class _Optimised:
+    """An attack family x(t) whose factor t is chosen each round, per receiver, to maximise
+    the distance of the receiver's aggregate from the honest mean (ByzFL's "optimal" attacks:
+    a line search over the factor with the receiver's filter in the loop)."""
+
+    against: str | None = None  # the receiver's filter (default: the View's, else CE/CGC)
+    high: float = 10.0  # the factor is searched in [0, high]
+    steps: int = 16  # grid points of the line search
+
+    def __post_init__(self) -> None:
+        if self.against is not None:
+            as_choice(self.against, "against", tuple(AGGREGATORS))
+        as_float(self.high, "high", low=0.0, low_open=True, high=1e6)
+        as_int(self.steps, "steps", low=2, high=1000)
+
+    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
+        raise NotImplementedError
+
+    def value(
+        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+    ) -> np.ndarray | None:
+        if not view.server and view.target is None:
+            return None  # a Byzantine receiver: nothing to push
+        family = self._family(view, receiver)
+        rows = _honest_rows(view)
+        if family is None or rows is None:
+            return None
+        rule = self.against or view.filter or ("cgc" if view.server else "ce")
+        honest_mean, _ = _mean_and_std(rows)
+        count = max(view.f, 1)
+
+        def damage(t: float) -> float:
+            aggregate = _receiver_aggregate(view, receiver, family(t), count, rule)
+            if aggregate is None or not np.all(np.isfinite(aggregate)):
+                return -math.inf
+            return float(scaled_row_norms((aggregate / 2 - honest_mean / 2)[None, :])[0])
+
+        return family(_worst_factor(damage, self.high, self.steps))
+
+
+@ADVERSARIES.register("optimal_alie")
+@dataclass(frozen=True)
+class OptimalALIE(_Optimised):
+    """ "A little is enough" with z optimised: mean - z std of the honest values (as ``alie``),
+    z in [0, ``high``] chosen each round and per receiver so that the receiver's aggregate of
+    its honest inputs and f copies lands farthest from the honest mean (ByzFL's
+    ``Optimal_ALittleIsEnough``: a line search over the factor).
+
+    CGC server: the honest gradients at w_t, aggregated by the server's filter. CE receiver i:
+    every honest agent's latest estimate for the mean and std; i's filter applied around x_i
+    to its honest peers' estimates and the f copies (equivocation: each receiver its own z).
+    Nothing to a Byzantine receiver. ``against`` names the filter if the engine does not.
+    """
+
+    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
+        rows = _honest_rows(view)
+        if rows is None:
+            return None
+        mean, spread = _mean_and_std(rows)
+        return lambda z: mean - z * spread
+
+
+@ADVERSARIES.register("optimal_ipm")
+@dataclass(frozen=True)
+class OptimalIPM(_Optimised):
+    """Inner-product manipulation with epsilon optimised: -epsilon times the mean honest
+    contribution (as ``ipm``: -epsilon mean_h g_h to the CGC server, x_i - epsilon (m_i - x_i)
+    to CE receiver i), epsilon in [0, ``high``] chosen each round and per receiver so that the
+    receiver's aggregate lands farthest from the honest mean (ByzFL's
+    ``Optimal_InnerProductManipulation``). Nothing to a Byzantine receiver.
+    """
+
+    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
+        if _reversed_pull(view, receiver, 0.0) is None:
+            return None
+        return lambda epsilon: _reversed_pull(view, receiver, epsilon)  # type: ignore[return-value]
 
 
 @ADVERSARIES.register("dissensus")

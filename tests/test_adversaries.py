@@ -191,6 +191,41 @@ def test_alie_is_exact_at_every_magnitude(scale):
     assert value[0] == pytest.approx(expected, rel=1e-15 if scale > 1e-300 else 2**-3)
 
 
+# --- optimal_alie, optimal_ipm -------------------------------------------------------------------
+
+
+def test_optimal_alie_finds_the_largest_damage_against_the_median():
+    # Server, honest gradients 0, 1, 2 (second coordinate 0), f = 1, median of 4 inputs: ALIE
+    # sends v = 1 - z sqrt(2/3); the median of {0, 1, 2, v} is 0.5 for every v <= 0 (distance
+    # 0.5 from the honest mean 1, the most one value can do) and (1 + v)/2 above. The search
+    # must reach 0.5: the first grid factor with v <= 0 is z = 4/3 (16 points on [0, 10]).
+    gradients = {1: np.array([0.0, 0.0]), 2: np.array([1.0, 0.0]), 3: np.array([2.0, 0.0])}
+    view = cgc_view(gradients=gradients)
+    value = send(attack("optimal_alie", against="median"), view, SERVER)
+    close(value, [1.0 - (4.0 / 3.0) * math.sqrt(2.0 / 3.0), 0.0])
+    inputs = np.vstack([list(gradients.values()), value])
+    assert np.median(inputs[:, 0]) == pytest.approx(0.5, abs=1e-15)
+    for z in np.linspace(0.0, 10.0, 2001):  # no factor does better
+        candidate = 1.0 - z * math.sqrt(2.0 / 3.0)
+        assert abs(np.median([0.0, 1.0, 2.0, candidate]) - 1.0) <= 0.5 + 1e-12
+
+
+def test_optimal_ipm_against_cgc_reaches_the_clipping_threshold():
+    # Server, honest gradients (3,0), (0,4), (0,-1): mean (1, 1), largest norm T = 4. IPM sends
+    # -eps (1, 1); CGC clips it to norm 4 once eps sqrt 2 > 4, so the damage grows with eps up
+    # to there and stays: the search returns a value of norm >= 4 along -(1, 1).
+    value = send(attack("optimal_ipm", against="cgc"), cgc_view(), SERVER)
+    assert value[0] == pytest.approx(value[1]) and value[0] < 0
+    assert np.linalg.norm(value) >= 4.0 - 1e-12
+
+
+def test_optimal_attacks_send_nothing_to_a_byzantine_peer_and_each_peer_its_own_value():
+    for name in ("optimal_alie", "optimal_ipm"):
+        assert send(attack(name), ce_view(0), 0) is None  # receiver 0 has no estimate
+        values = [send(attack(name, against="median"), ce_view(r), r) for r in (1, 2, 3)]
+        assert all(v is not None and np.all(np.isfinite(v)) for v in values)
+
+
 # --- dissensus -----------------------------------------------------------------------------------
 
 
