@@ -115,6 +115,15 @@ def _mutate(draw: st.DrawFn, raw: dict[str, Any]) -> tuple:
     return path
 
 
+# The fixed example set of the suite, or NETSIM_FUZZ_EXAMPLES fresh random ones (docstring).
+FUZZ = settings(
+    max_examples=int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "120")),
+    derandomize="NETSIM_FUZZ_EXAMPLES" not in os.environ,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
 @st.composite
 def mutated_documents(draw: st.DrawFn, mutations: int | None = None) -> dict[str, Any]:
     return mutated_document_and_paths(draw, mutations)[0]
@@ -135,12 +144,7 @@ def single_mutations(draw: st.DrawFn) -> tuple[dict[str, Any], tuple]:
     return raw, path
 
 
-@settings(
-    max_examples=int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "120")),
-    derandomize="NETSIM_FUZZ_EXAMPLES" not in os.environ,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@FUZZ
 @given(document=mutated_documents())
 def test_a_mutated_scenario_is_refused_in_one_line_or_runs(document, tmp_path, capsys):
     path = tmp_path / "fuzz.toml"
@@ -335,12 +339,7 @@ def _related(blamed: list[str], changed: list[str]) -> bool:
     return False
 
 
-@settings(
-    max_examples=int(os.environ.get("NETSIM_FUZZ_EXAMPLES", "120")),
-    derandomize="NETSIM_FUZZ_EXAMPLES" not in os.environ,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@FUZZ
 @given(case=single_mutations())
 def test_an_error_blames_the_changed_key_or_one_it_constrains(case, tmp_path, capsys):
     """One value changed: a refusal names that key (or a table or key under it), or a key the
