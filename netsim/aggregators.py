@@ -469,39 +469,59 @@ def trimmed_mean(
     return _coordinatewise_result(inputs, _mean(ordered[middle]), used)
 
 
-def _scaled_squared_distances(rows: np.ndarray) -> tuple[np.ndarray, int]:
-    """(k, k) ||x_i - x_j||^2 / 4^e and e: the squared distances on a scale where they neither
-    overflow nor underflow (the true values are the returned ones times 4^e, e chosen so that
-    the largest |x_i - x_j| entry lies in [1/2, 1)).
+_SMALLEST = np.iinfo(np.int64).min  # the exponent key of a zero
 
-    The differences are formed as x_i/2 - x_j/2 (no overflow) and divided by a power of two
-    (exact), so the squares and their sums are those of the plain arithmetic times an exact
-    power of four: the same ordering, ties included, wherever the plain sums neither overflow
-    (inputs ~1e154 apart) nor underflow (inputs ~1e-154 apart) -- and the right one there too.
-    """
+
+def _squared_distance_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, k) keys (exponent, mantissa) of ||x_i - x_j||^2 = mantissa * 2**exponent, mantissa
+    in [1/2, 1) (0 with the smallest exponent for equal points): exact at every magnitude.
+
+    Each difference is formed as x_i/2 - x_j/2 (no overflow) and divided by the power of two
+    above its own largest |entry| (exact), so its squared norm neither overflows (inputs 1e200
+    apart) nor underflows (1e-200 apart, or 1 apart next to an input at 1e300); where the plain
+    squared distance is exact the key is frexp of it (a power-of-four scaling)."""
     half = rows[:, None, :] / 2 - rows[None, :, :] / 2
-    largest = float(np.max(np.abs(half))) if half.size else 0.0
-    if largest == 0.0:
-        return np.zeros((len(rows), len(rows))), 0
-    _, exponent = np.frexp(largest)
-    scaled = np.ldexp(half, -int(exponent))
-    return ordered_sum(scaled * scaled, axis=2), int(exponent) + 1
+    largest = np.max(np.abs(half), axis=2) if half.size else np.zeros(half.shape[:2])
+    _, shift = np.frexp(np.where(largest > 0, largest, 1.0))
+    scaled = np.ldexp(half, -shift[..., None])
+    mantissa, exponent = np.frexp(ordered_sum(scaled * scaled, axis=2))
+    exponent = exponent.astype(np.int64) + 2 * shift + 2  # ||x_i - x_j||^2 = 4 ||half||^2
+    return np.where(mantissa == 0, _SMALLEST, exponent), mantissa
 
 
-def _krum_scores(rows: np.ndarray, f: int) -> tuple[np.ndarray, int]:
+def _krum_scores(rows: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray]:
     """score(i) = sum of the q = k - f - 2 smallest ||x_i - x_j||^2, j != i (Blanchard et al.),
-    as (scores / 4^e, e): compare the first, report scores / 4^e * 4^e (+inf beyond ~1.8e308).
+    as keys (exponent, mantissa): exact comparisons at every magnitude (sort by exponent, then
+    mantissa), and the float score is ``np.ldexp(mantissa, exponent)`` (+inf past ~1.8e308).
 
-    The q smallest are summed in ascending order, so a score does not depend on row order. The
-    squared distances are taken on a common power-of-two scale (:func:`_scaled_squared_
-    distances`), so inputs 1e-200 apart are not all at distance 0 and inputs 1e200 apart not
-    all at +inf: the ranking is the exact one at every magnitude.
+    The q smallest are summed in ascending order, each scaled by 2^-E, E the largest exponent
+    among them (so the sum neither overflows nor underflows): in the normal range these are
+    the plain sum's bits, scaled by a power of two.
     """
     k = len(rows)
     q = max(k - f - 2, 0)  # clamped only when more than f inputs were non-finite
-    squared, exponent = _scaled_squared_distances(rows)
-    # Column 0 of each sorted row is a zero: the point itself (or an equal one).
-    return ordered_sum(np.sort(squared, axis=1)[:, 1 : q + 1], axis=1), exponent
+    exponent, mantissa = _squared_distance_keys(rows)
+    # Position 0 of each sorted row is a zero: the point itself (or an equal one).
+    nearest = np.lexsort((mantissa, exponent), axis=1)[:, 1 : q + 1]
+    term_exponent = np.take_along_axis(exponent, nearest, axis=1)
+    term_mantissa = np.take_along_axis(mantissa, nearest, axis=1)
+    top = term_exponent.max(axis=1, initial=_SMALLEST)
+    top = np.where(top == _SMALLEST, 0, top)
+    shift = np.maximum(term_exponent - top[:, None], -1100).astype(np.int32)  # below: 0
+    total_mantissa, total_exponent = np.frexp(ordered_sum(np.ldexp(term_mantissa, shift), axis=1))
+    total_exponent = total_exponent.astype(np.int64) + top
+    return np.where(total_mantissa == 0, _SMALLEST, total_exponent), total_mantissa
+
+
+def _key_order(exponent: np.ndarray, mantissa: np.ndarray) -> np.ndarray:
+    """Indices sorting keys (exponent, mantissa) ascending, ties by position (sender order)."""
+    return np.lexsort((np.arange(len(exponent)), mantissa, exponent))
+
+
+def _key_values(exponent: np.ndarray, mantissa: np.ndarray) -> np.ndarray:
+    """The floats the keys stand for: 0, a finite value, or +inf past the largest float."""
+    with np.errstate(over="ignore"):
+        return np.ldexp(mantissa, np.clip(exponent, -2000, 2000).astype(np.int32))
 
 
 def _krum_selection(
@@ -523,13 +543,12 @@ def _krum_selection(
         raise _parameter_error(name, "m", count, f"an integer in [1, k - f] = [1, {k - f}]")
     if len(inputs.rows) == 0:
         return inputs.empty(own, scores=np.full(k, np.nan))
-    local_scores, exponent = _krum_scores(inputs.rows, inputs.f)
-    chosen = inputs.order(local_scores)[: min(int(count), len(inputs.rows))]
+    exponent, mantissa = _krum_scores(inputs.rows, inputs.f)
+    chosen = _key_order(exponent, mantissa)[: min(int(count), len(inputs.rows))]
     kept = np.zeros(len(inputs.rows), dtype=bool)
     kept[chosen] = True
     scores = np.full(k, np.nan)
-    with np.errstate(over="ignore"):
-        scores[inputs.position] = np.ldexp(local_scores, 2 * exponent)
+    scores[inputs.position] = _key_values(exponent, mantissa)
     return inputs.result(_mean(inputs.rows[kept]), kept, scores=scores)
 
 
@@ -808,8 +827,8 @@ def minimum_diameter_averaging(
     max_{i, j in S} ||x_i - x_j|| and return its mean; kept = that subset. Equal diameters go to
     the subset first in lexicographic order of sender ids (as ByzFL's scan of
     ``itertools.combinations``). Every subset is examined: C(k, f) of them, at most
-    :data:`MDA_SUBSETS` (part of the rule's condition). The squared distances are compared on
-    a common power-of-two scale, exact at every magnitude. ``own`` is ignored.
+    :data:`MDA_SUBSETS` (part of the rule's condition). The squared distances are compared by
+    exact keys at every magnitude. ``own`` is ignored.
 
     Needs k > 2f. The honest subset (or one of its size within it) has diameter at most the
     honest diameter D, so the chosen subset has diameter <= D and, holding at least one honest
@@ -820,18 +839,23 @@ def minimum_diameter_averaging(
     if len(rows) == 0:
         return inputs.empty(own)
     size = len(rows) - inputs.f
-    squared, _ = _scaled_squared_distances(rows)
-    best, chosen = math.inf, np.arange(size)
+    exponent, mantissa = _squared_distance_keys(rows)
+    best, chosen = (np.iinfo(np.int64).max, math.inf), np.arange(size)
     subsets = itertools.combinations(range(len(rows)), size)
     batch = max(1, (1 << 22) // max(1, size * size))  # subsets scored per array call
     while True:
         block = np.array(list(itertools.islice(subsets, batch)), dtype=np.int64)
         if len(block) == 0:
             break
-        diameters = squared[block[:, :, None], block[:, None, :]].max(axis=(1, 2))
-        first = int(np.argmin(diameters))  # the first of equal diameters
-        if diameters[first] < best:
-            best, chosen = float(diameters[first]), block[first]
+        pairs = (block[:, :, None], block[:, None, :])
+        # The diameter's key: the largest exponent among the pairs, then the largest mantissa
+        # among the pairs with it.
+        top = exponent[pairs].max(axis=(1, 2))
+        at_top = np.where(exponent[pairs] == top[:, None, None], mantissa[pairs], -1.0)
+        diameter = (top, at_top.max(axis=(1, 2)))
+        first = int(_key_order(*diameter)[0])  # the first of equal diameters
+        if (int(diameter[0][first]), float(diameter[1][first])) < best:
+            best, chosen = (int(diameter[0][first]), float(diameter[1][first])), block[first]
     kept = np.zeros(len(rows), dtype=bool)
     kept[chosen] = True
     return inputs.result(_mean(rows[kept]), kept)
@@ -847,7 +871,7 @@ def bulyan(
     2. Aggregation: beta = theta - 2f; for each coordinate j, the mean of the beta entries of S
        nearest to the coordinate-wise median of S (ties by sender id).
     kept = the selected inputs that give at least one coordinate; changed = those left out of
-    some coordinate. Krum's distances on a common power-of-two scale, exact at every magnitude.
+    some coordinate. Krum's distances compared by exact keys at every magnitude.
     ``own`` is ignored.
 
     Needs k >= 4f + 3. Each coordinate of the value is within the range of the honest inputs'
@@ -862,8 +886,7 @@ def bulyan(
     remaining = list(range(len(rows)))
     selected: list[int] = []
     for _ in range(theta):
-        scores, _ = _krum_scores(rows[remaining], inputs.f)
-        best = int(np.argmin(scores))  # the first of equal scores: the lowest sender id
+        best = int(_key_order(*_krum_scores(rows[remaining], inputs.f))[0])  # ties: lowest id
         selected.append(remaining.pop(best))
     chosen = np.array(sorted(selected), dtype=np.int64)  # S in sender order
     value, used_in_s = _nearest_to_median(rows[chosen], theta - 2 * inputs.f)

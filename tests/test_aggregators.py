@@ -1097,3 +1097,16 @@ def test_meamed_mda_and_bulyan_follow_their_definitions(seed, k, d):
     np.testing.assert_allclose(result.value, value)
     if k >= 4 * f + 3:
         np.testing.assert_allclose(bulyan(X, f).value, _bulyan_by_definition(X, f))
+
+
+def test_krum_tells_small_distances_apart_next_to_a_huge_outlier():
+    # Five honest zeros, a Byzantine 1e300 and a Byzantine -1, f = 2, q = 3: the zeros score
+    # 0, -1 scores 1 + 1 + 1 = 3, the outlier +inf. One common scale for every pair (set by the
+    # 1e300 difference) would flush the unit differences to 0 and tie -1 with the zeros.
+    X = np.array([[0.0], [0.0], [0.0], [0.0], [0.0], [1e300], [-1.0]])
+    result = multi_krum(X, 2, senders=np.array([0, 1, 2, 3, 5, 6, 4]))
+    assert result.kept.tolist() == [True, True, True, True, True, False, False]
+    assert result.value.tolist() == [0.0]
+    assert result.scores.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, math.inf, 3.0]
+    mda = minimum_diameter_averaging(X, 2)  # the five zeros: diameter 0
+    assert mda.kept.tolist() == [True, True, True, True, True, False, False]
