@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from netsim.filters import PEER_FILTERS, comparative_elimination, keep_all
+
+EPS = float(np.finfo(np.float64).eps)
 
 # --- hand cases -------------------------------------------------------------------------------
 
@@ -158,16 +162,17 @@ def test_ce_with_f_zero_keeps_everything(case):
 def test_ce_every_eliminated_value_is_at_least_as_far_as_every_kept_one(case):
     own, received, f, senders = case
     kept = comparative_elimination(own, received, f, senders)
-    # |entries| <= 1e6 + 3, so squared distances stay far below overflow.
-    distance = np.sqrt(((received - own) ** 2).sum(axis=1))
-    if kept.any() and (~kept).any():
-        assert distance[~kept].min() >= distance[kept].max()
-        # Among equal distances at the boundary, the kept ones have the lower sender ids.
-        boundary = distance[kept].max()
-        tied_kept = senders[kept & (distance == boundary)]
-        tied_dropped = senders[~kept & (distance == boundary)]
-        if tied_dropped.size:
-            assert tied_kept.max() < tied_dropped.min()
+    # Exact squared distances (rationals: no rounding, no underflow at 1e-192, no overflow).
+    # The filter compares rounded norms, so an exact order may only be broken between values
+    # whose distances agree to a few ulps; exact ties go to the lower sender id.
+    difference = [[Fraction(x) - Fraction(o) for x, o in zip(row, own)] for row in received]
+    exact = [sum(t * t for t in row) for row in difference]
+    for i in np.flatnonzero(kept):
+        for j in np.flatnonzero(~kept):
+            if exact[j] < exact[i]:
+                assert exact[i] - exact[j] <= Fraction(16 * EPS) * exact[i], (i, j)
+            elif exact[j] == exact[i]:
+                assert senders[i] < senders[j], (i, j)
 
 
 @st.composite
