@@ -62,7 +62,12 @@ class View:
 
 
 class Adversary(Protocol):
-    """The behaviour of the Byzantine agents (one object, shared by all of them: collusion)."""
+    """The behaviour of the Byzantine agents (one object, shared by all of them: collusion).
+
+    An attack that never sends some values may also define ``withholds_from(receivers) ->
+    int | None``: the first round from which one of ``receivers`` (honest peer ids, or [-1]
+    for the CGC server) never gets its value. Validation then asks for a round deadline
+    (``netsim.config``); without the method, a stall is caught at run time."""
 
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
@@ -326,6 +331,10 @@ class Omission:
 
     def __post_init__(self) -> None:
         as_int(self.from_round, "from_round", low=0)
+
+    def withholds_from(self, receivers: Sequence[int]) -> int | None:
+        """The first round from which some of ``receivers`` never gets a value: ``from_round``."""
+        return self.from_round
 
     def value(
         self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
@@ -765,7 +774,9 @@ class _Optimised:
         as_float(self.high, "high", low=0.0, low_open=True, high=1e6)
         as_int(self.steps, "steps", low=2, high=1000)
 
-    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
+    def _family(
+        self, view: View, receiver: int, rows: np.ndarray
+    ) -> Callable[[float], np.ndarray] | None:
         raise NotImplementedError
 
     def value(
@@ -773,8 +784,8 @@ class _Optimised:
     ) -> np.ndarray | None:
         if not view.server and view.target is None:
             return None  # a Byzantine receiver: nothing to push
-        family = self._family(view, receiver)
         rows = _honest_rows(view)
+        family = None if rows is None else self._family(view, receiver, rows)
         if family is None or rows is None:
             return None
         rule = self.against or view.filter or ("cgc" if view.server else "ce")
@@ -804,10 +815,9 @@ class OptimalALIE(_Optimised):
     Nothing to a Byzantine receiver. ``against`` names the filter if the engine does not.
     """
 
-    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
-        rows = _honest_rows(view)
-        if rows is None:
-            return None
+    def _family(
+        self, view: View, receiver: int, rows: np.ndarray
+    ) -> Callable[[float], np.ndarray] | None:
         mean, spread = _mean_and_std(rows)
         return lambda z: mean - z * spread
 
@@ -822,7 +832,9 @@ class OptimalIPM(_Optimised):
     ``Optimal_InnerProductManipulation``). Nothing to a Byzantine receiver.
     """
 
-    def _family(self, view: View, receiver: int) -> Callable[[float], np.ndarray] | None:
+    def _family(
+        self, view: View, receiver: int, rows: np.ndarray
+    ) -> Callable[[float], np.ndarray] | None:
         if _reversed_pull(view, receiver, 0.0) is None:
             return None
         return lambda epsilon: _reversed_pull(view, receiver, epsilon)  # type: ignore[return-value]
@@ -1054,6 +1066,11 @@ class Desync:
                 )
             as_float(self.lag, "lag", low=0.0)
         as_float(self.push, "push", low=0.0)
+
+    def withholds_from(self, receivers: Sequence[int]) -> int | None:
+        """Round 0 when ``lag = "withhold"`` and one of ``receivers`` is not early, else None."""
+        late = any(not self.is_early(r) for r in receivers)
+        return 0 if self.lag == "withhold" and late else None
 
     def is_early(self, receiver: int) -> bool:
         """Whether ``receiver`` hears the value as its link delivers it: by default the even

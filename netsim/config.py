@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .adversaries import ADVERSARIES, Adversary, Omission
+from .adversaries import ADVERSARIES, Adversary
 from .aggregators import check_condition
 from .checks import as_choice, as_float, as_int
 from .clocks import CLOCKS, ROUNDING_SLACK, RoundClock, draw_clocks
@@ -944,22 +944,26 @@ def _initial_points(value: Any, network: NetworkConfig, costs: CostsConfig) -> n
 def _check_silence(
     adversary: Adversary | None, network: NetworkConfig, protocol: ProtocolConfig
 ) -> None:
-    """An agent that goes silent (``omission``) with no round deadline: a receiver that waits
-    for every message waits forever (the asynchronous server on a quorum of n - f does not)."""
-    if not isinstance(adversary, Omission) or not network.byzantine:
+    """An attack that never sends some values (its ``withholds_from``) with no round deadline:
+    a receiver that waits for every message waits forever (the asynchronous server on a quorum
+    of n - f does not)."""
+    withholds_from = getattr(adversary, "withholds_from", None)
+    if withholds_from is None or not network.byzantine:
         return
     if protocol.deadline is not None or protocol.round_length is not None:
         return  # a deadline, or lock-step rounds of a fixed length, end every round
-    if adversary.from_round >= protocol.rounds:
-        return
     if protocol.kind == "cgc" and protocol.mode == "async" and protocol.trigger == "quorum":
         if len(network.byzantine) <= network.f:
             return
-    waiting = "the server" if protocol.kind == "cgc" else "every honest agent"
+    server = protocol.kind == "cgc"
+    silent = withholds_from([-1] if server else list(network.honest))
+    if silent is None or silent >= protocol.rounds:
+        return
+    waiting = "the server" if server else "an honest agent"
     raise ScenarioError(
         "protocol.deadline",
-        f"the omission attack is silent from round {adversary.from_round}, and without a round "
-        f"deadline {waiting} waits for its message forever",
+        f"the attack withholds values from round {silent} on, and without a round deadline "
+        f"{waiting} waits for them forever",
         None,
         "a number > 0 (simulated s), or delays with a finite bound (a deadline is derived)",
     )

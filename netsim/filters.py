@@ -68,7 +68,7 @@ def nearest_kept(
         plain[~present] = np.nan  # NaN sorts last
         order = np.argsort(plain, axis=-1, kind="stable")  # ties: columns are in sender order
     else:
-        exponent, mantissa = distance_keys(difference, values, own)
+        exponent, mantissa = distance_keys(difference, values, own, (plain, inexact))
         ids = np.broadcast_to(np.arange(senders), (batch, senders))
         absent_last = (~present).astype(np.int64)
         order = np.lexsort((ids, mantissa, exponent, absent_last), axis=-1)

@@ -59,13 +59,16 @@ def plain_distances(difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def distance_keys(
-    difference: np.ndarray, values: np.ndarray, own: np.ndarray
+    difference: np.ndarray,
+    values: np.ndarray,
+    own: np.ndarray,
+    plain: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`norm_keys` of ||x_s - x_u|| for ``difference`` = values - own[..., None, :]
     ((..., k, d), as the caller computed it, possibly overflowed), at the cost of a plain norm:
-    rows whose plain norm is exact (:func:`plain_distances`) take frexp of it; the others are
-    recomputed from x_s/2 - x_u/2, which cannot overflow, exactly."""
-    plain, inexact = plain_distances(difference)
+    rows whose plain norm is exact (:func:`plain_distances`, or ``plain`` if the caller has
+    it) take frexp of it; the others are recomputed from x_s/2 - x_u/2, exactly."""
+    plain, inexact = plain_distances(difference) if plain is None else plain
     mantissa, exponent = np.frexp(plain)
     exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
     if inexact.any():

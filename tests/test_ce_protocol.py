@@ -112,7 +112,7 @@ def test_silent_byzantine_without_deadline_is_refused_naming_the_deadline():
     with pytest.raises(netsim.ScenarioError) as err:
         small(adversary={"kind": "omission", "from_round": 3})
     assert err.value.key == "protocol.deadline"
-    assert "silent from round 3" in str(err.value)
+    assert "withholds values from round 3" in str(err.value)
     small(adversary={"kind": "omission", "from_round": 3}, protocol__deadline=0.5)  # valid
     # Run anyway (as an attack of one's own that goes silent would): stopped, not hung.
     with pytest.raises(netsim.SimulationStalled) as err:

@@ -226,7 +226,7 @@ def test_silent_agent_without_deadline_is_refused_naming_the_deadline():
             adversary={"kind": "omission", "from_round": 2},
         )
     assert err.value.key == "protocol.deadline"
-    assert "the server waits for its message forever" in str(err.value)
+    assert "the server waits for them forever" in str(err.value)
     # Run anyway (as an attack of one's own that goes silent would): stopped, not hung.
     scenario = silenced(cgc(network__delay={"model": "exponential", "mean": 0.01}), 2)
     with pytest.raises(netsim.SimulationStalled) as err:

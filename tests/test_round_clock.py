@@ -510,6 +510,18 @@ def test_desync_withholds_from_the_odd_ids_by_default(engine):
     assert sorted(set(m["receiver"][m["byzantine"]].tolist())) == [2, 4]
 
 
+def test_withholding_without_a_deadline_is_refused_unless_every_honest_receiver_hears():
+    # n = 6, Byzantine 0, honest 1..5. Exponential delays: no deadline is derived. desync's
+    # default early set is the even ids, so 1, 3 and 5 would wait for it forever; with every
+    # honest id early, or with a numeric lag, nobody does.
+    unbounded = {"model": "exponential", "mean": 0.01}
+    with pytest.raises(netsim.ScenarioError, match="withholds values from round 0") as err:
+        small(network__delay=unbounded, adversary={"kind": "desync"})
+    assert err.value.key == "protocol.deadline"
+    small(network__delay=unbounded, adversary={"kind": "desync", "early": [1, 2, 3, 4, 5]})
+    small(network__delay=unbounded, adversary={"kind": "desync", "lag": 0.01})
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 
