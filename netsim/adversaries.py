@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .aggregators import AGGREGATORS, SUM_RULES, condition_holds
 from .checks import as_choice, as_float, as_int
-from .norms import scaled_row_norms
+from .norms import scale_exponent, scaled_row_norms
 from .portable import dot, norm
+from .preaggregation import parse_filter, pipeline
 from .registry import Registry
 
 ADVERSARIES: Registry = Registry("adversary")
@@ -43,7 +43,8 @@ class View:
       Byzantine receiver; CGC: the server's w_t that this reply answers);
     - ``optimum``: x_H (CE) or w* (CGC);
     - ``honest_gradients`` (CGC): every honest agent's gradient at ``target``;
-    - ``filter``: the name of the receiver's filter (:data:`netsim.aggregators.AGGREGATORS`),
+    - ``filter``: the name of the receiver's filter (a rule of
+      :data:`netsim.aggregators.AGGREGATORS` or a pipeline of :mod:`netsim.preaggregation`),
       None when the engine does not say (an omniscient adversary may tailor its value to it).
     """
 
@@ -437,7 +438,7 @@ class FilterAware:
         if self.f is not None:
             as_int(self.f, "f", low=0)
         if self.against is not None:
-            as_choice(self.against, "against", tuple(AGGREGATORS))
+            object.__setattr__(self, "against", parse_filter(self.against, key="against").name)
         as_float(self.scale, "scale", low=0.0, low_open=True)
 
     def value(
@@ -644,8 +645,7 @@ def _mean_and_std(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     column divided by the power of two above its largest |entry| (exact) and scaled back:
     the same bits as numpy's in the normal range, and neither overflowing (values ~1e200,
     whose squares are beyond the floats) nor vanishing (~1e-300, whose squares underflow)."""
-    largest = np.max(np.abs(rows), axis=0)
-    _, exponent = np.frexp(np.where(largest > 0, largest, 1.0))
+    exponent = scale_exponent(np.max(np.abs(rows), axis=0))
     scaled = np.ldexp(rows, -exponent)
     return np.ldexp(scaled.mean(axis=0), exponent), np.ldexp(scaled.std(axis=0), exponent)
 
@@ -725,36 +725,44 @@ def _receiver_aggregate(
     if honest is None:
         return None
     inputs = np.vstack([honest, np.repeat(value[None, :], count, axis=0)])
-    if not condition_holds(rule, len(inputs), count):
+    aggregate = pipeline(rule)
+    if not aggregate.condition_holds(len(inputs), count):
         return None
     own = None if view.server else view.target
     with np.errstate(over="ignore", invalid="ignore"):
-        result = AGGREGATORS[rule](inputs, count, own).value
-        return result / len(inputs) if rule in SUM_RULES else result
+        result = aggregate(inputs, count, own).value
+        return result / len(inputs) if aggregate.is_sum else result
 
 
 def _worst_factor(damage: Callable[[float], float], high: float, steps: int) -> float:
     """The factor in [0, high] that maximises ``damage``: the best of ``steps`` evenly spaced
     factors (the first of equal ones), then 12 golden-section steps in the grid cells on either
-    side of it, keeping the best factor evaluated (a deterministic line search; ``damage``
-    need not be unimodal, so the grid does the global part)."""
+    side of it (each step keeps one interior point and evaluates one new one), keeping the best
+    factor evaluated (a deterministic line search; ``damage`` need not be unimodal, so the grid
+    does the global part)."""
     grid = np.linspace(0.0, high, steps)
     scores = [damage(float(t)) for t in grid]
     best = int(np.argmax(scores))
     best_factor, best_score = float(grid[best]), scores[best]
     low_end, high_end = float(grid[max(best - 1, 0)]), float(grid[min(best + 1, steps - 1)])
     ratio = (math.sqrt(5.0) - 1.0) / 2.0
-    for _ in range(12):
-        a = high_end - ratio * (high_end - low_end)
-        b = low_end + ratio * (high_end - low_end)
-        score_a, score_b = damage(a), damage(b)
+    a = high_end - ratio * (high_end - low_end)
+    b = low_end + ratio * (high_end - low_end)
+    score_a, score_b = damage(a), damage(b)
+    for step in range(13):
         for factor, score in ((a, score_a), (b, score_b)):
             if score > best_score:
                 best_factor, best_score = factor, score
-        if score_a >= score_b:
-            high_end = b
-        else:
-            low_end = a
+        if step == 12:
+            break
+        if score_a >= score_b:  # the maximum is in [low_end, b]: a becomes the new b
+            high_end, b, score_b = b, a, score_a
+            a = high_end - ratio * (high_end - low_end)
+            score_a = damage(a)
+        else:  # in [a, high_end]: b becomes the new a
+            low_end, a, score_a = a, b, score_b
+            b = low_end + ratio * (high_end - low_end)
+            score_b = damage(b)
     return best_factor
 
 
@@ -770,7 +778,7 @@ class _Optimised:
 
     def __post_init__(self) -> None:
         if self.against is not None:
-            as_choice(self.against, "against", tuple(AGGREGATORS))
+            object.__setattr__(self, "against", parse_filter(self.against, key="against").name)
         as_float(self.high, "high", low=0.0, low_open=True, high=1e6)
         as_int(self.steps, "steps", low=2, high=1000)
 

@@ -52,8 +52,21 @@ import numpy as np
 
 from . import filters
 from .errors import ScenarioError
-from .norms import column_sums, norm_keys, scaled_row_norms
-from .portable import dot, matmul, matvec, norm, ordered_sum, solve
+from .norms import column_sums, norm_keys, scale_exponent, scaled_row_norms
+from .portable import (
+    EPS,
+    Spectra,
+    Spectrum,
+    dot,
+    matmul,
+    matvec,
+    norm,
+    ordered_sum,
+    rmatvec,
+    row_norms,
+    solve,
+    stacked_matmul,
+)
 
 FILTER_KEY = "protocol.filter"
 
@@ -71,7 +84,8 @@ class Aggregate:
     ``threshold``: rule-specific radius (nan where the rule has none): ``cgc``/``cge`` the
     (f'+1)-th largest norm, ``ce`` the distance of the farthest kept input, ``centered_clipping``
     the clipping radius tau.
-    ``iterations``/``converged``: iterative rules (``geometric_median``, ``centered_clipping``).
+    ``iterations``/``converged``: iterative rules (``geometric_median``, ``centered_clipping``,
+    ``caf``).
     ``scores`` (k,): ``krum``/``multi_krum`` scores (nan for excluded inputs), else None.
     """
 
@@ -142,12 +156,16 @@ _CONDITIONS: dict[str, _Condition] = {
         f"k > 2f and C(k, f) <= {MDA_SUBSETS:,} subsets", lambda k: _mda_largest_f(k), 1
     ),
     "bulyan": _Condition("k >= 4f + 3", lambda k: (k - 3) // 4, 3),
+    "caf": _MAJORITY,
+    "smea": _Condition(
+        f"k > 2f and C(k, f) <= {MDA_SUBSETS:,} subsets", lambda k: _mda_largest_f(k), 1
+    ),
 }
 
 
 def _mda_largest_f(k: int) -> int:
-    """The largest f with k > 2f for which minimum-diameter averaging has at most
-    MDA_SUBSETS subsets C(k, f) to examine."""
+    """The largest f with k > 2f for which minimum-diameter averaging (and SMEA, which scans
+    the same subsets) has at most MDA_SUBSETS subsets C(k, f) to examine."""
     largest = (k - 1) // 2
     while largest > 0 and math.comb(k, largest) > MDA_SUBSETS:
         largest -= 1
@@ -284,7 +302,7 @@ def _mean(rows: np.ndarray) -> np.ndarray:
     (|entries| < 1, so the sum stays below m) and scaled back; the result is clipped to the
     column's range, where the exact mean lies, so rounding never carries it outside.
     """
-    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
+    exponent = scale_exponent(np.max(np.abs(rows), axis=0))
     mean = np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0) / len(rows), exponent)
     return np.clip(mean, rows.min(axis=0), rows.max(axis=0))
 
@@ -482,7 +500,7 @@ def _squared_distance_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     squared distance is exact the key is frexp of it (a power-of-four scaling)."""
     half = rows[:, None, :] / 2 - rows[None, :, :] / 2
     largest = np.max(np.abs(half), axis=2) if half.size else np.zeros(half.shape[:2])
-    _, shift = np.frexp(np.where(largest > 0, largest, 1.0))
+    shift = scale_exponent(largest)
     scaled = np.ldexp(half, -shift[..., None])
     mantissa, exponent = np.frexp(ordered_sum(scaled * scaled, axis=2))
     exponent = exponent.astype(np.int64) + 2 * shift + 2  # ||x_i - x_j||^2 = 4 ||half||^2
@@ -690,8 +708,7 @@ def geometric_median(
     # Work on the inputs divided by the power of two above their largest |entry| (exact): the
     # iteration commutes with that scale, so its bits are unchanged in the normal range, and
     # subnormal inputs (2^-1060) become normal ones, whose distances do not underflow.
-    _, exponent = np.frexp(np.max(np.abs(inputs.rows)))
-    exponent = int(exponent)
+    exponent = int(scale_exponent(np.max(np.abs(inputs.rows))))
     rows = np.ldexp(inputs.rows, -exponent)
     found = _weiszfeld(rows, tol, max_iterations)
     everything = np.ones(len(rows), dtype=bool)
@@ -895,6 +912,252 @@ def bulyan(
     return _coordinatewise_result(inputs, value, used)
 
 
+# --- covariance rules: smea, caf ---------------------------------------------------------------
+
+
+def _stacked_means(stack: np.ndarray) -> np.ndarray:
+    """:func:`_mean` of each (m, d) slice of ``stack`` (b, m, d), the same bits slice by slice
+    (the same scaling and the same fixed-order sum over m)."""
+    exponent = scale_exponent(np.max(np.abs(stack), axis=1))
+    total = ordered_sum(np.ldexp(stack, -exponent[:, None, :]), axis=1)
+    mean = np.ldexp(total / stack.shape[1], exponent)
+    return np.clip(mean, stack.min(axis=1), stack.max(axis=1))
+
+
+def _weighted_mean(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum_i w_i x_i / sum_i w_i for rows (m >= 1, d) and weights in (0, 1], without overflow:
+    :func:`_mean`'s column scaling; with every weight 1 it is :func:`_mean`, bit for bit."""
+    exponent = scale_exponent(np.max(np.abs(rows), axis=0))
+    total = ordered_sum(weights[:, None] * np.ldexp(rows, -exponent), axis=0)
+    mean = np.ldexp(total / ordered_sum(weights), exponent)
+    return np.clip(mean, rows.min(axis=0), rows.max(axis=0))
+
+
+def _spread_keys(top: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys (exponent, mantissa) of lambda = top * 4**(shift + 1): the largest eigenvalue of
+    sum_i (x_i - mu)(x_i - mu)^T when ``top`` is that of the matrix built from the deviations
+    (x_i - mu)/2 divided by 2**shift. A zero (or a rounding-negative) ``top`` gets the
+    smallest key."""
+    mantissa, exponent = np.frexp(np.maximum(top, 0.0))
+    exponent = exponent.astype(np.int64) + 2 * (np.asarray(shift, dtype=np.int64) + 1)
+    return np.where(mantissa == 0, _SMALLEST, exponent), mantissa
+
+
+def _scaled_deviations(rows: np.ndarray, center: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Z = (x - center)/2 divided by the power of two 2**shift above its largest |entry|, per
+    slice of the leading axes (rows (..., m, d), center (..., d)): |Z| < 1, and
+    x - center = 2**(shift + 1) Z exactly (formed as x/2 - center/2: no overflow)."""
+    half = rows / 2 - center[..., None, :] / 2
+    largest = np.max(np.abs(half), axis=(-2, -1)) if half.size else np.zeros(half.shape[:-2])
+    shift = scale_exponent(largest)  # a zero slice (every row is the center) stays zero
+    return np.ldexp(half, -shift[..., None, None]), shift.astype(np.int64)
+
+
+def _subset_spread_keys(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each subset (b, m, d), the key of the largest eigenvalue of
+    sum_{i in S} (x_i - mu_S)(x_i - mu_S)^T (m times its empirical covariance).
+
+    With Z the scaled deviations of the subset (:func:`_scaled_deviations`), the matrix is the
+    d x d Z^T Z or, when d > m, the m x m Gram matrix Z Z^T (the same non-zero eigenvalues),
+    formed by fixed-order products (exactly symmetric); its largest eigenvalue is found by
+    :class:`netsim.portable.Spectra` (Sturm bisection, the same bits on every CPU)."""
+    Z, shift = _scaled_deviations(stack, _stacked_means(stack))
+    if stack.shape[2] <= stack.shape[1]:
+        matrices = stacked_matmul(np.swapaxes(Z, 1, 2), Z)
+    else:
+        matrices = stacked_matmul(Z, np.swapaxes(Z, 1, 2))
+    top = Spectra(matrices).eigenvalues(matrices.shape[1] - 1)
+    return _spread_keys(top, shift)
+
+
+def smallest_maximum_eigenvalue_averaging(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Smallest maximum eigenvalue averaging, "smea" (Allouah, Guerraoui, Gupta, Pinot &
+    Stephan, "On the privacy-robustness-utility trilemma in distributed learning", ICML 2023;
+    ByzFL's ``SMEA``).
+
+    Among the subsets S of k - f inputs, take the one whose empirical covariance
+    Sigma_S = (1/|S|) sum_{i in S} (x_i - mu_S)(x_i - mu_S)^T, mu_S = (1/|S|) sum_{i in S} x_i,
+    has the smallest largest eigenvalue, and return mu_S; kept = S, nothing changed. Every
+    subset is examined: C(k, f) of them, at most :data:`MDA_SUBSETS` (part of the condition, as
+    for ``mda``). ``own`` is ignored.
+
+    Each subset's lambda_max is computed from its deviations (x_i - mu_S)/2 scaled by the power
+    of two above their largest |entry| (so nothing overflows or underflows: a subset next to
+    an input at 1e308 is ranked as precisely as alone), on the d x d matrix or, when d > k - f,
+    on the (k - f) x (k - f) Gram matrix, by the portable Sturm bisection
+    (:class:`netsim.portable.Spectra`; absolute error a few ulps of ||Sigma_S||). The values
+    are compared as keys (exponent, mantissa) exactly, without tolerance; equal values go to
+    the subset first in lexicographic order of sender ids (ByzFL's scan of
+    ``itertools.combinations`` with a strict <). Two subsets whose lambda_max agree to within
+    the eigenvalue routine's rounding may be ordered either way, but always the same way.
+
+    Needs k > 2f (ByzFL refuses 2f >= k) and C(k, f) <= MDA_SUBSETS. The honest inputs (or a
+    subset of them of size k - f) are a candidate, so lambda_max(Sigma_S) of the chosen subset
+    is at most the honest inputs' (times k_h/(k - f)), and S holds at least k - 2f honest
+    inputs.
+
+    Differs from ByzFL 0.0.11, whose lambda_max is one power-method step from an unseeded
+    random start (``||Sigma_S u||`` for a fresh Gaussian u, an estimate below lambda_max that
+    changes from call to call, so its choice is random): netsim computes lambda_max itself,
+    deterministically and the same on every CPU. ByzFL compares sum_{i in S} (x_i - mu_S)
+    (x_i - mu_S)^T, |S| Sigma_S; |S| is the same for every subset, so the order is the same.
+    """
+    inputs, own = _prepare("smea", values, f, own, senders)
+    rows = inputs.rows
+    if len(rows) == 0:
+        return inputs.empty(own)
+    count, d = rows.shape
+    size = count - inputs.f
+    chosen = np.arange(size)  # the only subset when f' = 0
+    if size < count and d > 0:
+        best = (np.iinfo(np.int64).max, math.inf)
+        side = min(d, size)
+        subsets = itertools.combinations(range(count), size)
+        batch = max(1, (1 << 20) // (size * d + side * side))  # subsets scored per array call
+        while True:
+            block = np.array(list(itertools.islice(subsets, batch)), dtype=np.int64)
+            if len(block) == 0:
+                break
+            exponent, mantissa = _subset_spread_keys(rows[block])
+            first = int(_key_order(exponent, mantissa)[0])  # the first of equal keys
+            if (int(exponent[first]), float(mantissa[first])) < best:
+                best, chosen = (int(exponent[first]), float(mantissa[first])), block[first]
+    kept = np.zeros(count, dtype=bool)
+    kept[chosen] = True
+    return inputs.result(_mean(rows[kept]), kept)
+
+
+def _largest_eigenpair(M: np.ndarray) -> tuple[float, np.ndarray]:
+    """The largest eigenvalue of a symmetric positive semi-definite M (s, s) and a unit
+    eigenvector for it, in fixed-order arithmetic.
+
+    M is first divided by the power of two above its largest |entry| (exact). The eigenvalue
+    is :class:`netsim.portable.Spectrum`'s (Sturm bisection). The vector comes from inverse
+    iteration with the shift sigma = lambda + 8 s eps (just above lambda, so M - sigma I is
+    invertible and its inverse is dominated by the wanted direction): the inverse is formed by
+    :func:`netsim.portable.solve`, its column of largest norm (the first of equal norms) is the
+    start, and two more products with the inverse refine it. A multiple eigenvalue gives some
+    unit vector of its eigenspace, always the same one."""
+    size = len(M)
+    scale = float(np.max(np.abs(M)))
+    if size == 1 or scale == 0.0:
+        return float(M[0, 0]) if size == 1 else 0.0, np.eye(size)[0]
+    exponent = scale_exponent(scale)
+    M = np.ldexp(M, -exponent)  # largest |entry| in [1/2, 1)
+    top = Spectrum(M).eigenvalue(size - 1)
+    gap = 8 * size * EPS
+    for _ in range(8):  # a pivot exactly zero (sigma exactly an eigenvalue): move it further
+        try:
+            inverse = solve(M - (top + gap) * np.eye(size), np.eye(size))
+            break
+        except np.linalg.LinAlgError:
+            gap *= 4
+    else:  # not seen; the coordinate axis of the largest variance
+        return math.ldexp(top, int(exponent)), np.eye(size)[int(np.argmax(np.diag(M)))]
+    vector = inverse[:, int(np.argmax(row_norms(inverse.T)))]
+    for _ in range(2):
+        vector = matvec(inverse, vector / norm(vector))
+    return math.ldexp(top, int(exponent)), vector / norm(vector)
+
+
+def _top_direction(Y: np.ndarray) -> tuple[float, np.ndarray]:
+    """lambda_max(Y^T Y) and a unit top eigenvector v (d,) for Y (p, d): from the d x d
+    Y^T Y, or, when d > p, from the p x p Gram matrix Y Y^T (top eigenvector u, v = Y^T u
+    normalized). Both are formed by fixed-order products, exactly symmetric."""
+    p, d = Y.shape
+    if d <= p:
+        return _largest_eigenpair(matmul(Y.T, Y))
+    top, u = _largest_eigenpair(matmul(Y, Y.T))
+    vector = rmatvec(Y, u)
+    length = norm(vector)
+    return top, vector / length if length > 0 else vector
+
+
+def covariance_bound_agnostic_filter(
+    values: np.ndarray, f: int, own: np.ndarray | None = None, senders: np.ndarray | None = None
+) -> Aggregate:
+    """Covariance-bound agnostic filter, "caf" (Allouah, Guerraoui & Stephan, "Towards
+    trustworthy federated learning with untrusted participants", ICML 2025, Algorithm 2;
+    ByzFL's ``CAF``).
+
+    Weights c_i = 1 for the k inputs. While sum_i c_i > k - 2f:
+
+    1. mu_c = sum_i c_i x_i / sum_i c_i and
+       Sigma_c = sum_i c_i (x_i - mu_c)(x_i - mu_c)^T / sum_i c_i;
+    2. lambda = lambda_max(Sigma_c) and v a unit eigenvector for it; if this lambda is the
+       smallest so far (strictly: the earlier iterate wins a tie), remember this iterate;
+    3. tau_i = ((x_i - mu_c) . v)^2 and c_i <- c_i (1 - tau_i / tau_max), tau_max the largest
+       tau_i among the inputs with c_i > 0 (so that input's weight becomes exactly 0).
+
+    ``value`` = mu_c of the remembered iterate (a weighted mean: with every weight 1, as in
+    the first iterate, it is :func:`_mean`'s, bit for bit). kept = the inputs with c_i > 0 in
+    that iterate; changed = the kept inputs whose weight is below the largest weight there
+    (they entered down-weighted). ``iterations`` = the iterates computed. Each iteration sets
+    at least one more weight to 0, so there are at most k' of them. With f' = 0 there is none:
+    the value is the mean of all inputs, everything kept. If every input with weight left
+    equals mu_c (lambda = 0, tau_max = 0), that iterate has the smallest possible lambda and
+    the loop stops there. ``own`` is ignored.
+
+    lambda_max and v are computed on the deviations (x_i - mu_c)/2 scaled by a power of two
+    (:func:`_largest_eigenpair`: Sturm bisection, then inverse iteration; on the Gram matrix
+    when d exceeds the inputs with weight left), in fixed-order arithmetic, and the lambdas of
+    the iterates are compared as exact keys (exponent, mantissa), without tolerance. The means
+    scale each column by a power of two: an input of 1e308 never makes the value inf or NaN.
+
+    Needs k > 2f (ByzFL refuses 2f >= k): the loop stops once
+    a weight of 2f has been removed, and every iterate it examines still holds a total weight
+    above k - 2f >= 1.
+
+    Differs from ByzFL 0.0.11 in three places, each to make the rule deterministic or total:
+    (a) ByzFL estimates lambda and v by one power-method step from an unseeded random start
+        (v = Sigma_c u / ||Sigma_c u||, lambda = ||Sigma_c u||, u Gaussian): a lower estimate
+        of lambda_max and a direction that changes from call to call. netsim computes the top
+        eigenpair (what ByzFL's own description names: the dominant eigenvector and the
+        maximum eigenvalue), the same on every CPU.
+    (b) ByzFL takes tau_max over all k inputs, including those already at weight 0. When one
+        of those keeps the largest tau no weight reaches 0 and the weights shrink by factors
+        close to 1, so the loop can run for a very long time (an outlier 1e6 away from honest
+        inputs 1 apart: factors ~1 - 1e-12). netsim takes it over the inputs with weight left,
+        as weighted filters in robust statistics do, which bounds the loop by k'.
+    (c) With f = 0 ByzFL's loop never runs and it returns None; netsim returns the mean. (When
+        every weighted input equals mu_c ByzFL's 0/0 weights end its loop with the same value
+        netsim returns.)
+    """
+    inputs, own = _prepare("caf", values, f, own, senders)
+    rows = inputs.rows
+    if len(rows) == 0:
+        return inputs.empty(own)
+    everything = np.ones(len(rows), dtype=bool)
+    if inputs.f == 0 or inputs.d == 0:  # no loop (or nothing to measure): the mean
+        return inputs.result(_mean(rows), everything)
+    floor = len(rows) - 2 * inputs.f
+    weights = np.ones(len(rows))
+    total = float(ordered_sum(weights))
+    best = (np.iinfo(np.int64).max, math.inf)
+    chosen, value, iterations = weights, _mean(rows), 0
+    while total > floor:
+        active = weights > 0
+        share = weights[active]
+        center = _weighted_mean(rows[active], share)
+        Z, shift = _scaled_deviations(rows[active], center)
+        top, direction = _top_direction(np.sqrt(share / total)[:, None] * Z)
+        iterations += 1
+        exponent, mantissa = _spread_keys(np.array([top]), shift)
+        key = (int(exponent[0]), float(mantissa[0]))
+        if key < best:
+            best, chosen, value = key, weights.copy(), center
+        tau = matvec(Z, direction) ** 2
+        largest = float(tau.max())
+        if not (top > 0 and largest > 0):  # every weighted input is at the center
+            break
+        weights[active] = share * (1.0 - tau / largest)
+        total = float(ordered_sum(weights))
+    kept = chosen > 0
+    return inputs.result(value, kept, kept & (chosen < chosen.max()), iterations=iterations)
+
+
 AGGREGATORS: dict[str, AggregatorRule] = {
     "none": mean_of_all,
     "ce": comparative_elimination,
@@ -909,6 +1172,8 @@ AGGREGATORS: dict[str, AggregatorRule] = {
     "meamed": mean_around_median,
     "mda": minimum_diameter_averaging,
     "bulyan": bulyan,
+    "caf": covariance_bound_agnostic_filter,
+    "smea": smallest_maximum_eigenvalue_averaging,
 }
 
 SUM_RULES = frozenset({"cgc", "cge"})

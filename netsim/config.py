@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from .adversaries import ADVERSARIES, Adversary
-from .aggregators import check_condition
 from .checks import as_choice, as_float, as_int
 from .clocks import CLOCKS, ROUNDING_SLACK, RoundClock, draw_clocks
 from .costs import LeastSquares
 from .delays import DELAY_MODELS, MAX_DELAY, DelayModel
 from .errors import ScenarioError
+from .preaggregation import parse_filter
 from .step_sizes import STEP_SIZES
 
 if sys.version_info >= (3, 11):
@@ -106,6 +106,8 @@ PEER_RULES = (
     "meamed",
     "mda",
     "bulyan",
+    "caf",
+    "smea",
 )
 SERVER_RULES = (
     "cgc",
@@ -120,6 +122,8 @@ SERVER_RULES = (
     "meamed",
     "mda",
     "bulyan",
+    "caf",
+    "smea",
 )
 # Why the CGC server has no clock choice: it is the only one that keeps rounds.
 SERVER_CLOCK = (
@@ -666,11 +670,11 @@ def _check_record_memory(rounds: int, n: int, dim: int) -> None:
 def _ce_protocol(
     table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
 ) -> ProtocolConfig:
-    filter_name = as_choice(table.get("filter", "ce"), "protocol.filter", PEER_RULES)
+    pipeline = parse_filter(table.get("filter", "ce"), PEER_RULES)
     n, f = network.n, network.f
     if not n - 1 - f >= 1:
         raise ScenarioError("network.f", f"CE needs n - 1 - f >= 1 (n={n})", f, f"f <= {n - 2}")
-    check_condition(filter_name, n - 1, f)  # a peer filters the n - 1 values it receives
+    pipeline.check(n - 1, f)  # a peer filters the n - 1 values it receives
     absent = as_choice(table.get("absent", "eliminated"), "protocol.absent", ABSENT_POLICIES)
     deadline, rule = _deadline(table, network, round_trip=False)
     clock, round_length, length_rule = _round_clock(table, network, deadline)
@@ -682,7 +686,7 @@ def _ce_protocol(
     x0 = _initial_points(table.get("x0", "argmin"), network, costs)
     return ProtocolConfig(
         kind="ce",
-        filter=filter_name,
+        filter=pipeline.name,
         rounds=rounds,
         deadline=deadline,
         deadline_rule=rule,
@@ -776,8 +780,8 @@ def _lockstep(round_length: float, network: NetworkConfig) -> RoundClock:
 def _cgc_protocol(
     table: dict[str, Any], network: NetworkConfig, costs: CostsConfig, rounds: int
 ) -> ProtocolConfig:
-    filter_name = as_choice(table.get("filter", "cgc"), "protocol.filter", SERVER_RULES)
-    check_condition(filter_name, network.n, network.f)
+    pipeline = parse_filter(table.get("filter", "cgc"), SERVER_RULES)
+    pipeline.check(network.n, network.f)
     mode = as_choice(table.get("mode", "sync"), "protocol.mode", ("sync", "async"))
     trigger = as_choice(
         table.get("trigger", "deadline"), "protocol.trigger", ("deadline", "quorum")
@@ -838,7 +842,7 @@ def _cgc_protocol(
     )
     return ProtocolConfig(
         kind="cgc",
-        filter=filter_name,
+        filter=pipeline.name,
         rounds=rounds,
         deadline=deadline,
         deadline_rule=rule,

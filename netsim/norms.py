@@ -7,6 +7,18 @@ import numpy as np
 from .portable import ordered_sum, row_norms
 
 
+def scale_exponent(largest: np.ndarray | float) -> np.ndarray:
+    """The exponent e of the power of two just above ``largest`` >= 0 (frexp's: largest < 2**e),
+    elementwise: ``np.ldexp(x, -e)`` divides by 2**e exactly and maps every |x| <= largest
+    below 1, so that sums of squares neither overflow nor, for tiny entries, underflow. A zero,
+    NaN or infinite ``largest`` gets e = 1 (a zero scales to zero whatever e is; a non-finite
+    entry stays non-finite). The one place netsim's power-of-two scalings take their exponent.
+    """
+    largest = np.asarray(largest, dtype=np.float64)
+    usable = np.isfinite(largest) & (largest > 0)
+    return np.frexp(np.where(usable, largest, 1.0))[1]
+
+
 def scaled_row_norms(rows: np.ndarray) -> np.ndarray:
     """||row|| for each row of ``rows`` (k, d), computed as s ||row / s|| with s = max |entry|,
     so that finite entries near 1e308 give a finite norm instead of overflowing to inf."""
@@ -36,7 +48,7 @@ def norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.asarray(rows, dtype=np.float64)
     largest = np.max(np.abs(rows), axis=-1) if rows.shape[-1] else np.zeros(rows.shape[:-1])
     finite = np.isfinite(largest)
-    _, shift = np.frexp(np.where(finite & (largest > 0), largest, 1.0))
+    shift = scale_exponent(largest)
     with np.errstate(invalid="ignore"):
         norm = row_norms(np.ldexp(np.where(finite[..., None], rows, 0.0), -shift[..., None]))
     mantissa, exponent = np.frexp(norm)
@@ -90,6 +102,6 @@ def column_sums(rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.float64)
     if len(rows) == 0:
         return np.zeros(rows.shape[1])
-    _, exponent = np.frexp(np.max(np.abs(rows), axis=0))
+    exponent = scale_exponent(np.max(np.abs(rows), axis=0))
     with np.errstate(over="ignore"):
         return np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0), exponent)

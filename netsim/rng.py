@@ -12,6 +12,7 @@ leaves every other stream's draws unchanged.
 | 1 | agent a's clock (offset and drift, ``[network.clocks]``) | agent | 1 |
 | 2 | the adversary of Byzantine agent a towards receiver b | sender | receiver |
 | 3 | the network's geometry (random points of a ``matrix`` delay model) | 0 | 0 |
+| 4 | receiver a's filter in round b (the permutation of a ``bucketing`` step) | receiver | round |
 
 The CGC server has node id -1 (:data:`SERVER`); in a spawn key, which takes non-negative
 integers only, it is written 2**32 - 1, so the server's links never depend on n either.
@@ -25,6 +26,7 @@ LINK = 0
 AGENT = 1
 ADVERSARY = 2
 GEOMETRY = 3
+FILTER = 4
 SERVER = -1
 SERVER_KEY = 2**32 - 1
 
@@ -53,6 +55,12 @@ def clock_stream(seed: int, agent: int) -> np.random.Generator:
 def adversary_stream(seed: int, sender: int, receiver: int) -> np.random.Generator:
     """Stream of the adversary controlling ``sender`` when it talks to ``receiver`` (KIND 2)."""
     return stream(seed, ADVERSARY, sender, receiver)
+
+
+def filter_stream(seed: int, receiver: int, round: int) -> np.random.Generator:
+    """Stream of ``receiver``'s filter in ``round`` (KIND 4; the server is ``SERVER``): what a
+    pre-aggregation step that draws (bucketing) uses, the same in every engine."""
+    return stream(seed, FILTER, receiver, round)
 
 
 def _key(entity: int) -> int:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate every figure in plots/ (the README's figures) from scratch:
 #
-#     bash plots/regenerate.sh          # about 12 min on 2 cores
+#     bash plots/regenerate.sh          # about 40 min on 2 cores (the attack matrix: 30)
 #
 # Results go to a fresh temporary directory (removed at the end), so nothing is resumed from an
 # earlier run's store; only plots/ changes. Run it after any change that moves a number, then

@@ -28,7 +28,7 @@ It writes
 
 Run (from the repository root)::
 
-    python scenarios/attack_matrix.py                  # full: ~5 minutes on 2 cores
+    python scenarios/attack_matrix.py                  # full: ~30 minutes on 2 cores
     python scenarios/attack_matrix.py --quick --plots /tmp/p --out /tmp/r   # seconds (tests)
 
 ``--quick``: 3 attacks, 2 filters, 1 seed, 20 rounds, on the first instance of each protocol.
@@ -80,6 +80,12 @@ event clock: each agent ends a round at its last arrival
 waits for all n - 1 values: no deadline (exponential
   delays); no value is ever late. The attacks that
   withhold values (*) get a deadline: lock-step rounds.
+
+n/f (grey): the filter's condition on n and f fails on
+  this instance (Bulyan needs k >= 4f + 3 inputs): the
+  scenario is refused before the run.
+not run (grey): the optimised attacks run on the first
+  three instances only (a cell costs 10-100 plain ones).
 """
 
 
@@ -107,10 +113,13 @@ def run_cell(job: tuple[str, str, dict, dict, str, int, int | None]) -> dict:
     }
     if rounds is not None:
         overrides["protocol.rounds"] = rounds
+    cell = {"instance": instance, "protocol": protocol, "attack": attack, "filter": rule}
     try:
         scenario = netsim.load_scenario(HERE / base).with_overrides(overrides)
         silence = False
     except netsim.ScenarioError as err:  # an attack that withholds values, and no deadline
+        if err.key == "protocol.filter":  # the filter's n/f condition fails on this instance
+            return {**cell, "seed": seed, "refused": str(err)}
         if not (protocol == "peer" and err.key == "protocol.deadline"):
             raise
         silence = True
@@ -127,10 +136,7 @@ def run_cell(job: tuple[str, str, dict, dict, str, int, int | None]) -> dict:
     entered = np.isin(m["decision"][decided], [KEPT, CLIPPED])
     reached = summary["time_to_accuracy"]["1e-06"]
     return {
-        "instance": instance,
-        "protocol": protocol,
-        "attack": attack,
-        "filter": rule,
+        **cell,
         "seed": seed,
         "final_distance": summary["final_distance"],
         "time_to_1e-6": reached[1] if reached else "",
@@ -141,6 +147,7 @@ def run_cell(job: tuple[str, str, dict, dict, str, int, int | None]) -> dict:
         "deadline": summary["deadline"] or "",
         "late_honest": summary["late_honest"],
         "silence_deadline": SILENCE_DEADLINE if silence else "",
+        "refused": "",
     }
 
 
@@ -165,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=Path("results/attack_matrix"))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--from-table",
+        type=Path,
+        help="draw the figure from a table.csv this script wrote, without running anything",
+    )
     args = parser.parse_args(argv)
     config = tomllib.loads((HERE / "attack_matrix.toml").read_text())["matrix"]
     attacks = [a if isinstance(a, dict) else {"kind": a} for a in config["attacks"]]
@@ -178,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         instances = {key: instances[key] for key in first.values()}
         for table in instances.values():
             table["filters"] = table["filters"][:2]
+    if args.from_table is not None:
+        rows = read_table(args.from_table)
+        names = [label(a) for a in attacks]
+        path = plot(rows, instances, names, args.plots / "attack_matrix.png", len(seeds))
+        print(f"figure: {path}")
+        return 0
     jobs = [
         (
             key,
@@ -190,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for key, table in instances.items()
         for attack in attacks
+        if label(attack) not in table.get("skip_attacks", [])
         for rule in table["filters"]
         for seed in seeds
     ]
@@ -206,13 +225,26 @@ def main(argv: list[str] | None = None) -> int:
                 bar.update(1)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "table.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        fields = max((list(row) for row in rows), key=len)  # a refused cell has fewer columns
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows(rows)
     names = [label(a) for a in attacks]
     path = plot(rows, instances, names, args.plots / "attack_matrix.png", len(seeds))
     print(f"table: {args.out / 'table.csv'}\nfigure: {path}")
     return 0
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows of a table.csv written by :func:`main`, numbers as numbers."""
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row.setdefault("refused", "")
+        if not row["refused"]:
+            row["final_distance"] = float(row["final_distance"])
+            row["rounds"] = int(row["rounds"])
+    return rows
 
 
 def clock_of(row: dict) -> str:
@@ -234,7 +266,7 @@ def clock_lines(rows: list[dict], attacks: list[str]) -> tuple[list[str], dict[s
     """The title lines that say which clock an instance's cells ran on (the clock most attacks
     ran on, then each exception), and a mark per attack that ran on another clock."""
     clocks: dict[str, set[str]] = {}
-    for row in rows:
+    for row in (row for row in rows if not row["refused"]):
         clocks.setdefault(row["attack"], set()).add(clock_of(row))
     per_attack = {a: " / ".join(sorted(c)) for a, c in clocks.items()}
     counts: dict[str, int] = {}
@@ -254,6 +286,8 @@ def plot(rows: list[dict], instances: dict, attacks: list[str], path: Path, seed
     """One heatmap per instance, ``COLUMNS`` a row: worst final distance over the seeds, log
     colours; each title names the instance, its rounds and the clock its cells ran on."""
     columns = min(COLUMNS, len(instances))
+    widest = max(len(table["filters"]) for table in instances.values())
+    panel = 2.6 + 0.5 * max(widest, 9)  # inches: the attack names, then a cell per filter
     lines = 2 + max(  # title lines
         "\n".join(clock_lines([r for r in rows if r["instance"] == k], attacks)[0]).count("\n")
         for k in instances
@@ -263,7 +297,7 @@ def plot(rows: list[dict], instances: dict, attacks: list[str], path: Path, seed
     fig, axes = plt.subplots(
         grid_rows,
         columns,
-        figsize=(1.0 + 7.2 * columns, 0.6 + height * grid_rows),
+        figsize=(1.0 + panel * columns, 0.6 + height * grid_rows),
         squeeze=False,
     )
     norm = LogNorm(vmin=FLOOR, vmax=CEILING)
@@ -276,22 +310,29 @@ def plot(rows: list[dict], instances: dict, attacks: list[str], path: Path, seed
         mine = [row for row in rows if row["instance"] == key]
         rules = table["filters"]
         grid = np.full((len(attacks), len(rules)), np.nan)
+        refused = np.zeros(grid.shape, dtype=bool)
         for row in mine:
             a, r = attacks.index(row["attack"]), rules.index(row["filter"])
+            if row["refused"]:
+                refused[a, r] = True
+                continue
             grid[a, r] = max(np.nan_to_num(grid[a, r], nan=0.0), row["final_distance"])
+        ax.set_facecolor("0.85")  # a refused cell (the filter's n/f condition fails): grey
         image = ax.imshow(np.clip(grid, FLOOR, CEILING), norm=norm, cmap="viridis", aspect="auto")
         for a in range(len(attacks)):
             for r in range(len(rules)):
                 value = grid[a, r]
                 colour = "white" if value < 1e-3 else "black"
-                ax.text(r, a, f"{value:.0e}", ha="center", va="center", fontsize=7, color=colour)
+                text = "n/f" if refused[a, r] else "not run" if np.isnan(value) else f"{value:.0e}"
+                ax.text(r, a, text, ha="center", va="center", fontsize=7, color=colour)
         clock, marks = clock_lines(mine, attacks)
         ax.set_xticks(range(len(rules)), rules, rotation=35, ha="right")
         ax.set_yticks(range(len(attacks)), [f"{a} {marks.get(a, '')}".strip() for a in attacks])
         ax.set_xlabel("filter")
         ax.set_ylabel("attack (default parameters)")
         protocol = {"peer": "peer to peer", "server": "server"}[protocol_of(table["scenario"])]
-        rounds = "/".join(str(r) for r in sorted({row["rounds"] for row in mine}))
+        ran = {row["rounds"] for row in mine if not row["refused"]}
+        rounds = "/".join(str(r) for r in sorted(ran))
         title = f"{protocol}: {table.get('title', key)}, {rounds} rounds"
         ax.set_title("\n".join([title, *clock]), fontsize=9)
     fig.suptitle(

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import netsim
-from netsim.adversaries import ADVERSARIES, View, alie_z_max
+from netsim.adversaries import ADVERSARIES, View, _worst_factor, alie_z_max
 from netsim.filters import comparative_elimination, comparative_gradient_clipping
 from netsim.rng import SERVER
 
@@ -563,3 +563,17 @@ def test_mimic_copies_an_honest_agent_the_lowest_by_default():
         small(adversary={"kind": "mimic", "target": 0})
     assert info.value.key == "adversary.target"
     assert info.value.allowed == "1, 2, 3, 4, 5"
+
+
+def test_the_optimised_attacks_line_search_finds_a_unimodal_maximum_in_30_evaluations():
+    """16 grid points 2/3 apart, then 12 golden-section steps in the two cells around the best
+    one: the bracket shrinks from 4/3 to 4/3 * 0.618^12 < 0.005, with one new evaluation a step
+    (16 + 2 + 12 = 30 in all)."""
+    calls: list[float] = []
+
+    def damage(t: float) -> float:
+        calls.append(t)
+        return -((t - 3.3) ** 2)
+
+    assert abs(_worst_factor(damage, 10.0, 16) - 3.3) < 0.005
+    assert len(calls) == 30

@@ -58,6 +58,8 @@ CONDITION = {
     "meamed": lambda k, f: k > 2 * f,
     "mda": lambda k, f: k > 2 * f and math.comb(k, f) <= 20_000,
     "bulyan": lambda k, f: k >= 4 * f + 3,
+    "caf": lambda k, f: k > 2 * f,
+    "smea": lambda k, f: k > 2 * f and math.comb(k, f) <= 20_000,
 }
 
 
@@ -98,6 +100,8 @@ def test_registry_names_the_rules_of_the_interface():
         "meamed",
         "mda",
         "bulyan",
+        "caf",
+        "smea",
     }
     assert SUM_RULES == {"cgc", "cge"}
 
@@ -493,6 +497,8 @@ TRANSLATION_EQUIVARIANT = (
     "meamed",
     "mda",
     "bulyan",
+    "caf",
+    "smea",
 )
 
 

@@ -308,6 +308,9 @@ def scenarios(draw, protocol: str) -> netsim.Scenario:
                     "multi_krum",
                     "geometric_median",
                     "centered_clipping",
+                    "bucketing(s=2)+median",  # draws: both engines use the same stream
+                    "nnm+ce",
+                    "arc+trimmed_mean",
                 ]
             )
         )
@@ -328,7 +331,9 @@ def scenarios(draw, protocol: str) -> netsim.Scenario:
         }
     else:
         raw["protocol"]["filter"] = draw(
-            st.sampled_from(["cgc", "cgc", "none", "cge", "median", "krum"])
+            st.sampled_from(
+                ["cgc", "cgc", "none", "cge", "median", "krum", "bucketing(s=2)+cgc", "nnm+median"]
+            )
         )
         raw["protocol"]["mode"] = "sync"
         raw["protocol"]["x0"] = rng.normal(size=d).tolist()

@@ -57,7 +57,9 @@ def server_scenarios(draw, mode: str | None = None, waits: bool = False) -> nets
         "kind": "cgc",
         "mode": mode,
         "rounds": draw(st.integers(3, 12)),
-        "filter": draw(st.sampled_from(["cgc", "cgc", "none", "cge", "median", "krum"])),
+        "filter": draw(
+            st.sampled_from(["cgc", "cgc", "none", "cge", "median", "krum", "bucketing(s=2)+cge"])
+        ),
         "x0": rng.normal(size=d).tolist(),
         "step_size": draw(st.sampled_from(STEPS)),
         "require_diminishing": False,

@@ -9,8 +9,10 @@ from netsim.rng import (
     ADVERSARY,
     AGENT,
     LINK,
+    SERVER_KEY,
     adversary_stream,
     agent_stream,
+    filter_stream,
     link_stream,
     stream,
 )
@@ -51,6 +53,13 @@ def test_agent_stream_is_kind_1_with_b_0():
 def test_adversary_stream_is_kind_2():
     expected = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(2, 0, 5)))
     np.testing.assert_array_equal(draws(adversary_stream(7, 0, 5)), draws(expected))
+
+
+def test_filter_stream_is_kind_4_receiver_then_round_the_server_as_2_to_32_minus_1():
+    expected = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(4, 3, 11)))
+    np.testing.assert_array_equal(draws(filter_stream(7, 3, 11)), draws(expected))
+    server = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(4, SERVER_KEY, 11)))
+    np.testing.assert_array_equal(draws(filter_stream(7, -1, 11)), draws(server))
 
 
 def test_a_stream_does_not_depend_on_other_streams_being_drawn():

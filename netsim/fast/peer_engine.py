@@ -494,7 +494,19 @@ class PeerEngine:
         step_size = self.scenario.protocol.step_size
         etas = {r: step_size(r) for r in groups}
         eta = [etas[r] for r in rounds.tolist()]
-        step = peer_step(self.scenario.protocol.filter, own, values, present, stale, eta, n, self.f)
+        step = peer_step(
+            self.scenario.protocol.filter,
+            own,
+            values,
+            present,
+            stale,
+            eta,
+            n,
+            self.f,
+            receivers=agents,
+            rounds=rounds,
+            seed=self.scenario.seed,
+        )
         self.counters.filter_skipped += int(step.skipped.sum())
         decision = np.where(
             step.kept,
@@ -536,7 +548,19 @@ class PeerEngine:
         eta = np.full(size, self.scenario.protocol.step_size(round))
         own = estimates[agents]
         rule = self.scenario.protocol.filter
-        step = peer_step(rule, own, values, usable, None, eta, n, self.f)
+        step = peer_step(
+            rule,
+            own,
+            values,
+            usable,
+            None,
+            eta,
+            n,
+            self.f,
+            receivers=agents,
+            rounds=np.full(size, round),
+            seed=self.scenario.seed,
+        )
         counters.filter_skipped += int(np.count_nonzero(step.skipped))
         # kept ⊆ usable: a value in time but not finite is eliminated, as in _compute
         decision = np.where(step.kept, KEPT, ELIMINATED).astype(np.int8)

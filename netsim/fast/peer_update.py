@@ -10,8 +10,10 @@ absent values and f_u = max(0, f - m_u) (spec/ce.md, "Missing messages"):
   :func:`netsim.filters.nearest_kept`, the one implementation the reference engine also
   calls); ``none``: keep every present value;
   aggregate a_u = x_u + eta_u sum_{kept} (x_s - x_u);
-- any other rule of :mod:`netsim.aggregators`: called per receiver on its present values, and
-  a_u = x_u + eta_u (n - 1 - f) (rule value - x_u) (see :mod:`netsim.protocols.ce`).
+- any other rule of :mod:`netsim.aggregators`, or a pipeline of :mod:`netsim.preaggregation`:
+  called per receiver on its present values, and a_u = x_u + eta_u (n - 1 - f) (rule value -
+  x_u) (see :mod:`netsim.protocols.ce`); a pipeline that draws gets the stream of receiver
+  ``receivers[u]`` in round ``rounds[u]`` under ``seed``, as in the reference.
 
 Exactness. CE's choice is :func:`netsim.filters.nearest_kept` on the stacked (B, n, d)
 differences, the function the reference calls with B = 1: each row gets the same products and
@@ -31,9 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..aggregators import AGGREGATORS, condition_holds
 from ..filters import nearest_kept
 from ..portable import ordered_sum
+from ..preaggregation import pipeline
+from ..rng import filter_stream
 
 
 @dataclass
@@ -55,6 +58,9 @@ def peer_step(
     eta: Sequence[float],
     n: int,
     f: int,
+    receivers: Sequence[int] | None = None,
+    rounds: Sequence[int] | None = None,
+    seed: int = 0,
 ) -> PeerStep:
     """Filter and aggregate for B receivers (module docstring); ``own`` (B, d), ``values``
     (B, n, d), ``present``/``stale`` (B, n) bool (``stale`` None: no stale value), ``eta`` the
@@ -85,13 +91,23 @@ def peer_step(
     kept = np.zeros((batch, senders), dtype=bool)
     aggregate = np.empty_like(own)
     rows = np.argsort(row_key, axis=1, kind="stable")
+    rule_of = pipeline(rule)
+    if rule_of.random and (receivers is None or rounds is None):
+        raise ValueError(f"{rule} draws: peer_step needs the receivers and their rounds")
     for u in range(batch):
         index = rows[u, : k[u]]
         received = values[u][index]
         x = own[u]
         with np.errstate(over="ignore", invalid="ignore"):
-            if condition_holds(rule, len(received), int(f_left[u])):
-                result = AGGREGATORS[rule](received, int(f_left[u]), own=x, senders=index)
+            if rule_of.condition_holds(len(received), int(f_left[u])):
+                randomness = (
+                    filter_stream(seed, int(receivers[u]), int(rounds[u]))  # type: ignore[index]
+                    if rule_of.random
+                    else None
+                )
+                result = rule_of(
+                    received, int(f_left[u]), own=x, senders=index, randomness=randomness
+                )
                 kept[u, index] = result.kept
                 changed[u, index] = result.changed
                 aggregate[u] = x + eta[u] * (n - 1 - f) * (result.value - x)

@@ -44,16 +44,16 @@ from collections.abc import Callable
 import numpy as np
 
 from ..adversaries import held_back
-from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..engine.environment import OrderedEnvironment, Wakeup
 from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
 from ..filters import GRADIENT_FILTERS
+from ..preaggregation import pipeline
 from ..protocols.cgc import check_staleness, honest_gradients, server_view
 from ..protocols.common import AdversaryStreams, RunCounters
-from ..rng import SERVER
+from ..rng import SERVER, filter_stream
 from .draws import DelayPlan, LinkDraws, LiveLinks
 from .peer_engine import ZeroDelay
 from .rounds import UNDECIDED
@@ -78,7 +78,7 @@ class ServerEngine:
         self.honest = tuple(net.honest)
         self.costs = scenario.costs.costs
         self.filter = GRADIENT_FILTERS.get(proto.filter)
-        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
+        self.aggregator = None if self.filter is not None else pipeline(proto.filter)
         self.asynchronous = proto.mode == "async"
         quorum = self.asynchronous and proto.trigger == "quorum"
         self.needed = self.n - self.f if quorum else self.n  # replies that complete a round
@@ -331,7 +331,7 @@ class ServerEngine:
         """S2 at ``time``: the filter on the n gradients, the first-use decisions, the
         termination rule, then w_{t+1} = w_t - eta_t sum_j g_hat_j (CGC paper, Eq. 17)."""
         decision = self.rows["decision"]
-        total, threshold, kept, clipped = self._aggregate(gradients)
+        total, threshold, kept, clipped = self._aggregate(gradients, t)
         for agent, index in used.items():
             if decision[index] < 0:  # first use decides
                 chosen = Decision.CLIPPED if clipped[agent] else Decision.KEPT
@@ -360,7 +360,7 @@ class ServerEngine:
             self.on_round()
 
     def _aggregate(
-        self, gradients: np.ndarray
+        self, gradients: np.ndarray, t: int
     ) -> tuple[np.ndarray, float | None, np.ndarray, np.ndarray]:
         """The reference's ``CGCProtocol._aggregate``: the same rule calls."""
         senders = np.arange(self.n)
@@ -368,8 +368,11 @@ class ServerEngine:
             result = self.filter(gradients, self.f, senders)
             return result.total, result.threshold, np.ones(self.n, dtype=bool), result.clipped
         assert self.aggregator is not None
-        aggregate = self.aggregator(gradients, self.f, senders=senders)
-        scale = 1.0 if self.scenario.protocol.filter in SUM_RULES else float(self.n)
+        randomness = (
+            filter_stream(self.scenario.seed, SERVER, t) if self.aggregator.random else None
+        )
+        aggregate = self.aggregator(gradients, self.f, senders=senders, randomness=randomness)
+        scale = 1.0 if self.aggregator.is_sum else float(self.n)
         return scale * aggregate.value, None, aggregate.kept, aggregate.changed
 
     # --- the agents --------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class LayeredServerEngine(ServerEngine):
         self.staleness[t, used] = 0
         gradients = np.zeros((self.n, self.dim))
         gradients[used] = values[used]
-        total, threshold, kept, clipped = self._aggregate(gradients)
+        total, threshold, kept, clipped = self._aggregate(gradients, t)
         # a non-finite reply is eliminated on arrival, unless it is late (the reference's
         # inbox then marks it late)
         decision = np.where(reply_lost, Decision.LOST, Decision.LATE).astype(np.int8)

@@ -38,12 +38,13 @@ import numpy as np
 import simpy
 
 from ..adversaries import View, held_back
-from ..aggregators import AGGREGATORS, condition_holds
 from ..config import Scenario
 from ..engine import Decision, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..filters import PEER_FILTERS
 from ..portable import ordered_sum
+from ..preaggregation import pipeline
+from ..rng import filter_stream
 from .common import RoundProtocol, RoundRecorder
 
 
@@ -62,7 +63,7 @@ class CEProtocol(RoundProtocol):
         net, proto = scenario.network, scenario.protocol
         # CE and none: the paper's mask-and-step rule; any other rule: an aggregate (see above).
         self.filter = PEER_FILTERS.get(proto.filter)
-        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
+        self.aggregator = None if self.filter is not None else pipeline(proto.filter)
         self.recorder = RoundRecorder(self.honest, self.rounds, scenario.dim)
         self.inboxes = {i: RoundInbox(env, i, network.trace) for i in range(self.n)}
         self.x: dict[int, np.ndarray] = {}
@@ -192,8 +193,13 @@ class CEProtocol(RoundProtocol):
             if self.aggregator is None:  # CE or none: the paper's rule (Eq. 7)
                 kept = self.filter(x, received, f_left, np.array(senders))
                 aggregate = x + eta * ordered_sum(received[kept] - x, axis=0)
-            elif condition_holds(self.scenario.protocol.filter, len(received), f_left):
-                result = self.aggregator(received, f_left, own=x, senders=np.array(senders))
+            elif self.aggregator.condition_holds(len(received), f_left):
+                randomness = (
+                    filter_stream(self.scenario.seed, i, r) if self.aggregator.random else None
+                )
+                result = self.aggregator(
+                    received, f_left, own=x, senders=np.array(senders), randomness=randomness
+                )
                 kept, changed = result.kept, result.changed
                 # The aggregate stands for the n - 1 - f values CE would keep (module docstring).
                 aggregate = x + eta * (self.n - 1 - self.f) * (result.value - x)

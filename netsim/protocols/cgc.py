@@ -32,14 +32,14 @@ import numpy as np
 import simpy
 
 from ..adversaries import View, held_back
-from ..aggregators import AGGREGATORS, SUM_RULES
 from ..config import Scenario
 from ..costs import Cost
 from ..engine import Decision, Mailbox, Message, Network, OrderedEnvironment, RoundInbox
 from ..engine.environment import ROUND_START
 from ..errors import ScenarioError
 from ..filters import GRADIENT_FILTERS
-from ..rng import SERVER
+from ..preaggregation import pipeline
+from ..rng import SERVER, filter_stream
 from .common import RoundProtocol, RoundRecorder
 
 
@@ -62,7 +62,7 @@ class CGCProtocol(RoundProtocol):
         proto = scenario.protocol
         # CGC and none: the paper's clip-and-sum; any other rule: see _aggregate.
         self.filter = GRADIENT_FILTERS.get(proto.filter)
-        self.aggregator = None if self.filter is not None else AGGREGATORS[proto.filter]
+        self.aggregator = None if self.filter is not None else pipeline(proto.filter)
         self.asynchronous = proto.mode == "async"
         self.recorder = RoundRecorder((SERVER,), self.rounds, scenario.dim)
         self.staleness = np.full((self.rounds, self.n), -1, dtype=np.int64)
@@ -110,7 +110,7 @@ class CGCProtocol(RoundProtocol):
                 if self.asynchronous
                 else self._fresh_gradients(t, arrived)
             )
-            total, threshold, kept, clipped = self._aggregate(gradients)
+            total, threshold, kept, clipped = self._aggregate(gradients, t)
             for agent, index in used.items():
                 if self.network.trace.decision[index] < 0:  # first use decides
                     decision = Decision.CLIPPED if clipped[agent] else Decision.KEPT
@@ -177,7 +177,7 @@ class CGCProtocol(RoundProtocol):
         return reply, held_back(adversary, b, SERVER, request.round, view)
 
     def _aggregate(
-        self, gradients: np.ndarray
+        self, gradients: np.ndarray, t: int
     ) -> tuple[np.ndarray, float | None, np.ndarray, np.ndarray]:
         """The step direction, the termination threshold (CGC and none only), and which
         gradients entered it (kept) and were changed (clipped).
@@ -191,8 +191,11 @@ class CGCProtocol(RoundProtocol):
         if self.filter is not None:
             result = self.filter(gradients, self.f, senders)
             return result.total, result.threshold, np.ones(self.n, dtype=bool), result.clipped
-        aggregate = self.aggregator(gradients, self.f, senders=senders)
-        scale = 1.0 if self.scenario.protocol.filter in SUM_RULES else float(self.n)
+        randomness = (
+            filter_stream(self.scenario.seed, SERVER, t) if self.aggregator.random else None
+        )
+        aggregate = self.aggregator(gradients, self.f, senders=senders, randomness=randomness)
+        scale = 1.0 if self.aggregator.is_sum else float(self.n)
         return scale * aggregate.value, None, aggregate.kept, aggregate.changed
 
     def _receive(self, message: Message) -> None:
