@@ -237,6 +237,11 @@ PRE_AGGREGATORS: dict[str, type[PreAggregator]] = {
 
 # --- pipelines --------------------------------------------------------------------------------
 
+ALIASES = {"cwmed": "median", "cwtm": "trimmed_mean"}
+"""Other names of netsim's rules, as the NNM paper's code and much of the literature spell them
+(coordinate-wise median, coordinate-wise trimmed mean): accepted as the last stage, recorded
+under netsim's name."""
+
 _STEP = re.compile(r"\s*([a-z_]+)\s*(?:\((.*)\))?\s*$")
 
 
@@ -407,8 +412,14 @@ def parse_filter(value: Any, rules: Sequence[str] | None = None, key: str = FILT
             " | ".join(allowed_rules),
         )
     *steps, rule = (part.strip() for part in parts)
+    rule = ALIASES.get(rule, rule)
     if rule not in allowed_rules:
-        problem = "unknown choice" if not steps else "the last stage must be an aggregation rule"
+        step = _STEP.match(rule)
+        problem = (
+            "the last stage must be an aggregation rule, not a pre-aggregation step"
+            if step is not None and step.group(1) in PRE_AGGREGATORS
+            else "unknown choice"
+        )
         raise ScenarioError(key, problem, rule, " | ".join(allowed_rules))
     return Pipeline(tuple(_parse_step(step, key) for step in steps), rule)
 

@@ -188,6 +188,11 @@ def peers(**overrides) -> netsim.Scenario:
     return netsim.load_scenario(PAPER.parent / "ce_partial_synchrony.toml").with_overrides(changes)
 
 
+def test_the_literatures_names_of_the_coordinate_wise_rules_are_accepted():
+    assert peers(**{"protocol.filter": ["nnm", "cwmed"]}).protocol.filter == "nnm+median"
+    assert peers(**{"protocol.filter": "cwtm"}).protocol.filter == "trimmed_mean"
+
+
 def test_a_list_and_a_joined_string_name_the_same_pipeline():
     a = peers(**{"protocol.filter": ["nnm", "bucketing(s=2)", "median"]})
     b = peers(**{"protocol.filter": "nnm + bucketing(s = 2) + median"})
@@ -199,6 +204,7 @@ def test_a_list_and_a_joined_string_name_the_same_pipeline():
     [
         ("foo+median", "unknown pre-aggregation step"),
         (["median", "nnm"], "the last stage must be an aggregation rule"),
+        ("nnm+foo", "unknown choice"),
         ("bucketing(s=0)+median", "bucketing: bad parameter s"),
         ("bucketing(s=1.5)+median", "bucketing: bad parameter s"),
         ("bucketing(t=2)+median", "bucketing: unknown parameter"),
@@ -206,7 +212,8 @@ def test_a_list_and_a_joined_string_name_the_same_pipeline():
         ("clipping(c=x)+median", "parameter c must be a number"),
         ("nnm(f=1)+median", "nnm: unknown parameter"),
         (["nnm", 3], "a filter is a rule name or a list"),
-        ("nnm+cgc", "unknown choice|last stage"),  # cgc is the server's, not a peer's
+        ("nnm+cgc", "unknown choice"),  # cgc is the server's rule, not a peer's
+        ("median+nnm", "not a pre-aggregation step"),
     ],
 )
 def test_a_bad_pipeline_is_refused_naming_the_filter(value, message):
