@@ -9,9 +9,12 @@ import warnings
 import numpy as np
 import pytest
 from builders import PAPER, cgc, small
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import netsim
 from netsim.aggregators import comparative_gradient_clipping, coordinate_median
+from netsim.config import PEER_RULES
 from netsim.preaggregation import (
     AdaptiveRobustClipping,
     Bucketing,
@@ -262,3 +265,21 @@ def test_an_optimised_attack_may_aim_at_a_pipeline():
     )
     assert np.all(np.isfinite(simulate(scenario).estimates))
     assert parse_filter(["nnm", "median"]).name == "nnm+median"
+
+
+@given(
+    st.lists(
+        st.sampled_from(["nnm", "arc", "bucketing", "bucketing(s=3)", "clipping(c=0.5)", "x"]),
+        max_size=3,
+    ),
+    st.sampled_from(["median", "krum", "ce", "cwtm", "nnm", "cgc"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_filter_either_is_refused_naming_the_key_or_its_name_parses_to_itself(steps, rule):
+    try:
+        parsed = parse_filter([*steps, rule], PEER_RULES)
+    except netsim.ScenarioError as err:
+        assert err.key == "protocol.filter"
+        return
+    assert parse_filter(parsed.name, PEER_RULES) == parsed
+    assert pipeline(parsed.name).name == parsed.name
