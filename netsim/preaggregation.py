@@ -191,6 +191,7 @@ class StaticClipping(PreAggregator):
         c = self.c
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c < math.inf:
             raise ScenarioError(FILTER_KEY, "clipping: bad parameter c", c, "0 < c < inf")
+        object.__setattr__(self, "c", float(c))  # one canonical name: c=2 and c=2.0 alike
 
     def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
         out, clipped = _clip(rows, float(self.c), np.ones(len(rows), dtype=bool))

@@ -191,6 +191,12 @@ def peers(**overrides) -> netsim.Scenario:
     return netsim.load_scenario(PAPER.parent / "ce_partial_synchrony.toml").with_overrides(changes)
 
 
+def test_equal_parameters_give_one_canonical_name():
+    assert parse_filter("clipping(c=2)+median").name == "clipping(c=2.0)+median"
+    assert parse_filter(["clipping", "median"]).name == "clipping(c=2.0)+median"
+    assert parse_filter("bucketing+median").name == "bucketing(s=2)+median"
+
+
 def test_the_literatures_names_of_the_coordinate_wise_rules_are_accepted():
     assert peers(**{"protocol.filter": ["nnm", "cwmed"]}).protocol.filter == "nnm+median"
     assert peers(**{"protocol.filter": "cwtm"}).protocol.filter == "trimmed_mean"
