@@ -94,6 +94,8 @@ def peer_step(
     rule_of = pipeline(rule)
     if rule_of.random and (receivers is None or rounds is None):
         raise ValueError(f"{rule} draws: peer_step needs the receivers and their rounds")
+    receivers = [] if receivers is None else receivers
+    rounds = [] if rounds is None else rounds
     for u in range(batch):
         index = rows[u, : k[u]]
         received = values[u][index]
@@ -101,7 +103,7 @@ def peer_step(
         with np.errstate(over="ignore", invalid="ignore"):
             if rule_of.condition_holds(len(received), int(f_left[u])):
                 randomness = (
-                    filter_stream(seed, int(receivers[u]), int(rounds[u]))  # type: ignore[index]
+                    filter_stream(seed, int(receivers[u]), int(rounds[u]))
                     if rule_of.random
                     else None
                 )
