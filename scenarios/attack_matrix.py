@@ -182,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     attacks = [a if isinstance(a, dict) else {"kind": a} for a in config["attacks"]]
     seeds, rounds = config["seeds"], None
     instances = {key: table for key, table in config.items() if isinstance(table, dict)}
+    names = [label(a) for a in attacks]
+    for key, table in instances.items():
+        unknown = sorted(set(table.get("skip_attacks", [])) - set(names))
+        if unknown:
+            parser.error(
+                f"matrix.{key}.skip_attacks: {', '.join(unknown)} is not an attack of the matrix "
+                f"(allowed: {', '.join(names)})"
+            )
     if args.quick:
         attacks, seeds, rounds = attacks[:3], seeds[:1], 20
         first: dict[str, str] = {}
