@@ -58,6 +58,7 @@ from .portable import (
     Spectra,
     Spectrum,
     dot,
+    gram,
     matmul,
     matvec,
     norm,
@@ -1068,8 +1069,8 @@ def _top_direction(Y: np.ndarray) -> tuple[float, np.ndarray]:
     normalized). Both are formed by fixed-order products, exactly symmetric."""
     p, d = Y.shape
     if d <= p:
-        return _largest_eigenpair(matmul(Y.T, Y))
-    top, u = _largest_eigenpair(matmul(Y, Y.T))
+        return _largest_eigenpair(gram(Y))
+    top, u = _largest_eigenpair(gram(Y.T))
     vector = rmatvec(Y, u)
     length = norm(vector)
     return top, vector / length if length > 0 else vector

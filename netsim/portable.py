@@ -121,6 +121,26 @@ def matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return out
 
 
+def gram(A: np.ndarray) -> np.ndarray:
+    """A^T A for A (m, k): (k, k), bit for bit ``matmul(A.T, A)`` at about half its cost.
+
+    Entry (i, j) is the ordered sum over l of A_li A_lj; the products of (j, i) are the same
+    numbers (IEEE multiplication is commutative) summed in the same order, so only the entries
+    with j >= i are computed, a block of rows at a time, and the rest are mirrored."""
+    columns = np.ascontiguousarray(np.asarray(A, dtype=np.float64).T)  # (k, m)
+    k = columns.shape[0]
+    out = np.empty((k, k))
+    step = max(1, BLOCK_ELEMENTS // max(1, columns.size))
+    for start in range(0, k, step):
+        block = columns[start : start + step]
+        out[start : start + step, start:] = ordered_sum(
+            block[:, None, :] * columns[None, start:], axis=-1
+        )
+    lower = np.tril_indices(k, -1)
+    out[lower] = out.T[lower]
+    return out
+
+
 def stacked_matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """A_b B_b for stacks A (b, m, k) and B (b, k, p): (b, m, p), each product bit for bit
     :func:`matmul` of its pair (the same products, summed over k in the same order), a block of

@@ -149,7 +149,7 @@ def _cost_constants(honest_costs: tuple[LeastSquares, ...]) -> CostConstants:
     # Portable (netsim.portable): these constants set the default CGC step, so the run.
     # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.
     stacked = np.vstack([c.A for c in honest_costs])
-    hessian = 2.0 / len(honest_costs) * portable.matmul(stacked.T, stacked)
+    hessian = 2.0 / len(honest_costs) * portable.gram(stacked)
     spectrum = portable.Spectrum(hessian)  # only the two eigenvalues needed are computed
     largest = spectrum.eigenvalue(spectrum.size - 1)
     # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.

@@ -394,3 +394,33 @@ def test_stacked_matmul_is_matmul_of_each_pair_bit_for_bit(seed, b, m, k):
     stacked = portable.stacked_matmul(A, B)
     for i in range(b):
         assert np.array_equal(stacked[i], portable.matmul(A[i], B[i]))
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    m=st.integers(0, 40),
+    k=st.integers(1, 40),
+    exponent=st.integers(-150, 150),
+)
+@settings(max_examples=80, deadline=None)
+def test_gram_is_matmul_of_the_transpose_bit_for_bit_and_symmetric(seed, m, k, exponent):
+    """A^T A's entry (j, i) is the same products as (i, j) in the same order: gram computes
+    half of them and mirrors, with the bits of the full product."""
+    A = np.random.default_rng(seed).normal(size=(m, k)) * 10.0**exponent
+    G = portable.gram(A)
+    assert np.array_equal(G, portable.matmul(A.T, A))
+    assert np.array_equal(G, G.T)
+
+
+def test_gram_of_small_integers_is_exact():
+    """Integer entries below 2^20: every product and partial sum is an exact integer, so the
+    Gram matrix is the integer one, whatever the order of the sums."""
+    A = np.random.default_rng(3).integers(-(2**20), 2**20, size=(300, 7)).astype(np.float64)
+    exact = np.array(
+        [
+            [sum(int(a) * int(b) for a, b in zip(A[:, i], A[:, j])) for j in range(7)]
+            for i in range(7)
+        ],
+        dtype=np.float64,
+    )
+    assert np.array_equal(portable.gram(A), exact)
