@@ -519,6 +519,90 @@ def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.diag(S).copy(), np.diag(S, -1).copy()
 
 
+# fdlibm e_log.c (Sun Microsystems, 1993): log(1 + f) on sqrt(2)/2 < 1 + f < sqrt(2) from
+# s = f / (2 + f) and R(s^2), error < 1 ulp.
+_LG = (
+    6.666666666666735130e-01,
+    3.999999999940941908e-01,
+    2.857142874366239149e-01,
+    2.222219843214978396e-01,
+    1.818357216161805012e-01,
+    1.531383769920937332e-01,
+    1.479819860511658591e-01,
+)
+_TWO54 = 1.80143985094819840000e16
+_SMALLEST_NORMAL = 2.2250738585072014e-308
+
+
+def log(x: np.ndarray | float) -> np.ndarray:
+    """The natural logarithm element-wise, the same bits on every CPU (``np.log`` is
+    SIMD-dispatched).
+
+    fdlibm's algorithm: x = 2^k (1 + f) with sqrt(2)/2 < 1 + f < sqrt(2) (exact, on the bits);
+    s = f / (2 + f), R = s^2 (Lg1 + s^2 (Lg2 + ...)) (two interleaved polynomials in s^4);
+    log x = k ln2_hi - ((f^2/2 - (s (f^2/2 + R) + k ln2_lo)) - f), and e_log.c's other forms
+    for 1 + f near 1 and for |f| < 2^-20. (e_log.c writes k = 0 separately, to save work; with
+    k = 0 the general form gives the same bits.) Error below 1 ulp (tests/test_portable.py
+    holds it against ``math.log``). log 0 = -inf, log of a negative number or NaN is NaN,
+    log inf = inf. Computed in cache-sized blocks.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    flat = x.reshape(-1)
+    out = np.empty(flat.shape)
+    with np.errstate(all="ignore"):
+        for start in range(0, len(flat), CACHE_ELEMENTS // 8):
+            stop = start + CACHE_ELEMENTS // 8
+            out[start:stop] = _log(flat[start:stop])
+    return out.reshape(x.shape)
+
+
+def _log(x: np.ndarray) -> np.ndarray:
+    usable = np.isfinite(x) & (x > 0.0)
+    y = np.where(usable, x, 1.0)
+    subnormal = y < _SMALLEST_NORMAL
+    k = np.full(len(y), -1023, dtype=np.int64)
+    if subnormal.any():
+        y[subnormal] *= _TWO54
+        k[subnormal] -= 54
+    bits = y.view(np.uint64)
+    hx = (bits >> np.uint64(32)).astype(np.int64)  # the high word: y > 0, sign bit clear
+    k += hx >> 20
+    hx &= 0x000FFFFF
+    i = (hx + 0x95F64) & 0x100000
+    high = (hx | (i ^ 0x3FF00000)).astype(np.uint64)  # normalize y or y/2 into [sqrt2/2, sqrt2)
+    y = ((high << np.uint64(32)) | (bits & np.uint64(0xFFFFFFFF))).view(np.float64)
+    k += i >> 20
+    f = y - 1.0
+    dk = k.astype(np.float64)
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
+    t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
+    r = t2 + t1
+    hfsq = 0.5 * f * f
+    far = ((hx - 0x6147A) | (0x6B851 - hx)) > 0  # 1 + f far from 1: the f^2/2 form
+    result = np.where(
+        far,
+        dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f),
+        dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f),
+    )
+    small = (0x000FFFFF & (2 + hx)) < 3  # |f| < 2^-20
+    if small.any():
+        fs, ks = f[small], dk[small]
+        tiny_r = fs * fs * (0.5 - 0.33333333333333333 * fs)
+        result[small] = np.where(
+            fs == 0.0,
+            ks * _LN2_HI + ks * _LN2_LO,
+            ks * _LN2_HI - ((tiny_r - ks * _LN2_LO) - fs),
+        )
+    if not usable.all():
+        result[x == 0.0] = -np.inf
+        result[x == np.inf] = np.inf
+        result[np.isnan(x) | (x < 0.0)] = np.nan
+    return result
+
+
 # fdlibm e_exp.c (Sun Microsystems, 1993): e^r on |r| <= ln2/2 from R(r^2), error < 1 ulp.
 _LN2_HI = 6.93147180369123816490e-01  # ln 2, trailing bits zero: k * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10

@@ -284,6 +284,8 @@ RUN_PATH = [
     "aggregators.py",
     "adversaries.py",
     "delays.py",
+    "philox.py",
+    "variates.py",
     "step_sizes.py",
     "clocks.py",
     "rng.py",
@@ -424,3 +426,29 @@ def test_gram_of_small_integers_is_exact():
         dtype=np.float64,
     )
     assert np.array_equal(portable.gram(A), exact)
+
+
+def test_log_is_within_one_ulp_of_the_c_library():
+    rng = np.random.default_rng(0)
+    positive = rng.integers(1, 0x7FF0000000000000, size=200_000, dtype=np.int64)
+    x = np.concatenate(
+        [
+            positive.astype(np.uint64).view(np.float64),  # every exponent, subnormals included
+            rng.random(50_000),
+            1.0 + rng.normal(size=20_000) * 1e-7,  # |f| < 2^-20: e_log.c's short form
+            1.0 + rng.normal(size=20_000) * 1e-3,
+            [5e-324, 2.0**-1022, 1.0 - 2.0**-53, 1.0 + 2.0**-52, 1.7976931348623157e308],
+        ]
+    )
+    ours = portable.log(x)
+    expected = np.array([math.log(v) for v in x])
+    assert np.all(np.abs(ours - expected) <= np.spacing(np.abs(expected)))
+
+
+def test_log_special_values_and_shapes():
+    values = portable.log(np.array([1.0, 2.0, 0.0, -0.0, -1.0, np.inf, -np.inf, np.nan]))
+    assert values[0] == 0.0 and values[1] == math.log(2.0)
+    assert values[2] == -np.inf and values[3] == -np.inf
+    assert np.isnan(values[4]) and values[5] == np.inf and np.all(np.isnan(values[6:]))
+    assert portable.log(np.ones((3, 4))).shape == (3, 4)
+    assert float(portable.log(math.e)) == pytest.approx(1.0, abs=2.3e-16)
