@@ -11,7 +11,6 @@ An attack that needs history (``stale_replay``) keeps it in the run's :class:`Ru
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from .norms import scale_exponent, scaled_row_norms
 from .portable import dot, norm
 from .preaggregation import parse_filter, pipeline
 from .registry import Registry
+from .rng import Stream
+from .variates import uniform
 
 ADVERSARIES: Registry = Registry("adversary")
 
@@ -71,7 +72,7 @@ class Adversary(Protocol):
     (``netsim.config``); without the method, a stall is caught at run time."""
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None: ...
 
 
@@ -97,7 +98,7 @@ class Receivers:
     ids: np.ndarray  # (k,) int
     target: np.ndarray  # (k, d) float64
     has_target: np.ndarray  # (k,) bool
-    rngs: Sequence[np.random.Generator]
+    rngs: Sequence[Stream]
 
     def target_of(self, k: int) -> np.ndarray | None:
         """Row k's View ``target``."""
@@ -234,56 +235,22 @@ class RandomUniform:
         as_float(self.low, "low")
         as_float(self.high, "high", low=float(self.low))
 
-    def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
-    ) -> np.ndarray:
-        if self._wide:
-            return self._from_midpoint(rng.random(view.dim))
+    def value(self, sender: int, receiver: int, round: int, view: View, rng: Stream) -> np.ndarray:
         return rng.uniform(self.low, self.high, view.dim)
-
-    @property
-    def _wide(self) -> bool:
-        """Whether high - low overflows (e.g. +-1e308), which numpy's ``uniform`` refuses."""
-        return not math.isfinite(float(self.high) - float(self.low))
-
-    def _from_midpoint(self, u: np.ndarray) -> np.ndarray:
-        """U[low, high] from U[0, 1) doubles without forming high - low: m + h (2u - 1), with
-        m and h the midpoint and half-width (each finite when low and high are)."""
-        low, high = float(self.low), float(self.high)
-        return (low / 2 + high / 2) + (high / 2 - low / 2) * (2.0 * u - 1.0)
 
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`loop_values`: one U[low, high]^d draw per receiver from its own stream.
-
-        ``Generator.uniform(low, high)`` is low + (high - low) u with u its ``random()``
-        double; where :func:`_uniform_is_affine` confirms that numpy computes it so, the
-        doubles are drawn into one array and scaled in one operation."""
+        """:func:`loop_values`: one U[low, high]^d draw per receiver from its own stream, the
+        d uniforms of each read into one array and scaled in one call
+        (:func:`netsim.variates.uniform`, what ``Stream.uniform`` computes; bounds near
+        +-1e308, whose difference overflows, are handled there)."""
         values = np.empty((len(receivers.ids), view.dim))
-        if self._wide:
-            for k, rng in enumerate(receivers.rngs):
-                rng.random(out=values[k])
-            return self._from_midpoint(values), np.ones(len(receivers.ids), dtype=bool)
-        if not _uniform_is_affine(self.low, self.high):
-            for k, rng in enumerate(receivers.rngs):
-                values[k] = rng.uniform(self.low, self.high, view.dim)
-            return values, np.ones(len(receivers.ids), dtype=bool)
         for k, rng in enumerate(receivers.rngs):
             rng.random(out=values[k])
-        low = float(self.low)
-        return low + (float(self.high) - low) * values, np.ones(len(receivers.ids), dtype=bool)
-
-
-@functools.cache
-def _uniform_is_affine(low: float, high: float) -> bool:  # the fields as given (int or float)
-    """Whether ``uniform(low, high, k)`` equals low + (high - low) * ``random(k)`` bit for bit
-    on this numpy (two roundings, no fused multiply-add), checked on 256 draws of a scratch
-    generator (a fused rounding would differ on about half of them)."""
-    first, second = np.random.default_rng(12345), np.random.default_rng(12345)
-    expected = first.uniform(low, high, 256)
-    affine = float(low) + (float(high) - float(low)) * second.random(256)
-    return bool(np.array_equal(expected.view(np.uint64), affine.view(np.uint64)))
+        return uniform(values, float(self.low), float(self.high)), np.ones(
+            len(receivers.ids), dtype=bool
+        )
 
 
 NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 1e308}
@@ -304,9 +271,7 @@ class NonFinite:
     def __post_init__(self) -> None:
         as_choice(self.value_kind, "value_kind", tuple(NON_FINITE))
 
-    def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
-    ) -> np.ndarray:
+    def value(self, sender: int, receiver: int, round: int, view: View, rng: Stream) -> np.ndarray:
         return np.full(view.dim, NON_FINITE[self.value_kind])
 
     def values(
@@ -338,7 +303,7 @@ class Omission:
         return self.from_round
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         honest = view.honest_gradients if view.server else view.honest_latest
         if round >= self.from_round or not honest:
@@ -382,7 +347,7 @@ class LargeNorm:
         as_float(self.scale, "scale", low=0.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if view.target is None or view.optimum is None:
             return None
@@ -442,7 +407,7 @@ class FilterAware:
         as_float(self.scale, "scale", low=0.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if view.target is None or view.optimum is None:
             return None
@@ -492,7 +457,7 @@ class Mimic:
             as_int(self.target, "target", low=0)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if view.server:
             gradients = view.honest_gradients or {}
@@ -581,7 +546,7 @@ class Gaussian:
         as_float(self.sigma, "sigma", low=0.0)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         reference = _honest_reference(view)
         if reference is None:
@@ -625,7 +590,7 @@ class SignFlip:
         as_float(self.scale, "scale", low=0.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         return _reversed_pull(view, receiver, self.scale)
 
@@ -672,7 +637,7 @@ class ALittleIsEnough:
             as_float(self.z, "z")
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         rows = _honest_rows(view)
         if rows is None:
@@ -709,7 +674,7 @@ class InnerProductManipulation:
         as_float(self.epsilon, "epsilon", low=0.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         return _reversed_pull(view, receiver, self.epsilon)
 
@@ -788,7 +753,7 @@ class _Optimised:
         raise NotImplementedError
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if not view.server and view.target is None:
             return None  # a Byzantine receiver: nothing to push
@@ -871,7 +836,7 @@ class Dissensus:
         as_float(self.epsilon, "epsilon", low=0.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         byzantine = max(view.f, 1)
         if view.server:
@@ -939,7 +904,7 @@ class StaleReplay:
         as_int(self.lag, "lag", low=1)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         current = _honest_reference(view)
         if current is None:
@@ -978,7 +943,7 @@ class Collusion:
         as_float(self.fraction, "fraction", low=0.0, high=1.0, low_open=True)
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         rows = _honest_rows(view)
         if rows is None:
@@ -1088,7 +1053,7 @@ class Desync:
         return receiver in self.early
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if self.lag == "withhold" and not self.is_early(receiver):
             return None
@@ -1168,7 +1133,7 @@ class Parametric:
         return row[round % len(row)]
 
     def value(
-        self, sender: int, receiver: int, round: int, view: View, rng: np.random.Generator
+        self, sender: int, receiver: int, round: int, view: View, rng: Stream
     ) -> np.ndarray | None:
         if view.target is None or view.optimum is None:
             return None

@@ -31,18 +31,18 @@ from .checks import as_float, as_int, as_staircase
 from .errors import ScenarioError
 from .portable import exp, row_norms
 from .registry import Registry
-from .rng import GEOMETRY, stream
+from .rng import GEOMETRY, Stream, stream
+from .variates import EXPONENTIAL_MAX, NORMAL_MAX, exponential, lomax, standard_normal, uniform
 
 DELAY_MODELS: Registry = Registry("delay model", name_field="model")
 
 # No draw may exceed this (simulated seconds): send times add up delays over up to ~10^17
 # rounds and must stay finite floats (the largest is ~1.8e308).
 MAX_DELAY = 1e290
-# The largest value numpy's ziggurat samplers can return (numpy/random/src/distributions): a
-# draw from the tail is r - log(1 - U) (exponential) or r + (-log(1 - U)) / r (normal), with
-# U <= 1 - 2^-53, so -log(1 - U) <= 53 ln 2.
-EXPONENTIAL_DRAW_MAX = 7.69711747013104972 + 53 * math.log(2)  # ~44.43
-NORMAL_DRAW_MAX = 3.6541528853610088 + 53 * math.log(2) / 3.6541528853610088  # ~13.71
+# The largest standard draws (netsim.variates: every uniform is at least 2^-53): an
+# exponential of mean 1 is at most 53 ln 2 (~36.74), a standard normal at most ~8.21 in size.
+EXPONENTIAL_DRAW_MAX = EXPONENTIAL_MAX
+NORMAL_DRAW_MAX = NORMAL_MAX
 
 
 def _bounded_draws(key: str, value: float, largest: float, allowed: str) -> None:
@@ -58,7 +58,7 @@ class DelayModel:
 
     name: str = ""
 
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def sample(self, rng: Stream, size: int) -> np.ndarray:
         """``size`` delays (simulated seconds); a negative or non-finite draw is an error here."""
         delays = np.asarray(self._draw(rng, size), dtype=np.float64)
         if not np.all(np.isfinite(delays)) or np.any(delays < 0):
@@ -71,7 +71,14 @@ class DelayModel:
             )
         return delays
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
+    def _draw(self, rng: Stream, size: int) -> np.ndarray:
+        """``size`` draws: one uniform each from ``rng``, through :meth:`from_uniforms` (a
+        leaf model reads exactly one uniform per message, or none)."""
+        return self.from_uniforms(np.asarray(rng.random(size), dtype=np.float64))
+
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        """The delays of uniforms ``u`` in (0, 1), element-wise (a leaf's inverse CDF): the
+        fast engine computes a round's uniforms in one call and transforms them here."""
         raise NotImplementedError
 
     @property
@@ -100,9 +107,7 @@ class DelayModel:
         """A delay no draw goes below (0 unless the model knows better)."""
         return 0.0
 
-    def delay(
-        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
-    ) -> float:
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
         """The delay of one message on link sender -> receiver sent at ``send_time`` (s)."""
         return float(self.sample(rng, 1)[0])
 
@@ -126,8 +131,11 @@ class Constant(DelayModel):
     def __post_init__(self) -> None:
         as_float(self.value, "value", low=0.0)
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return np.full(size, float(self.value))
+    def _draw(self, rng: Stream, size: int) -> np.ndarray:
+        return np.full(size, float(self.value))  # draws nothing
+
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(u), float(self.value))
 
     @property
     def expectation(self) -> float:
@@ -158,8 +166,8 @@ class Uniform(DelayModel):
         as_float(self.low, "low", low=0.0)
         as_float(self.high, "high", low=float(self.low))
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.uniform(self.low, self.high, size)
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        return uniform(u, float(self.low), float(self.high))
 
     @property
     def expectation(self) -> float:
@@ -190,8 +198,8 @@ class Exponential(DelayModel):
         limit = MAX_DELAY / EXPONENTIAL_DRAW_MAX
         _bounded_draws("mean", self.mean, self.largest_draw, f"> 0 and <= {limit:.4g}")
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return rng.exponential(self.mean, size)
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        return exponential(u, float(self.mean))
 
     @property
     def expectation(self) -> float:
@@ -229,10 +237,10 @@ class LogNormal(DelayModel):
             f">= 0 and <= {limit:.4g} (median {self.median:g})",
         )
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        # median * exp(sigma Z) rather than rng.lognormal(log median, sigma): the same normal
-        # draws, but sigma = 0 gives exactly the median (exp(log m) need not equal m).
-        return self.median * exp(self.sigma * rng.standard_normal(size))
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        # median * exp(sigma Z) rather than exp(log median + sigma Z): sigma = 0 gives exactly
+        # the median (exp(log m) need not equal m).
+        return float(self.median) * exp(float(self.sigma) * standard_normal(u))
 
     @property
     def expectation(self) -> float:
@@ -269,8 +277,8 @@ class Pareto(DelayModel):
             "shape", self.shape, self.largest_draw, f">= {limit:.4g} (scale {self.scale:g})"
         )
 
-    def _draw(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        return self.scale * rng.pareto(self.shape, size)
+    def from_uniforms(self, u: np.ndarray) -> np.ndarray:
+        return float(self.scale) * lomax(u, float(self.shape))
 
     @property
     def expectation(self) -> float:
@@ -288,7 +296,7 @@ class Pareto(DelayModel):
 
     @property
     def largest_draw(self) -> float:
-        """scale (exp(E / shape) - 1), E numpy's largest exponential draw."""
+        """scale (exp(E / shape) - 1), E the largest standard exponential draw."""
         exponent = EXPONENTIAL_DRAW_MAX / self.shape
         if exponent < 700:
             return self.scale * math.expm1(exponent)
@@ -386,9 +394,7 @@ class Matrix(CompositeModel):
         base = tuple(tuple(float(v) for v in row) for row in self.plane * gaps)
         return _Drawn(base=base, jitter=self.jitter, plane=self.plane)
 
-    def delay(
-        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
-    ) -> float:
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
         if sender < 0 or receiver < 0:  # the CGC server: the mean latency between agents
             base = np.asarray(self.base)
             latency = float(base[~np.eye(len(base), dtype=bool)].mean())
@@ -457,9 +463,7 @@ class Stragglers(CompositeModel):
             as_int(agent, f"agents[{k}]", low=0, high=n - 1)
         return replace(self, base=self.base.for_network(n, seed))
 
-    def delay(
-        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
-    ) -> float:
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
         drawn = self.base.delay(rng, sender, receiver, send_time)
         slow = sender in self.agents or receiver in self.agents
         return drawn * self.factor if slow else drawn
@@ -513,9 +517,7 @@ class Profile(CompositeModel):
     def multiplier(self, send_time: float) -> float:
         return self.multipliers[bisect.bisect_right(self.times, send_time)]
 
-    def delay(
-        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
-    ) -> float:
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
         return self.multiplier(send_time) * self.base.delay(rng, sender, receiver, send_time)
 
     @property
@@ -625,9 +627,7 @@ class Scheduled(CompositeModel):
                 )
         return replace(self, default=self.default.for_network(n, seed))
 
-    def delay(
-        self, rng: np.random.Generator, sender: int, receiver: int, send_time: float
-    ) -> float:
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
         drawn = self.default.delay(rng, sender, receiver, send_time)
         table = self._tables.get((sender, receiver))  # type: ignore[attr-defined]
         if table is None:

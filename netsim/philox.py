@@ -108,11 +108,13 @@ def uniforms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The two uniforms in (0, 1) of each counter (module docstring) addressed by ``kind``,
     entities ``a``, ``b`` (server: -1), ``index`` and ``draw``; the array arguments broadcast.
-    Returns two float64 arrays of the broadcast shape: the first and the second uniform."""
+    Returns two float64 arrays of the broadcast shape: the first and the second uniform.
+
+    Computed a block of rows of the broadcast shape at a time: the counters of a block are
+    formed, run through the rounds and converted while they are in cache."""
     if not 0 <= kind < MAX_KIND:
         raise ValueError(f"kind must be in [0, {MAX_KIND}), got {kind}")
-    a_words = _entity_words(a)
-    b_words = _entity_words(b)
+    a_words, b_words = _entity_words(a), _entity_words(b)
     index = np.asarray(index, dtype=np.int64)
     draw = np.asarray(draw, dtype=np.int64)
     if index.size and (index.min() < 0 or index.max() >= MAX_INDEX):
@@ -120,32 +122,41 @@ def uniforms(
     if draw.size and (draw.min() < 0 or draw.max() >= MAX_DRAW):
         raise ValueError(f"draw must be in [0, {MAX_DRAW}), got {draw.min()}..{draw.max()}")
     shape = np.broadcast_shapes(a_words.shape, b_words.shape, index.shape, draw.shape)
-    count = int(np.prod(shape, dtype=np.int64))
-    index_words = np.broadcast_to(index, shape).reshape(-1).astype(np.uint64)
-    tag = (np.uint64(kind) << np.uint64(24)) | (
-        np.broadcast_to(draw, shape).reshape(-1).astype(np.uint64) << np.uint64(16)
-    )
-    words = (
-        index_words & _LOW,
-        tag | (index_words >> _SHIFT),
-        np.broadcast_to(a_words, shape).reshape(-1),
-        np.broadcast_to(b_words, shape).reshape(-1),
-    )
+    columns = shape[-1] if shape else 1
+    rows = int(np.prod(shape[:-1], dtype=np.int64)) if shape else 1
+    index = index.astype(np.uint64)
+    high = (np.uint64(kind) << np.uint64(24)) | (draw.astype(np.uint64) << np.uint64(16))
+    high = high | (index >> _SHIFT)  # word 1: kind, draw and the index's high bits
+    low = index & _LOW
+    parts = [_as_rows(w, shape, rows, columns) for w in (low, high, a_words, b_words)]
     k0, k1 = seed_key(seed)
-    first, second = np.empty(count), np.empty(count)
-    for start in range(0, count, BLOCK):
-        block = [w[start : start + BLOCK] for w in words]
-        w0, w1, w2, w3 = _rounds(*block, k0, k1, ROUNDS)
-        first[start : start + BLOCK] = _unit(w0, w1)
-        second[start : start + BLOCK] = _unit(w2, w3)
+    first, second = np.empty((rows, columns)), np.empty((rows, columns))
+    step = max(1, BLOCK // max(columns, 1))
+    for start in range(0, rows, step):
+        stop = min(rows, start + step)
+        words = [_block(part, start, stop, columns) for part in parts]
+        w0, w1, w2, w3 = _rounds(*words, k0, k1, ROUNDS)
+        first[start:stop] = _unit(w0, w1).reshape(stop - start, columns)
+        second[start:stop] = _unit(w2, w3).reshape(stop - start, columns)
     return first.reshape(shape), second.reshape(shape)
+
+
+def _as_rows(words: np.ndarray, shape: tuple[int, ...], rows: int, columns: int) -> np.ndarray:
+    """``words`` broadcast to ``shape`` and viewed as (rows, columns), without copying where
+    an axis is broadcast (its stride stays 0)."""
+    return np.broadcast_to(words, shape).reshape(rows, columns) if shape else words.reshape(1, 1)
+
+
+def _block(part: np.ndarray, start: int, stop: int, columns: int) -> np.ndarray:
+    """Rows ``start:stop`` of ``part`` (rows, columns) as one flat uint64 array."""
+    return np.ascontiguousarray(part[start:stop], dtype=np.uint64).reshape(-1)
 
 
 def _entity_words(entity: np.ndarray | int) -> np.ndarray:
     entity = np.asarray(entity, dtype=np.int64)
     words = np.where(entity == -1, ENTITY_LIMIT - 1, entity)
     if words.size and (words.min() < 0 or words.max() >= ENTITY_LIMIT):
-        raise ValueError("an entity id must be in [0, 2^32 - 1) or -1 (the server)")
+        raise ValueError("an entity id must be in [0, 2^32) or -1 (the server)")
     return words.astype(np.uint64)
 
 

@@ -46,6 +46,7 @@ from .aggregators import (
 )
 from .errors import ScenarioError
 from .norms import norm_keys, scale_exponent, scaled_row_norms
+from .rng import Stream
 
 SEPARATOR = "+"
 
@@ -111,7 +112,7 @@ class PreAggregator:
         """(m, f): the vectors it returns and how many of them may be Byzantine."""
         return k, f
 
-    def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
+    def mix(self, rows: np.ndarray, f: int, randomness: Stream | None) -> Mixed:
         raise NotImplementedError
 
 
@@ -129,7 +130,7 @@ class NearestNeighbourMixing(PreAggregator):
     name: ClassVar[str] = "nnm"
     needs_more_than_f: ClassVar[bool] = True
 
-    def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
+    def mix(self, rows: np.ndarray, f: int, randomness: Stream | None) -> Mixed:
         k = len(rows)
         exponent, mantissa = _squared_distance_keys(rows)
         ids = np.broadcast_to(np.arange(k), (k, k))
@@ -167,7 +168,7 @@ class Bucketing(PreAggregator):
     def outputs(self, k: int, f: int) -> tuple[int, int]:
         return -(-k // self.s), f
 
-    def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
+    def mix(self, rows: np.ndarray, f: int, randomness: Stream | None) -> Mixed:
         k = len(rows)
         order = np.arange(k) if randomness is None else randomness.permutation(k)
         buckets = [order[start : start + self.s] for start in range(0, k, self.s)]
@@ -195,7 +196,7 @@ class StaticClipping(PreAggregator):
             raise ScenarioError(FILTER_KEY, "clipping: bad parameter c", c, "0 < c < inf")
         object.__setattr__(self, "c", float(c))  # one canonical name: c=2 and c=2.0 alike
 
-    def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
+    def mix(self, rows: np.ndarray, f: int, randomness: Stream | None) -> Mixed:
         out, clipped = _clip(rows, float(self.c), np.ones(len(rows), dtype=bool))
         return Mixed(out, _identity_members(len(rows)), clipped, f)
 
@@ -216,7 +217,7 @@ class AdaptiveRobustClipping(PreAggregator):
     name: ClassVar[str] = "arc"
     needs_more_than_f: ClassVar[bool] = True
 
-    def mix(self, rows: np.ndarray, f: int, randomness: np.random.Generator | None) -> Mixed:
+    def mix(self, rows: np.ndarray, f: int, randomness: Stream | None) -> Mixed:
         k = len(rows)
         count = (2 * f * (k - f)) // k if k else 0
         if count == 0:
@@ -327,7 +328,7 @@ class Pipeline:
         f: int,
         own: np.ndarray | None = None,
         senders: np.ndarray | None = None,
-        randomness: np.random.Generator | None = None,
+        randomness: Stream | None = None,
     ) -> Aggregate:
         """The rule applied to what the steps make of the finite inputs.
 

@@ -159,60 +159,100 @@ def uniform(u: np.ndarray, low: float, high: float) -> np.ndarray:
     return 2.0 * (low / 2.0 + (high / 2.0 - low / 2.0) * u)
 
 
+LOOKAHEAD = 32  # KeyedStream computes at least this many variates per call (see there)
+
+
 class KeyedStream:
     """The draws of one entity ``(kind, a, b)`` under ``seed`` (:mod:`netsim.philox`), in the
-    order they are asked for: the j-th variate uses counter index j (first uniform; the normal
-    and every other one-uniform transform alike). Implements the ``numpy.random.Generator``
-    methods that netsim's models, adversaries and filters call, with numpy's parameter names.
+    order they are asked for: the j-th variate uses counter index ``j`` with the stream's
+    ``draw`` (0 unless the entity needs several sequences) and, of the counter's two uniforms,
+    the first (``part`` 0) or the second (``part`` 1: a link's loss decisions use the second
+    uniform of the counter whose first gives the message's delay). Implements the
+    ``numpy.random.Generator`` methods that netsim's models, adversaries and filters call,
+    with numpy's parameter names.
+
+    ``position`` is the index of the next draw; setting it reads from anywhere in the
+    sequence (a link reads message k's delay at index k). Since a variate is a pure function
+    of its index, a call computes :data:`LOOKAHEAD` of them at once with the same transform
+    and keeps them: a per-message engine asking for one delay at a time pays one vectorized
+    computation per 32 messages, and the numbers are those of any other batching.
     """
 
-    def __init__(self, seed: int, kind: int, a: int, b: int = 0):
-        self.seed, self.kind, self.a, self.b = seed, kind, a, b
+    def __init__(self, seed: int, kind: int, a: int, b: int = 0, draw: int = 0, part: int = 0):
+        if part not in (0, 1):
+            raise ValueError(f"part is 0 or 1 (a counter gives two uniforms), got {part}")
+        self.seed, self.kind, self.a, self.b, self.draw, self.part = seed, kind, a, b, draw, part
         self.position = 0  # the index of the next draw
+        self._kept: tuple[tuple, int, np.ndarray] | None = None  # (transform, start, values)
 
-    def _uniforms(self, size: int | tuple[int, ...] | None) -> np.ndarray:
+    def uniforms(self, index: np.ndarray) -> np.ndarray:
+        """This stream's uniform of each counter ``index`` (no position change)."""
+        return uniforms(self.seed, self.kind, self.a, self.b, index, self.draw)[self.part]
+
+    def _take(self, transform: tuple, size: int | tuple[int, ...] | None) -> np.ndarray:
+        """The next ``size`` variates of ``transform`` (a name and its parameters)."""
         shape = () if size is None else (size,) if isinstance(size, int | np.integer) else size
         count = int(np.prod(shape, dtype=np.int64))
-        index = np.arange(self.position, self.position + count, dtype=np.int64)
-        self.position += count
-        u, _ = uniforms(self.seed, self.kind, self.a, self.b, index)
-        return u.reshape(shape)
+        start, stop = self.position, self.position + count
+        kept = self._kept
+        if (
+            kept is None
+            or kept[0] != transform
+            or not kept[1] <= start <= stop <= kept[1] + len(kept[2])
+        ):
+            index = np.arange(start, start + max(count, LOOKAHEAD), dtype=np.int64)
+            kept = self._kept = (
+                transform,
+                start,
+                _TRANSFORMS[transform[0]](self.uniforms(index), *transform[1:]),
+            )
+        self.position = stop
+        return kept[2][start - kept[1] : stop - kept[1]].reshape(shape)
 
     @staticmethod
     def _result(values: np.ndarray, size: object) -> np.ndarray | float:
-        return float(values) if size is None else values
+        return float(values) if size is None else values.copy()
 
     def random(
         self, size: int | tuple[int, ...] | None = None, out: np.ndarray | None = None
     ) -> np.ndarray | float:
         """Uniforms in (0, 1); ``out``: written in place (its shape is the size)."""
         if out is not None:
-            out[...] = self._uniforms(out.shape)
+            out[...] = self._take(("random",), out.shape)
             return out
-        return self._result(self._uniforms(size), size)
+        return self._result(self._take(("random",), size), size)
 
     def uniform(
         self, low: float = 0.0, high: float = 1.0, size: int | tuple[int, ...] | None = None
     ) -> np.ndarray | float:
-        return self._result(uniform(self._uniforms(size), float(low), float(high)), size)
+        return self._result(self._take(("uniform", float(low), float(high)), size), size)
 
     def exponential(
         self, scale: float = 1.0, size: int | tuple[int, ...] | None = None
     ) -> np.ndarray | float:
-        return self._result(exponential(self._uniforms(size), float(scale)), size)
+        return self._result(self._take(("exponential", float(scale)), size), size)
 
     def standard_normal(self, size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
-        return self._result(standard_normal(self._uniforms(size)), size)
+        return self._result(self._take(("normal",), size), size)
 
     def normal(
         self, loc: float = 0.0, scale: float = 1.0, size: int | tuple[int, ...] | None = None
     ) -> np.ndarray | float:
-        return self._result(loc + scale * standard_normal(self._uniforms(size)), size)
+        return self._result(float(loc) + float(scale) * self._take(("normal",), size), size)
 
     def pareto(self, a: float, size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
-        return self._result(lomax(self._uniforms(size), float(a)), size)
+        return self._result(self._take(("lomax", float(a)), size), size)
 
     def permutation(self, k: int) -> np.ndarray:
         """A uniformly random order of range(k): the stable argsort of k uniforms (the first of
         two equal uniforms, probability 2^-52 a pair, comes first)."""
-        return np.argsort(self._uniforms(k), kind="stable")
+        return np.argsort(self._take(("random",), k), kind="stable")
+
+
+_TRANSFORMS = {
+    "random": lambda u: u,
+    "uniform": uniform,
+    "exponential": exponential,
+    "normal": standard_normal,
+    "lomax": lomax,
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from netsim.delays import (
     Uniform,
 )
 from netsim.errors import ScenarioError
+from netsim.rng import link_stream
 
 DRAWS = 200_000
 # CLT: the sample mean of N draws has standard error sigma / sqrt(N); the sample variance has
@@ -162,30 +164,32 @@ def test_unknown_delay_model_raises_scenario_error():
 # --- the largest draw: no delay may overflow simulated time -----------------------------------
 
 
-def test_largest_draws_follow_numpys_samplers():
-    # numpy's ziggurat tails: r - log(1 - U) (exponential, r = 7.697...) and r + (-log(1 - U)) / r
-    # (normal, r = 3.654...), with U <= 1 - 2^-53: -log(1 - U) <= 53 ln 2 = 36.74.
+def test_largest_draws_follow_the_uniform_grid():
+    # Every uniform is at least 2^-53 (netsim.philox), so a standard exponential (-log u) is
+    # at most 53 ln 2 = 36.74 and a standard normal at least Phi^-1(2^-53) = -8.2095 (here
+    # from Python's statistics module, an implementation independent of netsim's).
     tail = 53 * math.log(2)
-    assert Exponential(mean=2.0).largest_draw == pytest.approx(2.0 * (7.69711747013104972 + tail))
-    normal = 3.6541528853610088 + tail / 3.6541528853610088
+    normal = -NormalDist().inv_cdf(2.0**-53)
+    assert Exponential(mean=2.0).largest_draw == pytest.approx(2.0 * tail)
     assert LogNormal(median=0.5, sigma=3.0).largest_draw == pytest.approx(
         0.5 * math.exp(3 * normal)
     )
-    exponential = 7.69711747013104972 + tail
-    assert Pareto(scale=0.5, shape=4.0).largest_draw == pytest.approx(
-        0.5 * math.expm1(exponential / 4.0)
-    )
-    rng = np.random.default_rng(0)
+    assert Pareto(scale=0.5, shape=4.0).largest_draw == pytest.approx(0.5 * math.expm1(tail / 4))
+    ends = np.array([2.0**-53, 1.0 - 2.0**-53])  # the smallest and the largest uniform
     for model in (Exponential(mean=1.0), LogNormal(median=1.0, sigma=1.0), Pareto(1.0, 0.5)):
-        assert model.sample(rng, 100_000).max() <= model.largest_draw
+        assert model.from_uniforms(ends).max() == pytest.approx(model.largest_draw)
+        assert model.sample(link_stream(0, 0, 1), 100_000).max() <= model.largest_draw
 
 
 @pytest.mark.parametrize(
     ("name", "params", "key", "bound"),
     [  # just past the bound: refused naming the parameter; at the bound's other side: valid
-        ("exponential", {"mean": 2.3e288}, "network.delay.mean", {"mean": 2.2e288}),
-        ("lognormal", {"median": 0.01, "sigma": 49.1}, "network.delay.sigma", {"sigma": 49.0}),
-        ("pareto", {"scale": 0.01, "shape": 0.0078125}, "network.delay.shape", {"shape": 0.0661}),
+        # mean <= 1e290 / (53 ln 2) = 2.722e288
+        ("exponential", {"mean": 2.73e288}, "network.delay.mean", {"mean": 2.72e288}),
+        # sigma <= (ln 1e290 - ln 0.01) / 8.2095 = 81.90
+        ("lognormal", {"median": 0.01, "sigma": 81.95}, "network.delay.sigma", {"sigma": 81.85}),
+        # shape >= 53 ln 2 / ln(1 + 1e290 / 0.01) = 0.05464
+        ("pareto", {"scale": 0.01, "shape": 0.0078125}, "network.delay.shape", {"shape": 0.0547}),
     ],
 )
 def test_a_tail_that_can_draw_past_the_delay_cap_is_refused(name, params, key, bound):
@@ -198,7 +202,7 @@ def test_a_tail_that_can_draw_past_the_delay_cap_is_refused(name, params, key, b
 
 def test_a_composite_that_scales_past_the_delay_cap_is_refused():
     raw = {"n": 4, "f": 1, "delay": {"model": "stragglers", "agents": [1], "factor": 1e289}}
-    raw["delay"]["base"] = {"model": "exponential", "mean": 1.0}  # draws up to 44.4 s
-    with pytest.raises(ScenarioError, match=r"can draw a delay of 4\.443e\+290 s") as err:
+    raw["delay"]["base"] = {"model": "exponential", "mean": 1.0}  # draws up to 36.74 s
+    with pytest.raises(ScenarioError, match=r"can draw a delay of 3\.674e\+290 s") as err:
         netsim.config._network(raw, 0)
     assert err.value.key == "network.delay"

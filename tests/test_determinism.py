@@ -11,8 +11,9 @@ import netsim
 # semantics: delivery order, per-link draws, filter decisions, estimates. If a change of
 # semantics is intended, update it deliberately and say so in the commit message. The same
 # value on every CPU and BLAS kernel: tests/test_portable_determinism.py.
-# History: 1bff9335... until the fixed-order arithmetic of netsim.portable replaced BLAS.
-GOLDEN = "37b60a8ea175843699c6a74e5abe5e57d951c6d61d9586badaeb3cf3d0b7414b"
+# History: 1bff9335... until the fixed-order arithmetic of netsim.portable replaced BLAS;
+# 37b60a8e... until counter-based draws (netsim.philox) replaced the per-link PCG64 streams.
+GOLDEN = "6c643a6e1a987bb7f1b065ab1d46f2edaf7ae3a2631fe2d5a152cbff61c1de96"
 
 
 def run_variant(scenario: netsim.Scenario):

@@ -20,18 +20,19 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import netsim
+from netsim import philox
 from netsim.adversaries import ADVERSARIES
 from netsim.delays import DELAY_MODELS
+from netsim.engine.network import Link
 from netsim.engine.trace import Decision
 from netsim.errors import ScenarioError, SimulationStalled
 from netsim.fast import simulate_fast
 from netsim.fast.draws import DelayPlan, LinkDraws
 from netsim.fast.peer_update import peer_step
 from netsim.fast.results import run_peer
-from netsim.fast.seeding import pcg_states
 from netsim.filters import comparative_elimination
 from netsim.portable import ordered_sum
-from netsim.rng import SERVER, link_stream
+from netsim.rng import LINK, LOSSES, link_stream
 from netsim.simulation import simulate
 
 FAST = {"engine": "fast"}
@@ -77,19 +78,6 @@ def run_both(scenario: netsim.Scenario):
 # --- the streams ----------------------------------------------------------------------------
 
 
-@given(
-    seed=st.one_of(st.integers(0, 2**32 - 1), st.integers(2**32, 2**130)),
-    pairs=st.lists(st.tuples(st.integers(-1, 2000), st.integers(-1, 2000)), min_size=1, max_size=6),
-)
-@settings(max_examples=30, deadline=None)
-def test_bulk_seeding_gives_each_link_streams_own_state(seed, pairs):
-    senders = [a if a >= 0 else SERVER for a, _ in pairs]
-    receivers = [b if b >= 0 else SERVER for _, b in pairs]
-    for (a, b), state in zip(zip(senders, receivers), pcg_states(seed, senders, receivers)):
-        expected = link_stream(seed, a, b).bit_generator.state["state"]
-        assert state == (expected["state"], expected["inc"])
-
-
 LEAF_MODELS = [
     ("constant", {"value": 0.004}),
     ("uniform", {"low": 0.001, "high": 0.02}),
@@ -101,18 +89,23 @@ LEAF_MODELS = [
 
 @pytest.mark.parametrize(("name", "params"), LEAF_MODELS)
 def test_a_batch_of_k_draws_equals_k_single_draws(name, params):
-    """What batching relies on: numpy draws size=K element by element, per distribution."""
+    """What batching relies on: a leaf reads one uniform per message (none for a constant),
+    and K at once give the numbers of K single draws, transformed by ``from_uniforms``."""
     model = DELAY_MODELS.build(name, params, "network.delay")
-    one, many = np.random.default_rng(11), np.random.default_rng(11)
+    one, many = link_stream(11, 0, 1), link_stream(11, 0, 1)
     singles = [model.delay(one, 0, 1, 0.0) for _ in range(500)]
     assert np.array_equal(model.sample(many, 500), singles)
-    assert one.random() == many.random()  # and the stream is left at the same place
+    assert one.position == many.position == (0 if name == "constant" else 500)
+    direct = model.from_uniforms(philox.uniforms(11, LINK, 0, 1, np.arange(500))[0])
+    assert np.array_equal(direct, singles)
 
 
 def test_a_batch_of_loss_draws_equals_single_draws():
-    """The loss decision is one ``random()`` per message: a batch gives the same numbers."""
-    one, many = np.random.default_rng(3), np.random.default_rng(3)
-    assert np.array_equal(many.random(300), [one.random() for _ in range(300)])
+    """The loss decision of message k is the second uniform of the link's counter k."""
+    one, many = link_stream(3, 2, 4, LOSSES), link_stream(3, 2, 4, LOSSES)
+    singles = [one.random() for _ in range(300)]
+    assert np.array_equal(many.random(300), singles)
+    assert np.array_equal(philox.uniforms(3, LINK, 2, 4, np.arange(300))[1], singles)
 
 
 COMPOSITES = [
@@ -136,21 +129,32 @@ COMPOSITES = [
 @pytest.mark.parametrize("table", COMPOSITES)
 @pytest.mark.parametrize("loss", [0.0, 0.3])
 def test_honest_link_draws_equal_the_links_own_draws(table, loss):
-    """Block draws of every link of a sender (with loss interleaved) equal Link's draws."""
+    """A sender's draws on every link at once (delays and losses) equal the reference Link's,
+    message by message; so do the stacked rows of several senders and per-link message
+    numbers (a Byzantine sender's links advance separately)."""
     params = dict(table)
     model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
     plan = DelayPlan(model)
-    draws = LinkDraws(plan, 5, range(3), rounds=7, loss=loss, block=3)
+    draws = LinkDraws(plan, 5, range(3), loss=loss)
+    expected = np.zeros((3, 7, 3))
     for sender in range(3):
-        links = {j: link_stream(5, sender, j) for j in range(3) if j != sender}
+        links = {j: Link(model, 5, sender, j) for j in range(3) if j != sender}
         for round in range(7):
             send_time = 0.3 * round
             leaf, lost = draws.draws(sender, round)
+            expected[sender, round] = leaf
             delays = plan.delays(leaf, sender, np.arange(3), send_time)
-            for j, rng in links.items():
-                assert delays[j] == model.delay(rng, sender, j, send_time)
+            for j, link in links.items():
+                assert delays[j] == link.next_delay(send_time)
                 if loss:
-                    assert lost[j] == (rng.random() < loss)
+                    assert lost[j] == link.next_lost(loss)
+    for round in range(7):
+        rows, _ = draws.rows(np.arange(3), round)
+        others = ~np.eye(3, dtype=bool)
+        assert np.array_equal(rows[others], expected[:, round][others])
+    index = np.array([4, 0, 6])
+    leaf, _ = draws.indexed(1, index, np.array([True, False, True]))
+    assert leaf[0] == expected[1, 4, 0] and leaf[2] == expected[1, 6, 2]
 
 
 # --- the stacked CE step --------------------------------------------------------------------
@@ -458,18 +462,6 @@ def test_shipped_scenarios_give_the_same_trace_hash(path):
 
 def test_cgc_builder_scenario_is_identical():
     assert_same_run(*run_both(cgc(protocol__rounds=40, trace=True)))
-
-
-@pytest.mark.parametrize("loss", [0.0, 0.2])
-def test_link_draws_in_several_blocks_give_the_same_run(monkeypatch, loss):
-    """A run longer than one block of pre-drawn rounds resumes every link's stream."""
-    import netsim.fast.peer_engine as peer_engine
-
-    scenario = small(protocol__rounds=9, trace=True, protocol__deadline=0.02, network__loss=loss)
-    monkeypatch.setattr(peer_engine, "BLOCK_BYTES", 2 * 9 * 6 * 6)  # two rounds per block
-    reference, batched = run_both(scenario)
-    assert_same_run(reference, batched)
-    assert_same_run(reference, run_peer(fast(scenario), None, None, layered=False))
 
 
 def test_the_default_engine_is_auto_and_the_manifest_says_which_ran():

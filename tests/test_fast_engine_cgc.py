@@ -23,6 +23,7 @@ from test_fast_engine import ATTACKS, COMPOSITES, DELAYS, assert_same_run, fast,
 import netsim
 from netsim.costs import CHECK_ROWS, LeastSquares, aggregate_optimum
 from netsim.delays import DELAY_MODELS
+from netsim.engine.network import Link
 from netsim.errors import ScenarioError, SimulationStalled
 from netsim.fast import unsupported
 from netsim.fast.draws import DelayPlan
@@ -30,7 +31,7 @@ from netsim.fast.server_draws import ReplyDraws, reply_delays
 from netsim.fast.server_gradients import StackedGradients
 from netsim.fast.server_layered import LayeredServerEngine
 from netsim.fast.server_run import run_server
-from netsim.rng import SERVER, link_stream
+from netsim.rng import SERVER
 from netsim.simulation import simulate
 
 STEPS = [
@@ -276,16 +277,13 @@ def test_a_staleness_error_stops_both_engines_at_the_same_round():
 @pytest.mark.parametrize("table", [*COMPOSITES, {"model": "exponential", "mean": 0.01}])
 @pytest.mark.parametrize("loss", [0.0, 0.3])
 def test_reply_draws_equal_each_links_own_draws(table, loss):
-    """Agent i's k-th reply takes the k-th message of link i -> server, whichever agents reply
-    together and however many blocks the draws take."""
+    """Agent i's k-th reply takes the k-th message of link i -> server (the reference's Link),
+    whichever agents reply together."""
     params = dict(table)
     model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
     plan = DelayPlan(model)
-    draws = ReplyDraws(plan, 5, 3, rounds=7, loss=loss)
-    draws.block = 2  # several refills
-    draws.leaf, draws.position = np.zeros((3, 2)), np.full(3, 2)
-    draws.lost = np.zeros((3, 2), dtype=bool) if loss else None
-    links = {i: link_stream(5, i, SERVER) for i in range(3)}
+    draws = ReplyDraws(plan, 5, 3, loss=loss)
+    links = {i: Link(model, 5, i, SERVER) for i in range(3)}
     pattern = [[0, 1, 2], [1], [0, 2], [2, 1, 0], [0], [0, 1, 2], [1, 2]]
     for step, agents in enumerate(pattern):
         senders = np.array(sorted(agents))
@@ -293,9 +291,9 @@ def test_reply_draws_equal_each_links_own_draws(table, loss):
         leaf, lost = draws.next(senders)
         delays = reply_delays(plan, leaf, senders, send_times)
         for k, i in enumerate(senders.tolist()):
-            assert delays[k] == model.delay(links[i], i, SERVER, float(send_times[k]))
+            assert delays[k] == links[i].next_delay(float(send_times[k]))
             if loss:
-                assert lost[k] == (links[i].random() < loss)
+                assert lost[k] == links[i].next_lost(loss)
 
 
 # --- the stacked gradients -------------------------------------------------------------------

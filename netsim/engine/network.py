@@ -6,8 +6,8 @@ message is its own SimPy event, processed at its arrival time in the order (arri
 sender, receiver, round); only then does the receiver see it. No FIFO is imposed: two messages
 on one link may arrive out of send order.
 
-Per message, from the link's stream and in this order: the delay draw(s) of the delay model,
-then, when ``network.loss`` > 0, one uniform number that decides loss. With a declared partial
+Per message k on a link: the delay model's draw from the first uniform of the link's counter
+k, and, when ``network.loss`` > 0, the second uniform, which decides loss. With a declared partial
 synchrony (``network.asynchrony``) a message sent at s >= GST must arrive by s + Delta: honest
 delays above it are capped (or stop the run, naming the link), honest messages are never lost
 after GST, and a Byzantine sender may choose to deliver at the last moment s + Delta.
@@ -25,7 +25,7 @@ import simpy
 from ..config import AsynchronyConfig
 from ..delays import DelayModel
 from ..errors import ScenarioError
-from ..rng import SERVER, link_stream
+from ..rng import DELAYS, LOSSES, SERVER, Stream, link_stream
 from .environment import DELIVERY, OrderedEnvironment
 from .trace import MessageTrace
 
@@ -46,30 +46,35 @@ class BoundViolation(ScenarioError):
 
 
 class Link:
-    """The directed link sender -> receiver: its delay model and its own random stream."""
+    """The directed link sender -> receiver: its delay model and its draws (:mod:`netsim.rng`,
+    KIND 0): message k's delay from index k of the link's delay stream, its loss decision from
+    index k of its loss stream, whenever it is sent."""
 
-    __slots__ = ("_rng", "model", "receiver", "seed", "sender")
+    __slots__ = ("_delays", "_losses", "model", "receiver", "seed", "sender", "sent")
 
     def __init__(self, model: DelayModel, seed: int, sender: int, receiver: int):
         self.model = model
         self.seed = seed
         self.sender = sender
         self.receiver = receiver
-        self._rng: np.random.Generator | None = None
-
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = link_stream(self.seed, self.sender, self.receiver)
-        return self._rng
+        self.sent = 0  # messages whose delay has been drawn
+        self._delays: Stream | None = None
+        self._losses: Stream | None = None
 
     def next_delay(self, send_time: float) -> float:
-        """The link's next delay draw (simulated seconds) for a message sent at ``send_time``."""
-        return self.model.delay(self.rng, self.sender, self.receiver, send_time)
+        """The delay (simulated seconds) of the link's next message, sent at ``send_time``."""
+        if self._delays is None:
+            self._delays = link_stream(self.seed, self.sender, self.receiver, DELAYS)
+        self._delays.position = self.sent
+        self.sent += 1
+        return self.model.delay(self._delays, self.sender, self.receiver, send_time)
 
     def next_lost(self, loss: float) -> bool:
-        """The link's next loss decision (one uniform draw)."""
-        return bool(self.rng.random() < loss)
+        """Whether the message whose delay was drawn last is lost (one uniform < ``loss``)."""
+        if self._losses is None:
+            self._losses = link_stream(self.seed, self.sender, self.receiver, LOSSES)
+        self._losses.position = self.sent - 1
+        return bool(self._losses.random() < loss)
 
 
 class Network:

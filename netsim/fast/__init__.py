@@ -6,10 +6,9 @@ bypasses it. It returns the same :class:`netsim.results.VariantResult` as the re
 the same message trace (every message's own delay draw from its link's stream, arrival time,
 loss, decision) and the same trace hash (tests/test_fast_engine.py). What differs is the cost:
 
-- link streams: the PCG64 state of every link's ``SeedSequence(seed, spawn_key=(0, a, b))`` is
-  computed in bulk and written into one reusable generator (:mod:`netsim.fast.seeding`): ~4 µs
-  per link instead of ~30 µs for a new ``Generator``; every round of a link is drawn in one call
-  (:mod:`netsim.fast.draws`);
+- link draws: message k on link a -> b is Philox of counter (k, 0, a, b) (:mod:`netsim.rng`),
+  a pure function, so a whole round's delays and losses are one vectorized call over the links
+  (:mod:`netsim.fast.draws`), with no per-link state;
 - CE: a whole round as arrays when that is the reference's run (:mod:`netsim.fast.layered`),
   else one SimPy event per agent event in the reference's order (:mod:`netsim.fast.peer_engine`);
   either way the filter and step run on stacked receivers (:mod:`netsim.fast.peer_update`);
@@ -21,8 +20,8 @@ loss, decision) and the same trace hash (tests/test_fast_engine.py). What differ
   event per agent wake-up (event engines) or per round (round-by-round engines), never one
   per message; same-time events keep the reference's order keys;
 - the trace hash streams a round at a time (:mod:`netsim.fast.trace`); the trace columns, when
-  ``trace`` is on, stream to disk in send order past 2^20 rows. Memory: the link draws (at most
-  1 GiB, in blocks of rounds) and a few (n, n) arrays per round in flight.
+  ``trace`` is on, stream to disk in send order past 2^20 rows. Memory: the estimates of every
+  round and a few (n, n) arrays per round in flight.
 
 Support matrix:
 

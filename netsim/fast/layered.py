@@ -117,7 +117,7 @@ class LayeredPeerEngine(PeerEngine):
     def _honest_layer(self, book: RoundBook, honest: np.ndarray, start: np.ndarray) -> None:
         """Step 2: the honest messages of the round, (n_honest, n) at once."""
         r = book.round
-        leaf, lost = self.honest_draws.rows(honest, r)
+        leaf, lost = self.link_draws.rows(honest, r)
         delay = self.plan.delay_rows(leaf, honest, self.receivers, start[honest])
         sent = self.honest_sent
         lost = self.no_loss if lost is None else lost & sent

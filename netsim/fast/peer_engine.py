@@ -50,12 +50,12 @@ from ..engine.network import BoundViolation
 from ..engine.trace import Decision
 from ..errors import SimulationStalled
 from ..protocols.common import AdversaryStreams, RunCounters
+from ..rng import Stream
 from .draws import DelayPlan, LinkDraws
 from .peer_update import peer_step
 from .rounds import UNDECIDED, RoundBook
 from .trace import TraceSink, byzantine_mask
 
-BLOCK_BYTES = 2**30  # memory for pre-drawn honest link delays (n = 1000: 119 rounds)
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
 KEPT, ELIMINATED, CLIPPED = int(Decision.KEPT), int(Decision.ELIMINATED), int(Decision.CLIPPED)
 
@@ -123,19 +123,11 @@ class PeerEngine:
         others = ~np.eye(self.n, dtype=bool)
         self.awaited = others & (~self.byzantine[None, :] | ~self.byzantine[:, None])
         self.plan = DelayPlan(net.delay)
-        block = max(1, BLOCK_BYTES // (9 * self.n * self.n))
-        self.honest_draws = LinkDraws(
-            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, block
-        )
-        # A Byzantine sender's k-th message on a link need not be its round-k one (it may stay
-        # silent): every index is drawn at once and each link keeps its own count.
-        self.byzantine_draws = LinkDraws(
-            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, self.rounds
-        )
+        self.link_draws = LinkDraws(self.plan, scenario.seed, range(self.n), net.loss)
         self.messages_on = {b: np.zeros(self.n, dtype=np.int64) for b in net.byzantine}
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
-        self.peer_streams: dict[int, tuple[np.ndarray, list[np.random.Generator]]] = {}
+        self.peer_streams: dict[int, tuple[np.ndarray, list[Stream]]] = {}
         self.trace = TraceSink(scenario.trace, net.asynchrony, byzantine_mask(net))
         # estimates[r, i]: x_i^r (honest rows); times[r, i]: when i completed round r
         self.estimates = np.zeros((self.rounds + 1, self.n, self.dim))
@@ -282,7 +274,7 @@ class PeerEngine:
     def _honest_sends(
         self, agent: int, round: int, time: float
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        leaf, lost = self.honest_draws.draws(agent, round)
+        leaf, lost = self.link_draws.draws(agent, round)
         delay = self.plan.delays(leaf, agent, self.receivers, time)
         sent = self.receivers != agent
         lost = np.zeros(self.n, dtype=bool) if lost is None else lost
@@ -327,7 +319,7 @@ class PeerEngine:
         values[ids] = chosen
         sent[ids] = chosen_sent
         count = self.messages_on[agent]
-        leaf, lost = self.byzantine_draws.indexed(agent, np.minimum(count, self.rounds - 1), sent)
+        leaf, lost = self.link_draws.indexed(agent, count, sent)
         delay = self.plan.delays(leaf, agent, self.receivers, time)
         lags = batch_lags(adversary, agent, round, view, receivers)
         if lags is not None:  # held back (Network.send adds the lag to the link's draw)
@@ -344,7 +336,7 @@ class PeerEngine:
         book.byzantine_values[agent] = values
         return sent, lost, delay
 
-    def _peer_streams(self, agent: int) -> tuple[np.ndarray, list[np.random.Generator]]:
+    def _peer_streams(self, agent: int) -> tuple[np.ndarray, list[Stream]]:
         """Byzantine ``agent``'s receivers (every other agent, by id) and their streams."""
         streams = self.peer_streams.get(agent)
         if streams is None:

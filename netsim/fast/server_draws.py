@@ -1,12 +1,11 @@
 """The reply links agent -> server: many agents' next delay draws in one call.
 
-Agent i's k-th reply uses the k-th message of its link i -> server, whose stream is
-``SeedSequence(seed, spawn_key=(0, i, server))`` (spec/engine.md): from it, per message, the
-delay model's leaf draw(s), then, when ``network.loss`` > 0, one ``random()`` (lost iff < loss).
-Each link's draws are taken ``block`` messages at a time into one (n, block) array (a batch of
-K draws equals K single draws; see :mod:`netsim.fast.draws`), so the next reply of any set of
-agents is one fancy-indexing read. Drawing ahead is harmless (no other message uses a link's
-stream); only the draws that messages use are checked, as the reference checks each draw.
+Agent i's k-th reply is the k-th message on its link i -> server: its delay comes from the first
+uniform of that link's counter k (:mod:`netsim.rng`, KIND 0) through the delay model's leaf,
+its loss decision, when ``network.loss`` > 0, from the second (lost iff < loss). Each agent's
+link keeps its count of messages, so the next reply of any set of agents is one vectorized
+draw; only the draws that messages use are computed and checked, as the reference checks each
+draw.
 """
 
 from __future__ import annotations
@@ -15,35 +14,29 @@ import numpy as np
 
 from ..delays import Matrix, Stragglers
 from ..errors import ScenarioError
-from ..rng import SERVER
+from ..philox import uniforms
+from ..rng import LINK, SERVER_KEY
 from .draws import DelayPlan
-from .seeding import StreamSlot, pcg_words
-
-BLOCK_FLOATS = 1 << 22  # draws kept at once, over all links
 
 
 class ReplyDraws:
-    """Leaf draws and loss flags of the n links agent -> server, by message index."""
+    """Leaf draws and loss flags of the n links agent -> server, by message number."""
 
-    def __init__(self, plan: DelayPlan, seed: int, n: int, rounds: int, loss: float):
+    def __init__(self, plan: DelayPlan, seed: int, n: int, loss: float):
         self.plan = plan
+        self.seed = seed
         self.loss = loss
-        self.block = max(1, min(rounds, BLOCK_FLOATS // max(n, 1)))
-        self.states = pcg_words(seed, np.arange(n), np.full(n, SERVER))
-        self.leaf = np.zeros((n, self.block))
-        self.lost = np.zeros((n, self.block), dtype=bool) if loss > 0 else None
-        self.position = np.full(n, self.block)  # next unread column (block: none left)
-        self._slot = StreamSlot()
+        self.position = np.zeros(n, dtype=np.int64)  # each link's next message number
 
     def next(self, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(leaf draw, lost flag or None) of the next message on the link of each of
         ``agents`` (distinct agent ids)."""
-        empty = agents[self.position[agents] >= self.block]
-        if len(empty):
-            self._refill(empty)
-        column = self.position[agents]
-        leaf = self.leaf[agents, column]
+        index = self.position[agents]
         self.position[agents] += 1
+        if self.plan.draws_nothing and self.loss <= 0:
+            return np.full(len(agents), float(self.plan.leaf.value)), None
+        delay_u, loss_u = uniforms(self.seed, LINK, agents, SERVER_KEY, index)
+        leaf = self.plan.leaf.from_uniforms(delay_u)
         bad = ~(np.isfinite(leaf) & (leaf >= 0))
         if bad.any():  # DelayModel.sample's check
             raise ScenarioError(
@@ -52,24 +45,7 @@ class ReplyDraws:
                 float(leaf[bad][0]),
                 ">= 0 and finite",
             )
-        return leaf, None if self.lost is None else self.lost[agents, column]
-
-    def _refill(self, agents: np.ndarray) -> None:
-        draw = self.plan.leaf._draw  # what DelayModel.sample draws, before its check
-        slot, count = self._slot, self.block
-        for agent in agents.tolist():
-            rng = slot.load(self.states[agent])
-            if self.lost is None:
-                self.leaf[agent] = draw(rng, count)
-            elif self.plan.draws_nothing:
-                self.leaf[agent] = draw(rng, count)
-                self.lost[agent] = rng.random(count) < self.loss
-            else:  # (delay, loss) interleaved on the stream: message by message
-                for k in range(count):
-                    self.leaf[agent, k] = draw(rng, 1)[0]
-                    self.lost[agent, k] = rng.random() < self.loss
-            slot.save(self.states[agent])
-        self.position[agents] = 0
+        return leaf, (loss_u < self.loss) if self.loss > 0 else None
 
 
 def reply_delays(

@@ -31,9 +31,9 @@ when it has sent its reply. (The reference hands a request over with an event ke
 at the same instant; nothing that happens in between reads the agent, so taking it at once is
 the same run.) The filter, the step, the adversary's View and the staleness check are the
 reference's functions (:mod:`netsim.filters`, :mod:`netsim.aggregators`,
-:mod:`netsim.protocols.cgc`). The request links (server -> agent) carry one message per round
-and are drawn in blocks (:class:`netsim.fast.draws.LinkDraws`); the reply links, whose k-th
-message is an agent's k-th reply, use live streams.
+:mod:`netsim.protocols.cgc`). The request links (server -> agent) carry one message per round,
+drawn for all agents at once (:class:`netsim.fast.draws.LinkDraws`); the reply links, whose k-th
+message is an agent's k-th reply, use the reference's links one message at a time.
 """
 
 from __future__ import annotations
@@ -94,9 +94,7 @@ class ServerEngine:
         self.w = np.array(proto.x0, dtype=np.float64)
         self.estimates[0, 0] = self.w
         self.plan = DelayPlan(net.delay)
-        self.requests = LinkDraws(
-            self.plan, scenario.seed, range(self.n), self.rounds, net.loss, self.rounds
-        )
+        self.requests = LinkDraws(self.plan, scenario.seed, range(self.n), net.loss)
         self.live = LiveLinks(net.delay, scenario.seed, net.loss)
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}

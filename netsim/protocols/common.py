@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..rng import adversary_stream
+from ..rng import Stream, adversary_stream
 
 if TYPE_CHECKING:
     from ..config import Scenario
@@ -66,9 +66,9 @@ class AdversaryStreams:
 
     def __init__(self, seed: int):
         self.seed = seed
-        self._streams: dict[tuple[int, int], np.random.Generator] = {}
+        self._streams: dict[tuple[int, int], Stream] = {}
 
-    def __call__(self, sender: int, receiver: int) -> np.random.Generator:
+    def __call__(self, sender: int, receiver: int) -> Stream:
         key = (sender, receiver)
         if key not in self._streams:
             self._streams[key] = adversary_stream(self.seed, sender, receiver)
