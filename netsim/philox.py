@@ -68,22 +68,33 @@ def philox4x32(counters: np.ndarray, key: tuple[int, int], rounds: int = ROUNDS)
     return out
 
 
+def _round_keys(k0: int, k1: int, rounds: int) -> np.ndarray:
+    """The key of every round, (rounds, 2, 1) uint64: (k0, k1), bumped by the Weyl constants
+    before every round but the first."""
+    keys = [((k0 + r * WEYL[0]) & WORD, (k1 + r * WEYL[1]) & WORD) for r in range(rounds)]
+    return np.array(keys, dtype=np.uint64)[:, :, None]
+
+
+_MULTIPLIERS = np.array(MULTIPLIERS, dtype=np.uint64)[:, None]  # (M0, M1) against (c0, c2)
+
+
 def _rounds(
     c0: np.ndarray, c1: np.ndarray, c2: np.ndarray, c3: np.ndarray, k0: int, k1: int, rounds: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The Philox rounds on uint64 arrays holding 32-bit words (the products fit in 64 bits)."""
-    for r in range(rounds):
-        if r:
-            k0, k1 = (k0 + WEYL[0]) & WORD, (k1 + WEYL[1]) & WORD
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        c0, c1, c2, c3 = (
-            (p1 >> _SHIFT) ^ c1 ^ np.uint64(k0),
-            p1 & _LOW,
-            (p0 >> _SHIFT) ^ c3 ^ np.uint64(k1),
-            p0 & _LOW,
-        )
-    return c0, c1, c2, c3
+    """The Philox rounds on uint64 arrays holding 32-bit words (the products fit in 64 bits).
+
+    The two lanes of a round are stacked, (c0, c2) and (c1, c3), so that a round is five
+    array operations: the products (M0 c0, M1 c2), their high and low halves, and
+    c <- (hi(M1 c2) ^ c1 ^ k0, lo(M1 c2), hi(M0 c0) ^ c3 ^ k1, lo(M0 c0))."""
+    even = np.stack([c0, c2])  # (c0, c2)
+    odd = np.stack([c1, c3])  # (c1, c3)
+    for key in _round_keys(k0, k1, rounds):
+        products = _MULTIPLIERS * even  # (M0 c0, M1 c2)
+        high = products >> _SHIFT
+        even = high[::-1] ^ odd  # (hi(M1 c2) ^ c1, hi(M0 c0) ^ c3)
+        even ^= key
+        odd = (products & _LOW)[::-1]  # (lo(M1 c2), lo(M0 c0))
+    return even[0], odd[0], even[1], odd[1]
 
 
 def entity_word(entity: int) -> int:

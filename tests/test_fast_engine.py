@@ -135,7 +135,7 @@ def test_honest_link_draws_equal_the_links_own_draws(table, loss):
     params = dict(table)
     model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
     plan = DelayPlan(model)
-    draws = LinkDraws(plan, 5, range(3), loss=loss)
+    draws = LinkDraws(plan, 5, range(3), loss=loss, horizon=7)
     expected = np.zeros((3, 7, 3))
     for sender in range(3):
         links = {j: Link(model, 5, sender, j) for j in range(3) if j != sender}

@@ -282,7 +282,7 @@ def test_reply_draws_equal_each_links_own_draws(table, loss):
     params = dict(table)
     model = DELAY_MODELS.build(params.pop("model"), params, "network.delay").for_network(3, 5)
     plan = DelayPlan(model)
-    draws = ReplyDraws(plan, 5, 3, loss=loss)
+    draws = ReplyDraws(plan, 5, 3, loss=loss, horizon=7)
     links = {i: Link(model, 5, i, SERVER) for i in range(3)}
     pattern = [[0, 1, 2], [1], [0, 2], [2, 1, 0], [0], [0, 1, 2], [1, 2]]
     for step, agents in enumerate(pattern):

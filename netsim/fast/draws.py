@@ -124,19 +124,33 @@ def _apply(
     return layer.multiplier(send_time) * inner
 
 
+WINDOW_FLOATS = 1 << 22  # draws kept ahead, over all the links of a LinkDraws (32 MiB)
+
+
 class LinkDraws:
     """Leaf draws and loss flags of links ``sender -> receivers``, by message number: message k
     on a link uses counter k of the link (module docstring). An honest CE sender's k-th message
     on every link is its round-k message; a Byzantine sender's links advance separately
-    (:meth:`indexed`). Only the draws a caller asks for are computed, and checked with
-    ``DelayModel.sample``'s rule, so an invalid draw no message uses raises nothing, as in the
-    reference."""
+    (:meth:`indexed`).
 
-    def __init__(self, plan: DelayPlan, seed: int, receivers: Sequence[int], loss: float):
+    A draw is a pure function of its counter, so the draws of the next few message numbers are
+    computed in one call and kept (a *window*, at most :data:`WINDOW_FLOATS` draws in all):
+    one call serves many rounds of a small network, and memory stays bounded whatever the
+    number of rounds. Only the draws a message uses are checked, with ``DelayModel.sample``'s
+    rule, so an invalid draw no message uses raises nothing, as in the reference."""
+
+    def __init__(
+        self, plan: DelayPlan, seed: int, receivers: Sequence[int], loss: float, horizon: int
+    ):
         self.plan = plan
         self.seed = seed
+        self.horizon = max(1, horizon)  # no link carries more messages (a window stops there)
         self.receivers = np.asarray(receivers, dtype=np.int64)
+        self.columns = np.arange(len(self.receivers))
         self.loss = loss
+        # per sender: (first message number, leaf (count, receivers), lost or None)
+        self._windows: dict[int, tuple[int, np.ndarray, np.ndarray | None]] = {}
+        self._stacked: tuple | None = None  # rows(): (senders, first, leaf, lost)
 
     def _compute(
         self, senders: np.ndarray | int, index: np.ndarray | int
@@ -152,30 +166,56 @@ class LinkDraws:
         leaf = self.plan.leaf.from_uniforms(delay_u)
         return leaf, (loss_u < self.loss) if self.loss > 0 else None
 
+    def _window(
+        self, sender: int, low: int, high: int
+    ) -> tuple[int, np.ndarray, np.ndarray | None]:
+        """``sender``'s window, covering message numbers ``low`` to ``high``."""
+        window = self._windows.get(sender)
+        if window is None or not window[0] <= low <= high < window[0] + len(window[1]):
+            n = len(self.receivers)
+            ahead = min(WINDOW_FLOATS // max(1, n * n), self.horizon - low)
+            count = max(high - low + 1, ahead)
+            leaf, lost = self._compute(sender, np.arange(low, low + count)[:, None])
+            window = self._windows[sender] = (low, leaf, lost)
+        return window
+
     def draws(self, sender: int, round: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(leaf draws, lost flags or None) of ``sender``'s message number ``round`` on every
         link (the entry of a receiver equal to the sender is meaningless)."""
-        leaf, lost = self._compute(sender, round)
-        self._check(leaf[self.receivers != sender])
-        return leaf, lost
+        first, leaf, lost = self._window(sender, round, round)
+        row = leaf[round - first]
+        self._check(row[self.receivers != sender])
+        return row, None if lost is None else lost[round - first]
 
     def rows(self, senders: np.ndarray, round: int) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`draws` of several senders that advance together (the honest senders of the
         round-by-round engine), stacked (senders, receivers)."""
         if not len(senders):
             return np.zeros((0, len(self.receivers))), None
-        leaf, lost = self._compute(np.asarray(senders)[:, None], round)
-        self._check(leaf[senders[:, None] != self.receivers[None, :]])
-        return leaf, lost
+        key = tuple(senders.tolist())
+        stacked = self._stacked
+        if stacked is None or stacked[0] != key or not 0 <= round - stacked[1] < len(stacked[2]):
+            self._stacked = None  # release the old window first
+            ahead = WINDOW_FLOATS // (len(key) * len(self.receivers))
+            count = max(1, min(ahead, self.horizon - round))
+            index = np.arange(round, round + count)[:, None, None]
+            leaf, lost = self._compute(np.asarray(senders)[None, :, None], index)
+            stacked = self._stacked = (key, round, leaf, lost)
+        _, first, leaf, lost = stacked
+        rows = leaf[round - first]
+        self._check(rows[senders[:, None] != self.receivers[None, :]])
+        return rows, None if lost is None else lost[round - first]
 
     def indexed(
         self, sender: int, index: np.ndarray, used: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Like :meth:`draws` with a message number per link; only the links in ``used`` are
         checked."""
-        leaf, lost = self._compute(sender, np.asarray(index, dtype=np.int64))
-        self._check(leaf[used])
-        return leaf, lost
+        index = np.asarray(index, dtype=np.int64)
+        first, leaf, lost = self._window(sender, int(index.min()), int(index.max()))
+        picked = leaf[index - first, self.columns]
+        self._check(picked[used])
+        return picked, None if lost is None else lost[index - first, self.columns]
 
     def _check(self, delays: np.ndarray) -> None:
         """``DelayModel.sample``'s check: a negative or non-finite delay is an error."""

@@ -123,7 +123,7 @@ class PeerEngine:
         others = ~np.eye(self.n, dtype=bool)
         self.awaited = others & (~self.byzantine[None, :] | ~self.byzantine[:, None])
         self.plan = DelayPlan(net.delay)
-        self.link_draws = LinkDraws(self.plan, scenario.seed, range(self.n), net.loss)
+        self.link_draws = LinkDraws(self.plan, scenario.seed, range(self.n), net.loss, self.rounds)
         self.messages_on = {b: np.zeros(self.n, dtype=np.int64) for b in net.byzantine}
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}

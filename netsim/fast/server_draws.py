@@ -18,25 +18,34 @@ from ..philox import uniforms
 from ..rng import LINK, SERVER_KEY
 from .draws import DelayPlan
 
+WINDOW_FLOATS = 1 << 22  # draws kept ahead, over all n reply links (32 MiB)
+
 
 class ReplyDraws:
-    """Leaf draws and loss flags of the n links agent -> server, by message number."""
+    """Leaf draws and loss flags of the n links agent -> server, by message number. The next
+    messages of every link are computed a window at a time (a draw is a pure function of its
+    counter, so computing ahead changes nothing), at most :data:`WINDOW_FLOATS` draws in all."""
 
-    def __init__(self, plan: DelayPlan, seed: int, n: int, loss: float):
+    def __init__(self, plan: DelayPlan, seed: int, n: int, loss: float, horizon: int):
         self.plan = plan
         self.seed = seed
         self.loss = loss
-        self.position = np.zeros(n, dtype=np.int64)  # each link's next message number
+        # message numbers per link window: no more than a link will carry (``horizon``)
+        self.width = max(1, min(WINDOW_FLOATS // max(n, 1), horizon))
+        self.next_window = np.zeros(n, dtype=np.int64)  # where each link's next window starts
+        self.position = np.full(n, self.width)  # the next unread column (width: none left)
+        self.leaf = np.zeros((n, self.width))
+        self.lost = np.zeros((n, self.width), dtype=bool) if loss > 0 else None
 
     def next(self, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(leaf draw, lost flag or None) of the next message on the link of each of
         ``agents`` (distinct agent ids)."""
-        index = self.position[agents]
+        empty = agents[self.position[agents] >= self.width]
+        if len(empty):
+            self._refill(empty)
+        column = self.position[agents]
+        leaf = self.leaf[agents, column]
         self.position[agents] += 1
-        if self.plan.draws_nothing and self.loss <= 0:
-            return np.full(len(agents), float(self.plan.leaf.value)), None
-        delay_u, loss_u = uniforms(self.seed, LINK, agents, SERVER_KEY, index)
-        leaf = self.plan.leaf.from_uniforms(delay_u)
         bad = ~(np.isfinite(leaf) & (leaf >= 0))
         if bad.any():  # DelayModel.sample's check
             raise ScenarioError(
@@ -45,7 +54,20 @@ class ReplyDraws:
                 float(leaf[bad][0]),
                 ">= 0 and finite",
             )
-        return leaf, (loss_u < self.loss) if self.loss > 0 else None
+        return leaf, None if self.lost is None else self.lost[agents, column]
+
+    def _refill(self, agents: np.ndarray) -> None:
+        """The next window of each of ``agents``' links, in one call."""
+        index = self.next_window[agents][:, None] + np.arange(self.width)[None, :]
+        self.next_window[agents] += self.width
+        self.position[agents] = 0
+        if self.plan.draws_nothing and self.loss <= 0:
+            self.leaf[agents] = float(self.plan.leaf.value)
+            return
+        delay_u, loss_u = uniforms(self.seed, LINK, agents[:, None], SERVER_KEY, index)
+        self.leaf[agents] = self.plan.leaf.from_uniforms(delay_u)
+        if self.lost is not None:
+            self.lost[agents] = loss_u < self.loss
 
 
 def reply_delays(

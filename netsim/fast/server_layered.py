@@ -65,7 +65,7 @@ class LayeredServerEngine(ServerEngine):
     ):
         super().__init__(scenario, optimum, on_round)
         net = scenario.network
-        self.reply_draws = ReplyDraws(self.plan, scenario.seed, self.n, net.loss)
+        self.reply_draws = ReplyDraws(self.plan, scenario.seed, self.n, net.loss, self.rounds)
         self.agents = np.arange(self.n)
         self.is_byzantine = np.isin(self.agents, list(self.byzantine))
         self.honest_ids = np.array(self.honest, dtype=np.int64)
