@@ -604,10 +604,10 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
-
 def _seconds(value: float) -> str:
     """A simulated time for a summary line: 3 decimals, or 4 significant digits when huge."""
     return f"{value:.3f}" if abs(value) < 1e9 else f"{value:.4g}"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
