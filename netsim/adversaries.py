@@ -25,7 +25,7 @@ from .portable import dot, norm
 from .preaggregation import parse_filter, pipeline
 from .registry import Registry
 from .rng import Stream
-from .variates import uniform
+from .variates import draw_rows
 
 ADVERSARIES: Registry = Registry("adversary")
 
@@ -241,16 +241,12 @@ class RandomUniform:
     def values(
         self, sender: int, round: int, view: View, receivers: Receivers
     ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`loop_values`: one U[low, high]^d draw per receiver from its own stream, the
-        d uniforms of each read into one array and scaled in one call
-        (:func:`netsim.variates.uniform`, what ``Stream.uniform`` computes; bounds near
-        +-1e308, whose difference overflows, are handled there)."""
-        values = np.empty((len(receivers.ids), view.dim))
-        for k, rng in enumerate(receivers.rngs):
-            rng.random(out=values[k])
-        return uniform(values, float(self.low), float(self.high)), np.ones(
-            len(receivers.ids), dtype=bool
-        )
+        """:func:`loop_values`: one U[low, high]^d draw per receiver from its own stream, every
+        receiver's computed in one call (:func:`netsim.variates.draw_rows`; bounds near
+        +-1e308, whose difference overflows, are handled by the transform)."""
+        transform = ("uniform", float(self.low), float(self.high))
+        values = draw_rows(receivers.rngs, view.dim, transform)
+        return values, np.ones(len(receivers.ids), dtype=bool)
 
 
 NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 1e308}
@@ -560,10 +556,8 @@ class Gaussian:
         with a target's own stream, in order (a Byzantine receiver's stream draws nothing)."""
         if view.server:
             return loop_values(self, sender, round, view, receivers)
-        noise = np.empty((int(receivers.has_target.sum()), view.dim))
         peers = np.flatnonzero(receivers.has_target).tolist()
-        for row, k in enumerate(peers):
-            noise[row] = receivers.rngs[k].standard_normal(view.dim)
+        noise = draw_rows([receivers.rngs[k] for k in peers], view.dim, ("normal",))
         target = receivers.target[receivers.has_target]
         return _to_peers(target + self.sigma * noise, receivers, view.dim)
 

@@ -24,6 +24,7 @@ entity, so drawing K at once or one at a time gives the same numbers, by constru
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -192,22 +193,38 @@ class KeyedStream:
     def _take(self, transform: tuple, size: int | tuple[int, ...] | None) -> np.ndarray:
         """The next ``size`` variates of ``transform`` (a name and its parameters)."""
         shape = () if size is None else (size,) if isinstance(size, int | np.integer) else size
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         start, stop = self.position, self.position + count
-        kept = self._kept
-        if (
-            kept is None
-            or kept[0] != transform
-            or not kept[1] <= start <= stop <= kept[1] + len(kept[2])
-        ):
+        if not self.holds(transform, count):
             index = np.arange(start, start + max(count, LOOKAHEAD), dtype=np.int64)
-            kept = self._kept = (
-                transform,
-                start,
-                _TRANSFORMS[transform[0]](self.uniforms(index), *transform[1:]),
-            )
+            self._kept = (transform, start, _apply(transform, self.uniforms(index)))
+        kept = self._kept
+        assert kept is not None
         self.position = stop
         return kept[2][start - kept[1] : stop - kept[1]].reshape(shape)
+
+    def holds(self, transform: tuple, count: int) -> bool:
+        """Whether the next ``count`` variates of ``transform`` are already computed."""
+        kept = self._kept
+        return (
+            kept is not None
+            and kept[0] == transform
+            and kept[1] <= self.position
+            and self.position + count <= kept[1] + len(kept[2])
+        )
+
+    def keep(self, transform: tuple, start: int, values: np.ndarray) -> None:
+        """Hold ``values``, the variates of ``transform`` from index ``start`` on (computed by
+        :func:`draw_rows` for many streams at once)."""
+        self._kept = (transform, start, values)
+
+    def take_kept(self, count: int) -> np.ndarray:
+        """The next ``count`` variates held (:meth:`holds` is true for them): a view."""
+        kept = self._kept
+        assert kept is not None
+        offset = self.position - kept[1]
+        self.position += count
+        return kept[2][offset : offset + count]
 
     @staticmethod
     def _result(values: np.ndarray, size: object) -> np.ndarray | float:
@@ -256,3 +273,39 @@ _TRANSFORMS = {
     "normal": standard_normal,
     "lomax": lomax,
 }
+
+
+def _apply(transform: tuple, u: np.ndarray) -> np.ndarray:
+    return _TRANSFORMS[transform[0]](u, *transform[1:])
+
+
+ROW_BUDGET = 1 << 20  # draw_rows: variates computed ahead, over all its streams
+
+
+def draw_rows(
+    streams: Sequence[KeyedStream], count: int, transform: tuple = ("random",)
+) -> np.ndarray:
+    """The next ``count`` variates of ``transform`` of each stream, (k, count): row j is what
+    ``streams[j]`` would return alone (``random(count)``, ``uniform(low, high, count)``
+    for ``("uniform", low, high)``, ``standard_normal(count)`` for ``("normal",)``, ...), bit
+    for bit, and each stream advances by ``count``. Streams of one entity family (the same
+    seed, kind, first entity, draw and part: an adversary's streams towards its receivers) are
+    computed in one call, several rounds' worth ahead (at most :data:`ROW_BUDGET` in all), so
+    an engine asking every round pays one vectorized computation per many rounds."""
+    rows = np.empty((len(streams), count))
+    families: dict[tuple, list[int]] = {}
+    for j, stream in enumerate(streams):
+        if not stream.holds(transform, count):
+            key = (stream.seed, stream.kind, stream.a, stream.draw, stream.part)
+            families.setdefault(key, []).append(j)
+    for (seed, kind, a, draw, part), members in families.items():
+        width = max(count, LOOKAHEAD, min(16 * count, ROW_BUDGET // len(members)))
+        b = np.array([streams[j].b for j in members], dtype=np.int64)[:, None]
+        start = np.array([streams[j].position for j in members], dtype=np.int64)
+        index = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        values = _apply(transform, uniforms(seed, kind, a, b, index, draw)[part])
+        for row, j in enumerate(members):
+            streams[j].keep(transform, int(start[row]), values[row])
+    for j, stream in enumerate(streams):  # every stream holds them now
+        rows[j] = stream.take_kept(count)
+    return rows

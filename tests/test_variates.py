@@ -119,3 +119,28 @@ def test_keyed_permutation_is_a_permutation_and_uniform_enough():
         assert sorted(order.tolist()) == [0, 1, 2, 3]
         firsts[order[0]] += 1
     assert stats.chisquare(firsts).pvalue > 1e-4
+
+
+@given(
+    seed=st.integers(0, 2**40),
+    count=st.integers(1, 40),
+    calls=st.integers(1, 6),
+    transform=st.sampled_from([("random",), ("uniform", -3.0, 2.0), ("normal",)]),
+)
+@settings(max_examples=30, deadline=None)
+def test_draw_rows_gives_each_stream_its_own_draws(seed, count, calls, transform):
+    """Rows for several streams at once (two entity families, streams at different positions)
+    equal each stream's draws alone, call after call, and leave every stream where it would be."""
+
+    def make() -> list[KeyedStream]:
+        family = [KeyedStream(seed, 2, 0, b) for b in (1, 2, 5)] + [KeyedStream(seed, 2, 3, 1)]
+        family[1].random(7)  # a stream already advanced
+        return family
+
+    together, alone = make(), make()
+    method = {"random": "random", "uniform": "uniform", "normal": "standard_normal"}[transform[0]]
+    for _ in range(calls):
+        rows = variates.draw_rows(together, count, transform)
+        for row, stream in zip(rows, alone, strict=True):
+            assert np.array_equal(row, getattr(stream, method)(*transform[1:], size=count))
+    assert [s.position for s in together] == [s.position for s in alone]
