@@ -157,6 +157,28 @@ def test_honest_link_draws_equal_the_links_own_draws(table, loss):
     assert leaf[0] == expected[1, 4, 0] and leaf[2] == expected[1, 6, 2]
 
 
+def test_link_draws_are_the_same_through_any_window(monkeypatch):
+    """Windows of one message number (the smallest), or none at all (links whose message numbers
+    lie far apart), give the draws of the reference's Link."""
+    import netsim.fast.draws as draws_module
+
+    model = DELAY_MODELS.build("exponential", {"mean": 0.01}, "network.delay")
+    plan = DelayPlan(model)
+    expected = {}
+    for j in range(4):
+        link = Link(model, 9, 2, j)
+        expected[j] = [link.next_delay(0.0) for _ in range(12)]
+    for floats in (16, 1 << 22):  # 16 // 4^2: a window of one message number
+        monkeypatch.setattr(draws_module, "WINDOW_FLOATS", floats)
+        draws = LinkDraws(plan, 9, range(4), loss=0.0, horizon=12)
+        for round in range(12):
+            leaf, _ = draws.draws(2, round)
+            assert all(leaf[j] == expected[j][round] for j in (0, 1, 3))
+        index = np.array([11, 0, 5, 3])  # spread 11: direct draws when the window is small
+        leaf, _ = draws.indexed(2, index, np.array([True, True, False, True]))
+        assert [leaf[j] for j in (0, 1, 3)] == [expected[0][11], expected[1][0], expected[3][3]]
+
+
 # --- the stacked CE step --------------------------------------------------------------------
 
 

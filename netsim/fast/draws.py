@@ -7,8 +7,9 @@ iff < loss). Every composite model (``matrix``, ``stragglers``, ``profile``) tra
 innermost *leaf* model draws, once per message, with float operations that depend only on
 (sender, receiver, send time). So the k-th message's delay is ``transform(leaf(u_k))``, and
 since u_k is a pure function of (seed, a, b, k) (:func:`netsim.philox.uniforms`), the draws of
-any set of links and messages -- a whole round of a CE network -- are one vectorized call,
-with no state and no memory beyond the arrays asked for.
+any set of links and messages -- a whole round of a CE network -- are one vectorized call;
+nothing has to be drawn in order, and what is computed ahead (a window of rounds, bounded) is
+only a cache.
 
 - :class:`DelayPlan` splits a model into its leaf and the transforms (same float operations, in
   the same order, as the models' ``delay`` methods; elementwise numpy gives the same IEEE
@@ -212,10 +213,15 @@ class LinkDraws:
         """Like :meth:`draws` with a message number per link; only the links in ``used`` are
         checked."""
         index = np.asarray(index, dtype=np.int64)
-        first, leaf, lost = self._window(sender, int(index.min()), int(index.max()))
-        picked = leaf[index - first, self.columns]
+        low, high = int(index.min()), int(index.max())
+        if high - low >= max(1, WINDOW_FLOATS // max(1, len(self.receivers) ** 2)):
+            leaf, lost = self._compute(sender, index)  # links far apart: these draws only
+            self._check(leaf[used])
+            return leaf, lost
+        first, window, window_lost = self._window(sender, low, high)
+        picked = window[index - first, self.columns]
         self._check(picked[used])
-        return picked, None if lost is None else lost[index - first, self.columns]
+        return picked, None if window_lost is None else window_lost[index - first, self.columns]
 
     def _check(self, delays: np.ndarray) -> None:
         """``DelayModel.sample``'s check: a negative or non-finite delay is an error."""
