@@ -51,7 +51,7 @@ def check_output_dir(key: str, path: str | Path) -> Path:
     if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
         raise ScenarioError(
             key,
-            f"cannot be written: {existing} is not writable",
+            f"cannot be written: {os.path.abspath(existing)} is not writable",
             str(path),
             "a directory you can write to",
         )
