@@ -79,18 +79,31 @@ def distance_keys(
     """:func:`norm_keys` of ||x_s - x_u|| for ``difference`` = values - own[..., None, :]
     ((..., k, d), as the caller computed it, possibly overflowed), at the cost of a plain norm:
     rows whose plain norm is exact (:func:`plain_distances`, or ``plain`` if the caller has
-    it) take frexp of it; the others are recomputed from x_s/2 - x_u/2, exactly."""
+    it) take frexp of it; the others are recomputed exactly: from the difference scaled by a
+    power of two where it is finite (its squares over- or underflowed), from x_s/2 - x_u/2
+    where it overflowed. (Halving a difference of subnormals would lose its last bit: the
+    distance 2^-1074 would become 0.)"""
     plain, inexact = plain_distances(difference) if plain is None else plain
     mantissa, exponent = np.frexp(plain)
     exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
     if inexact.any():
         where = np.nonzero(inexact)
-        receivers = where[:-1]  # the leading indices of each row to redo: its receiver
-        half = values[where] / 2 - np.asarray(own)[receivers] / 2
-        half_exponent, half_mantissa = norm_keys(half)
-        doubled = np.where(half_mantissa == 0, half_exponent, half_exponent + 1)  # ||2 h||
-        exponent[where] = np.where(half_exponent == LAST_EXPONENT, LAST_EXPONENT, doubled)
-        mantissa[where] = half_mantissa
+        rows = difference[where]
+        finite = np.all(np.isfinite(rows), axis=-1)
+        redo_exponent = np.empty(len(rows), dtype=np.int64)
+        redo_mantissa = np.empty(len(rows))
+        if finite.any():  # squares over- or underflowed: the difference itself, scaled exactly
+            redo_exponent[finite], redo_mantissa[finite] = norm_keys(rows[finite])
+        if not finite.all():  # the difference overflowed: ||x_s/2 - x_u/2||, doubled
+            at = tuple(index[~finite] for index in where)
+            half = values[at] / 2 - np.asarray(own)[at[:-1]] / 2  # at[:-1]: the receiver
+            half_exponent, half_mantissa = norm_keys(half)
+            doubled = np.where(half_mantissa == 0, half_exponent, half_exponent + 1)  # ||2 h||
+            last = half_exponent == LAST_EXPONENT
+            redo_exponent[~finite] = np.where(last, LAST_EXPONENT, doubled)
+            redo_mantissa[~finite] = half_mantissa
+        exponent[where] = redo_exponent
+        mantissa[where] = redo_mantissa
     return exponent, mantissa
 
 

@@ -205,3 +205,14 @@ def test_ce_eliminates_non_finite_and_huge_values_when_f_covers_them(case):
 def test_keep_all_keeps_every_row_whatever_f(case):
     own, received, f, senders = case
     assert keep_all(own, received, f, senders).tolist() == [True] * len(received)
+
+
+def test_ce_orders_distances_at_the_smallest_subnormal():
+    """Found by hypothesis: own 2^-1074, values 2^-1074 (distance 0) and 0 (distance 2^-1074,
+    whose square underflows). Halving the difference would turn 2^-1074 into 0 and tie them;
+    CE must keep the value at distance 0 and drop the other."""
+    tiny = 5e-324
+    own = np.array([tiny])
+    received = np.array([[tiny], [0.0]])
+    kept = comparative_elimination(own, received, 1, np.array([1, 0]))
+    assert kept.tolist() == [True, False]
