@@ -53,6 +53,19 @@ def _bounded_draws(key: str, value: float, largest: float, allowed: str) -> None
         )
 
 
+def check_drawn(model: str, delays: np.ndarray) -> None:
+    """A drawn delay must be finite and >= 0: :class:`ScenarioError` naming ``network.delay``
+    and the first bad value otherwise (what every engine checks each used draw with)."""
+    bad = ~(np.isfinite(delays) & (delays >= 0))
+    if bad.any():
+        raise ScenarioError(
+            "network.delay",
+            f"model {model!r} drew an invalid delay",
+            float(delays[bad][0]),
+            ">= 0 and finite",
+        )
+
+
 class DelayModel:
     """Base class: subclasses implement :meth:`_draw` and the three moments/bounds."""
 
@@ -61,14 +74,7 @@ class DelayModel:
     def sample(self, rng: Stream, size: int) -> np.ndarray:
         """``size`` delays (simulated seconds); a negative or non-finite draw is an error here."""
         delays = np.asarray(self._draw(rng, size), dtype=np.float64)
-        if not np.all(np.isfinite(delays)) or np.any(delays < 0):
-            bad = delays[~(np.isfinite(delays) & (delays >= 0))][0]
-            raise ScenarioError(
-                "network.delay",
-                f"model {self.name!r} drew an invalid delay",
-                float(bad),
-                ">= 0 and finite",
-            )
+        check_drawn(self.name, delays)
         return delays
 
     def _draw(self, rng: Stream, size: int) -> np.ndarray:

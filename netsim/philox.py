@@ -97,11 +97,6 @@ def _rounds(
     return even[0], odd[0], even[1], odd[1]
 
 
-def entity_word(entity: int) -> int:
-    """An entity id as a counter word: itself, or 2^32 - 1 for the server (-1)."""
-    return ENTITY_LIMIT - 1 if entity == -1 else entity
-
-
 def seed_key(seed: int) -> tuple[int, int]:
     """The Philox key of a run's seed (0 <= seed < 2^64): its low and high 32-bit words."""
     if not 0 <= seed < 1 << 64:

@@ -36,11 +36,11 @@ from ..delays import (
     Profile,
     Stragglers,
     Uniform,
+    check_drawn,
 )
 from ..engine.network import Link
-from ..errors import ScenarioError
 from ..philox import uniforms
-from ..rng import LINK, SERVER, SERVER_KEY
+from ..rng import LINK
 
 LEAVES = (Constant, Uniform, Exponential, LogNormal, Pareto)
 COMPOSITES = (Matrix, Profile, Stragglers)
@@ -161,9 +161,7 @@ class LinkDraws:
         shape = np.broadcast_shapes(np.shape(senders), self.receivers.shape, np.shape(index))
         if self.plan.draws_nothing and self.loss <= 0:
             return np.full(shape, float(self.plan.leaf.value)), None
-        delay_u, loss_u = uniforms(
-            self.seed, LINK, _entity(senders), _entity(self.receivers), index
-        )
+        delay_u, loss_u = uniforms(self.seed, LINK, senders, self.receivers, index)
         leaf = self.plan.leaf.from_uniforms(delay_u)
         return leaf, (loss_u < self.loss) if self.loss > 0 else None
 
@@ -224,20 +222,7 @@ class LinkDraws:
         return picked, None if window_lost is None else window_lost[index - first, self.columns]
 
     def _check(self, delays: np.ndarray) -> None:
-        """``DelayModel.sample``'s check: a negative or non-finite delay is an error."""
-        bad = ~(np.isfinite(delays) & (delays >= 0))
-        if bad.any():
-            raise ScenarioError(
-                "network.delay",
-                f"model {self.plan.leaf.name!r} drew an invalid delay",
-                float(delays[bad][0]),
-                ">= 0 and finite",
-            )
-
-
-def _entity(ids: np.ndarray | int) -> np.ndarray:
-    """Node ids as counter entities: the server (-1) is 2^32 - 1 (netsim.rng)."""
-    return np.where(np.asarray(ids) == SERVER, SERVER_KEY, ids)
+        check_drawn(self.plan.leaf.name, delays)
 
 
 class LiveLinks:

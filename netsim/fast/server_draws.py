@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..delays import Matrix, Stragglers
-from ..errors import ScenarioError
+from ..delays import Matrix, Stragglers, check_drawn
 from ..philox import uniforms
-from ..rng import LINK, SERVER_KEY
+from ..rng import LINK, SERVER
 from .draws import DelayPlan
 
 WINDOW_FLOATS = 1 << 22  # draws kept ahead, over all n reply links (32 MiB)
@@ -46,14 +45,7 @@ class ReplyDraws:
         column = self.position[agents]
         leaf = self.leaf[agents, column]
         self.position[agents] += 1
-        bad = ~(np.isfinite(leaf) & (leaf >= 0))
-        if bad.any():  # DelayModel.sample's check
-            raise ScenarioError(
-                "network.delay",
-                f"model {self.plan.leaf.name!r} drew an invalid delay",
-                float(leaf[bad][0]),
-                ">= 0 and finite",
-            )
+        check_drawn(self.plan.leaf.name, leaf)
         return leaf, None if self.lost is None else self.lost[agents, column]
 
     def _refill(self, agents: np.ndarray) -> None:
@@ -64,7 +56,7 @@ class ReplyDraws:
         if self.plan.draws_nothing and self.loss <= 0:
             self.leaf[agents] = float(self.plan.leaf.value)
             return
-        delay_u, loss_u = uniforms(self.seed, LINK, agents[:, None], SERVER_KEY, index)
+        delay_u, loss_u = uniforms(self.seed, LINK, agents[:, None], SERVER, index)
         self.leaf[agents] = self.plan.leaf.from_uniforms(delay_u)
         if self.lost is not None:
             self.lost[agents] = loss_u < self.loss
