@@ -36,12 +36,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from baselines import event_per_agent, vectorized_rounds
 
 ROOT = Path(__file__).resolve().parents[1]
+BASELINES = {"event_per_agent": event_per_agent, "vectorized": vectorized_rounds}
 FULL_SIZES = (10, 30, 100, 300, 1000)
 FULL_DIMS = (2, 10, 100)
 REFERENCE_SECONDS_PER_MESSAGE = 40e-6  # an estimate, only to decide what to skip
 TARGET = {"protocol": "ce", "n": 1000, "d": 10, "rounds": 100}
+WHOLE_RUN = {"n": 1000, "d": 10, "rounds": 50}
 
 
 def scenario_raw(
@@ -90,16 +93,19 @@ def messages_per_round(protocol: str, n: int) -> int:
 def run_point(
     protocol: str, engine: str, n: int, d: int, rounds: int, trace: bool = False
 ) -> dict[str, Any]:
-    """Time one run (``engine`` = reference | fast | numpy); returns seconds and peak RSS.
+    """Time one run (``engine`` = reference | fast | vectorized | event_per_agent); returns
+    seconds and peak RSS.
     ``trace``: keep every message's row (streamed to disk in chunks past 2^20 rows)."""
     first_round = steady = math.nan
     kept = 0  # message rows kept (trace on)
-    if engine == "numpy":
+    if engine in BASELINES:
+        ends: list[float] = []
         start = time.perf_counter()
-        numpy_loop(protocol, n, d, rounds)
+        BASELINES[engine](protocol, n, d, rounds, lambda: ends.append(time.perf_counter()))
         seconds = time.perf_counter() - start
-        first_round, steady = seconds / rounds, seconds / rounds
         completed = rounds
+        first_round = ends[0] - start  # with the setup (costs, pseudo-inverses)
+        steady = (ends[-1] - ends[0]) / (rounds - 1) if rounds > 1 else math.nan
     else:
         import warnings
 
@@ -162,50 +168,55 @@ def netsim_location() -> str:
     return str(Path(netsim.__file__).resolve().parents[1])
 
 
-def numpy_loop(protocol: str, n: int, d: int, rounds: int) -> None:
-    """The lower bound: the rounds as plain stacked numpy (module docstring)."""
-    rng = np.random.default_rng(1)
-    costs = np.random.default_rng(0)
-    A = np.stack([costs.normal(size=(2, d)) for _ in range(n)])
-    B = A @ np.ones(d)
-    pinv = np.linalg.pinv(A)  # (n, d, 2)
-    honest = np.arange(1, n)
-    if protocol == "ce":
-        x = np.einsum("ijk,ik->ij", pinv, B)
-        start = np.zeros(n)
-        for _ in range(rounds):
-            arrival = start[:, None] + rng.exponential(0.01, (n, n))
-            np.fill_diagonal(arrival, -np.inf)
-            completion = np.maximum(start, arrival.max(axis=0))
-            received = np.broadcast_to(x, (n, n, d)).copy()
-            received[0] = rng.uniform(-10, 10, (n, d))  # the Byzantine row, per receiver
-            received = received.transpose(1, 0, 2)  # [receiver, sender]
-            distance = np.linalg.norm(received - x[:, None, :], axis=2)
-            np.fill_diagonal(distance, np.nan)
-            order = np.argsort(distance, axis=1, kind="stable")[:, : n - 2]
-            kept = np.take_along_axis(received, order[:, :, None], axis=1)
-            z = x + 1.0 / (n - 1) * np.sum(kept - x[:, None, :], axis=1)
-            residual = np.einsum("ijk,ik->ij", A, z) - B
-            x = np.where(
-                np.isin(np.arange(n), honest)[:, None],
-                z - np.einsum("ijk,ik->ij", pinv, residual),
-                x,
-            )
-            start = completion
-    else:
-        w = np.zeros(d)
-        clock = 0.0
-        for _ in range(rounds):
-            there = clock + rng.exponential(0.01, n)
-            back = there + rng.exponential(0.01, n)
-            clock = back.max()
-            gradients = 2.0 * np.einsum("ikj,ik->ij", A, np.einsum("ijk,k->ij", A, w) - B)
-            gradients[0] = rng.uniform(-10, 10, d)
-            norms = np.linalg.norm(gradients, axis=1)
-            order = np.argsort(norms, kind="stable")
-            threshold = norms[order[n - 2]]
-            scale = np.where(norms > threshold, threshold / np.where(norms > 0, norms, 1), 1.0)
-            w = w - 0.001 * (gradients * scale[:, None]).sum(axis=0)
+# --- the whole `netsim run`, as a user runs it ------------------------------------------------
+
+
+def whole_run(n: int, d: int, rounds: int, trace: bool) -> dict[str, Any]:
+    """``netsim run`` of the CE benchmark scenario (fast engine, plots on) in a child process:
+    parse, validate (the 2f-redundancy check), run, write results and figures. Wall time and
+    the child's peak RSS (this process only waits for it)."""
+    import tempfile
+
+    from netsim.search.tomlfile import dumps
+
+    with tempfile.TemporaryDirectory() as folder:
+        scenario = Path(folder) / "scenario.toml"
+        scenario.write_text(dumps(scenario_raw("ce", n, d, rounds, "fast", trace)))
+        command = [sys.executable, "-m", "netsim", "run", str(scenario), "--quiet"]
+        start = time.perf_counter()
+        done = subprocess.run(
+            [*command, "--out", str(Path(folder) / "out")], capture_output=True, text=True
+        )
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"netsim run failed:\n{done.stderr}")
+    return {
+        "protocol": "ce",
+        "engine": "netsim run",
+        "n": n,
+        "d": d,
+        "rounds": rounds,
+        "trace": trace,
+        "seconds": seconds,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "netsim": netsim_location(),
+    }
+
+
+def whole_run_table(rows: list[dict[str, Any]]) -> str:
+    """The whole-run target: ``netsim run`` against the event-per-agent baseline's run."""
+    event = next(row for row in rows if row["engine"] == "event_per_agent")
+    lines = [
+        "| what | n | d | rounds | seconds | / event-per-agent | peak MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        what = row["engine"] + (", trace on (messages.csv)" if row.get("trace") else "")
+        lines.append(
+            f"| {what} | {row['n']} | {row['d']} | {row['rounds']} | {row['seconds']:.2f} "
+            f"| {row['seconds'] / event['seconds']:.2f}x | {row['peak_rss_mib']:.0f} |"
+        )
+    return "\n".join(lines)
 
 
 # --- the sweep of points, each in a subprocess ------------------------------------------------
@@ -238,7 +249,7 @@ def plan(quick: bool, budget: float, target: bool) -> list[dict[str, Any]]:
             for n in sizes:
                 rounds = rounds_for(n, quick)
                 estimate = messages_per_round(protocol, n) * rounds * REFERENCE_SECONDS_PER_MESSAGE
-                engines = ["fast", "numpy"] + (["reference"] if estimate <= budget else [])
+                engines = ["fast", *BASELINES] + (["reference"] if estimate <= budget else [])
                 for engine in engines:
                     points.append(
                         {"protocol": protocol, "engine": engine, "n": n, "d": d, "rounds": rounds}
@@ -271,20 +282,25 @@ def slopes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """Side by side: per (protocol, d, n) the three engines and the ratios."""
+    """Side by side: per (protocol, d, n) the engines, the two baselines and the ratios."""
     by_key: dict[tuple, dict[str, dict[str, Any]]] = {}
     for row in rows:
         if not row.get("target"):
             by_key.setdefault((row["protocol"], row["d"], row["n"]), {})[row["engine"]] = row
     lines = [
         "| protocol | d | n | rounds | reference s/round | fast s/round | fast s/round after "
-        "round 0 | numpy s/round | fast msg/s | reference / fast | fast / numpy (after round 0) "
-        "| reference peak MiB | fast peak MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "round 0 | event-per-agent s/round after round 0 | vectorized s/round after round 0 "
+        "| fast msg/s "
+        "| reference / fast | fast (after round 0) / event-per-agent "
+        "| fast (after round 0) / vectorized | reference peak MiB | fast peak MiB "
+        "| event-per-agent peak MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (protocol, d, n), engines in sorted(by_key.items()):
-        fast, numpy_row, reference = (engines.get(k) for k in ("fast", "numpy", "reference"))
-        assert fast is not None and numpy_row is not None
+        fast, event, vector, reference = (
+            engines.get(k) for k in ("fast", "event_per_agent", "vectorized", "reference")
+        )
+        assert fast is not None and event is not None and vector is not None
         ref = f"{reference['seconds_per_round']:.4g}" if reference else "skipped (cap)"
         speedup = (
             f"{reference['seconds_per_round'] / fast['seconds_per_round']:.1f}x"
@@ -292,13 +308,16 @@ def table(rows: list[dict[str, Any]]) -> str:
             else "-"
         )
         ref_memory = f"{reference['peak_rss_mib']:.0f}" if reference else "-"
+        steady = fast["steady_seconds_per_round"]
         lines.append(
             f"| {protocol} | {d} | {n} | {fast['rounds']} | {ref} "
-            f"| {fast['seconds_per_round']:.4g} | {fast['steady_seconds_per_round']:.4g} "
-            f"| {numpy_row['seconds_per_round']:.4g} "
+            f"| {fast['seconds_per_round']:.4g} | {steady:.4g} "
+            f"| {event['steady_seconds_per_round']:.4g} "
+            f"| {vector['steady_seconds_per_round']:.4g} "
             f"| {fast['messages_per_second']:.3g} | {speedup} "
-            f"| {fast['steady_seconds_per_round'] / numpy_row['seconds_per_round']:.2f}x "
-            f"| {ref_memory} | {fast['peak_rss_mib']:.0f} |"
+            f"| {steady / event['steady_seconds_per_round']:.2f}x "
+            f"| {steady / vector['steady_seconds_per_round']:.2f}x "
+            f"| {ref_memory} | {fast['peak_rss_mib']:.0f} | {event['peak_rss_mib']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -409,11 +428,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", help="--baseline: comma-separated n (default: the full set)")
     parser.add_argument("--dims", help="--baseline: comma-separated d (default: the full set)")
     parser.add_argument("--repeat", type=int, default=3, help="--baseline: runs per point")
+    parser.add_argument(
+        "--whole-run",
+        action="store_true",
+        help="the whole `netsim run` of CE n=1000, d=10, 50 rounds (trace off and on) against "
+        "the event-per-agent baseline",
+    )
     parser.add_argument("--point", help=argparse.SUPPRESS)  # internal: one point, JSON
     args = parser.parse_args(argv)
     if args.point:
         point = json.loads(args.point)
-        print(json.dumps(run_point(**point)))
+        if point.pop("whole", False):
+            print(json.dumps(whole_run(**point)))
+        else:
+            print(json.dumps(run_point(**point)))
+        return 0
+    if args.whole_run:
+        n, d, rounds = WHOLE_RUN["n"], WHOLE_RUN["d"], WHOLE_RUN["rounds"]
+        points = [
+            {"protocol": "ce", "engine": "event_per_agent", "n": n, "d": d, "rounds": rounds},
+            {"whole": True, "n": n, "d": d, "rounds": rounds, "trace": False},
+            {"whole": True, "n": n, "d": d, "rounds": rounds, "trace": True},
+        ]
+        rows = [measure(point) for point in points]
+        print(whole_run_table(rows))
+        out = Path(args.out).with_name("engines_whole_run.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        report = {"command": "python benchmarks/engines.py --whole-run", "machine": machine()}
+        out.write_text(json.dumps({**report, "rows": rows}, indent=2) + "\n")
+        print(f"\nwrote {out}")
         return 0
     if args.baseline is not None:
         if not (args.baseline / "netsim" / "__init__.py").is_file():

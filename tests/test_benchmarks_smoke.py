@@ -22,6 +22,7 @@ def test_engines_benchmark_runs_in_quick_mode(tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
     engines = {(row["protocol"], row["engine"]) for row in report["rows"]}
-    assert engines == {(p, e) for p in ("ce", "cgc") for e in ("reference", "fast", "numpy")}
+    expected = ("reference", "fast", "event_per_agent", "vectorized")
+    assert engines == {(p, e) for p in ("ce", "cgc") for e in expected}
     assert all(row["seconds"] > 0 and row["peak_rss_mib"] > 0 for row in report["rows"])
     assert "| protocol |" in done.stdout

@@ -11,6 +11,8 @@ peer_update.py for the one place where that needs care, the stacked sums).
 from __future__ import annotations
 
 import math
+import os
+import signal
 import warnings
 
 import numpy as np
@@ -418,6 +420,53 @@ def test_synchronous_cgc_runs_are_identical_on_both_engines(scenario):
 )
 def test_the_small_ce_scenario_is_identical(changes):
     assert_same_run(*run_both(small(protocol__rounds=25, trace=True, **changes)))
+
+
+def test_a_round_handed_to_the_trace_in_blocks_of_receivers_is_the_same_run(monkeypatch):
+    """At n = 10^4 a round's 10^8 messages reach the trace in blocks of receivers; SHA-256 and
+    the per-round digests stream, so any block size gives the reference's run (here blocks of
+    one receiver and of two, with a deadline, loss and the columns kept)."""
+    import netsim.fast.peer_engine as peer_engine
+
+    scenario = small(protocol__rounds=12, trace=True, protocol__deadline=0.012, network__loss=0.2)
+    reference = simulate(scenario)
+    for messages in (1, 13):  # n = 6: blocks of 1 and of 2 receivers
+        monkeypatch.setattr(peer_engine, "EMIT_MESSAGES", messages)
+        assert_same_run(reference, simulate(fast(scenario)))
+
+
+def test_hashing_and_draws_on_the_background_worker_give_the_same_run(monkeypatch):
+    """Big rounds are hashed, and the next window of draws computed, on a worker thread
+    (netsim.fast.background); forced on for every call, the run is still the reference's,
+    window after window (a window of one round: WINDOW_FLOATS = n^2)."""
+    import netsim.fast.draws as draws_module
+    import netsim.fast.trace as trace_module
+
+    scenario = small(protocol__rounds=15, trace=True, network__loss=0.1, protocol__deadline=0.012)
+    reference = simulate(scenario)
+    monkeypatch.setattr(trace_module, "OFFLOAD_ROWS", 1)
+    monkeypatch.setattr(draws_module, "PREFETCH_DRAWS", 1)
+    for floats in (36, 1 << 22):
+        monkeypatch.setattr(draws_module, "WINDOW_FLOATS", floats)
+        assert_same_run(reference, simulate(fast(scenario)))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork: POSIX only")
+def test_a_forked_child_gets_its_own_background_worker(monkeypatch):
+    """A fork copies the worker's executor but not its thread: the child must make its own,
+    or its first hashed round would wait forever. The child's run has the parent's hash."""
+    import netsim.fast.trace as trace_module
+
+    monkeypatch.setattr(trace_module, "OFFLOAD_ROWS", 1)
+    scenario = fast(small(protocol__rounds=5))
+    expected = simulate(scenario).summary["trace_hash"]  # the parent's worker now exists
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child's exit code is the result)
+        signal.alarm(60)  # a hang fails the test instead of blocking it
+        same = simulate(scenario).summary["trace_hash"] == expected
+        os._exit(0 if same else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_constant_delays_with_byzantine_receivers_keep_the_delivery_order():

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from netsim.filters import PEER_FILTERS, comparative_elimination, keep_all
+from netsim.filters import PEER_FILTERS, comparative_elimination, keep_all, smallest_first
 
 EPS = float(np.finfo(np.float64).eps)
 
@@ -216,3 +216,44 @@ def test_ce_orders_distances_at_the_smallest_subnormal():
     received = np.array([[tiny], [0.0]])
     kept = comparative_elimination(own, received, 1, np.array([1, 0]))
     assert kept.tolist() == [True, False]
+
+
+def test_smallest_first_hand_case_with_ties_and_nan():
+    """Row [3, 1, nan, 1, 2] ranked by a stable sort: 1 (col 1), 1 (col 3), 2, 3, nan. Keeping
+    2 takes both ones; keeping 1 takes the first one only; keeping 5 takes the NaN too."""
+    keys = np.array([[3.0, 1.0, np.nan, 1.0, 2.0]] * 5)
+    kept = smallest_first(keys, np.array([0, 1, 2, 4, 5]))
+    assert kept.astype(int).tolist() == [
+        [0, 0, 0, 0, 0],
+        [0, 1, 0, 0, 0],
+        [0, 1, 0, 1, 0],
+        [1, 1, 0, 1, 1],
+        [1, 1, 1, 1, 1],
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda batch: st.integers(1, 9).flatmap(
+            lambda k: st.tuples(
+                hnp.arrays(
+                    np.float64,
+                    (batch, k),
+                    elements=st.one_of(
+                        st.sampled_from([0.0, 1.0, 2.0, np.nan, np.inf]), st.floats(0, 10)
+                    ),
+                ),
+                hnp.arrays(np.int64, (batch,), elements=st.integers(-1, k + 1)),
+            )
+        )
+    )
+)
+def test_smallest_first_is_the_head_of_a_stable_sort(case):
+    """The definition: the first count[u] columns of a stable ascending sort of row u."""
+    keys, count = case
+    expected = np.zeros(keys.shape, dtype=bool)
+    for u, row in enumerate(keys):
+        head = np.argsort(row, kind="stable")[: max(int(count[u]), 0)]
+        expected[u, head] = True
+    assert (smallest_first(keys, count) == expected).all()

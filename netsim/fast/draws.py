@@ -41,6 +41,7 @@ from ..delays import (
 from ..engine.network import Link
 from ..philox import uniforms
 from ..rng import LINK
+from .background import worker
 
 LEAVES = (Constant, Uniform, Exponential, LogNormal, Pareto)
 COMPOSITES = (Matrix, Profile, Stragglers)
@@ -126,6 +127,7 @@ def _apply(
 
 
 WINDOW_FLOATS = 1 << 22  # draws kept ahead, over all the links of a LinkDraws (32 MiB)
+PREFETCH_DRAWS = 1 << 18  # rows(): a window this big has the next one computed in background
 
 
 class LinkDraws:
@@ -152,6 +154,7 @@ class LinkDraws:
         # per sender: (first message number, leaf (count, receivers), lost or None)
         self._windows: dict[int, tuple[int, np.ndarray, np.ndarray | None]] = {}
         self._stacked: tuple | None = None  # rows(): (senders, first, leaf, lost)
+        self._ahead: tuple | None = None  # rows(): (senders, first, future of the next window)
 
     def _compute(
         self, senders: np.ndarray | int, index: np.ndarray | int
@@ -188,22 +191,40 @@ class LinkDraws:
 
     def rows(self, senders: np.ndarray, round: int) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`draws` of several senders that advance together (the honest senders of the
-        round-by-round engine), stacked (senders, receivers)."""
+        round-by-round engine), stacked (senders, receivers). A big window has the next one
+        computed on the background worker (:mod:`netsim.fast.background`) while its rounds
+        run: at most two windows are held."""
         if not len(senders):
             return np.zeros((0, len(self.receivers))), None
         key = tuple(senders.tolist())
         stacked = self._stacked
         if stacked is None or stacked[0] != key or not 0 <= round - stacked[1] < len(stacked[2]):
             self._stacked = None  # release the old window first
-            ahead = WINDOW_FLOATS // (len(key) * len(self.receivers))
-            count = max(1, min(ahead, self.horizon - round))
-            index = np.arange(round, round + count)[:, None, None]
-            leaf, lost = self._compute(np.asarray(senders)[None, :, None], index)
-            stacked = self._stacked = (key, round, leaf, lost)
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None and ahead[:2] == (key, round):
+                stacked = ahead[2].result()
+            else:
+                if ahead is not None:
+                    ahead[2].result()  # not the one needed: wait for it, then drop it
+                stacked = self._stack(key, round)
+            self._stacked = stacked
+            following = round + len(stacked[2])
+            if following < self.horizon and stacked[2].size >= PREFETCH_DRAWS:
+                future = worker().submit(self._stack, key, following)
+                self._ahead = (key, following, future)
         _, first, leaf, lost = stacked
         rows = leaf[round - first]
         self._check(rows[senders[:, None] != self.receivers[None, :]])
         return rows, None if lost is None else lost[round - first]
+
+    def _stack(self, key: tuple[int, ...], round: int) -> tuple:
+        """The window of senders ``key`` from message number ``round``: as many message numbers
+        as fit in :data:`WINDOW_FLOATS` draws, up to the horizon."""
+        ahead = WINDOW_FLOATS // (len(key) * len(self.receivers))
+        count = max(1, min(ahead, self.horizon - round))
+        index = np.arange(round, round + count)[:, None, None]
+        leaf, lost = self._compute(np.array(key, dtype=np.int64)[None, :, None], index)
+        return (key, round, leaf, lost)
 
     def indexed(
         self, sender: int, index: np.ndarray, used: np.ndarray

@@ -57,6 +57,7 @@ from .rounds import UNDECIDED, RoundBook
 from .trace import TraceSink, byzantine_mask
 
 BATCH_ELEMENTS = 4_000_000  # floats in one stacked (B, n, d) update
+EMIT_MESSAGES = 1 << 22  # messages handed to the trace in one call (n = 10^4: 10^8 a round)
 KEPT, ELIMINATED, CLIPPED = int(Decision.KEPT), int(Decision.ELIMINATED), int(Decision.CLIPPED)
 
 
@@ -605,22 +606,27 @@ class PeerEngine:
         decision[delivered & in_time & self.byzantine] = Decision.KEPT  # Byzantine receivers
         decision[delivered & (decision == UNDECIDED)] = Decision.LATE
         # canonical order: receiver, then sender -> the transposed [sender, receiver] arrays
-        # read in C order
-        sent = book.sent.T
-        receiver, sender = np.nonzero(sent)
-        delivered_t = delivered.T[sent]
-        arrival = np.where(delivered_t, book.arrival.T[sent], np.nan)
-        columns = {
-            "round": np.full(len(sender), book.round, dtype=np.int64),
-            "sender": sender.astype(np.int64),
-            "receiver": receiver.astype(np.int64),
-            "send_time": book.send_time[sender],
-            "arrival_time": arrival,
-            "delivered": delivered_t,
-            "byzantine": self.byzantine[sender],
-            "decision": decision.T[sent],
-        }
-        self.trace.add(columns, watermark=self._send_watermark(book.round))
+        # read in C order, in blocks of receivers of at most EMIT_MESSAGES messages (the hash
+        # and the digests stream: the blocks give the bits of one call)
+        block = max(1, EMIT_MESSAGES // self.n)
+        for first in range(0, self.n, block):
+            receivers = slice(first, first + block)
+            sent = book.sent.T[receivers]
+            receiver, sender = np.nonzero(sent)
+            delivered_t = delivered.T[receivers][sent]
+            arrival = np.where(delivered_t, book.arrival.T[receivers][sent], np.nan)
+            columns = {
+                "round": np.full(len(sender), book.round, dtype=np.int64),
+                "sender": sender.astype(np.int64),
+                "receiver": receiver.astype(np.int64) + first,
+                "send_time": book.send_time[sender],
+                "arrival_time": arrival,
+                "delivered": delivered_t,
+                "byzantine": self.byzantine[sender],
+                "decision": decision.T[receivers][sent],
+            }
+            last = first + block >= self.n
+            self.trace.add(columns, watermark=self._send_watermark(book.round) if last else None)
 
     def _send_watermark(self, round: int) -> float:
         """A lower bound on the send time of every message of the rounds after ``round``: the

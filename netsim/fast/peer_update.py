@@ -147,7 +147,9 @@ def _sum_step(
         with np.errstate(over="ignore", invalid="ignore"):
             if in_id_order and difference is not None:
                 # the kept rows of each receiver, in increasing sender id (C order)
-                stacked = difference[rows][kept[rows]].reshape(len(x), m, dim)
+                # (compress on the flattened rows: a third of the time of a 2-D boolean index)
+                flat = np.reshape(difference[rows], (-1, dim)).compress(kept[rows].ravel(), axis=0)
+                stacked = flat.reshape(len(x), m, dim)
             else:
                 if in_id_order:
                     index = np.nonzero(kept[rows])[1].reshape(len(x), m)

@@ -19,6 +19,8 @@ within one watermark of the present are held in memory.
 from __future__ import annotations
 
 import hashlib
+from collections import deque
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from ..engine.trace import MESSAGE_DTYPES, late_honest
 from ..fingerprint import RoundDigests
 from ..results import MESSAGE_COLUMNS as COLUMNS
 from ..results import MESSAGE_RECORD
+from .background import worker
 
 
 def byzantine_mask(network: NetworkConfig) -> np.ndarray:
@@ -35,6 +38,10 @@ def byzantine_mask(network: NetworkConfig) -> np.ndarray:
     mask = np.zeros(network.n, dtype=bool)
     mask[list(network.byzantine)] = True
     return mask
+
+
+OFFLOAD_ROWS = 1 << 16  # a call with this many messages is hashed on the background worker
+MAX_PENDING = 2  # calls handed to the worker and not yet hashed (bounds the memory held)
 
 
 class TraceSink:
@@ -47,7 +54,8 @@ class TraceSink:
         self.gst = 0.0 if asynchrony is None else asynchrony.gst
         self.late = {"late_honest": 0, "late_honest_after_gst": 0}  # engine.trace.late_honest
         self._digest = hashlib.sha256()
-        self.rounds = RoundDigests()  # the per-round fingerprint, fed as the hash is
+        self._round_digests = RoundDigests()  # the per-round fingerprint, fed as the hash is
+        self._pending: deque[Future[None]] = deque()  # calls on the worker, in order
         self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
         self._spool = ColumnSpool(MESSAGE_DTYPES) if keep else None
@@ -68,11 +76,13 @@ class TraceSink:
         ``watermark``: no message handed over later has a smaller primary send key (the send
         time, or ``send_order`` when given); the kept messages below it go to the spool.
         """
-        records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
-        for name in MESSAGE_RECORD.names:
-            records[name] = columns[name]
-        self._digest.update(records.tobytes())
-        self.rounds.add(columns)
+        if len(columns["round"]) >= OFFLOAD_ROWS:  # hashed while the engine goes on
+            while len(self._pending) >= MAX_PENDING:
+                self._pending.popleft().result()
+            self._pending.append(worker().submit(self._hash, columns))
+        else:
+            self._drain()
+            self._hash(columns)
         delivered = columns["delivered"]
         self.sent += len(delivered)
         self.delivered += int(delivered.sum())
@@ -86,6 +96,25 @@ class TraceSink:
                 self._order.append(send_order)
             if watermark is not None:
                 self._release(watermark)
+
+    def _hash(self, columns: dict[str, np.ndarray]) -> None:
+        """Feed one call's messages to the trace hash and the per-round digests."""
+        records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
+        for name in MESSAGE_RECORD.names:
+            records[name] = columns[name]
+        self._digest.update(records.view(np.uint8))  # the bytes, not a copy of them
+        self._round_digests.add(columns)
+
+    def _drain(self) -> None:
+        """Wait until every call handed to the worker is hashed (its errors raise here)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    @property
+    def rounds(self) -> RoundDigests:
+        """The per-round fingerprint of every message handed over so far."""
+        self._drain()
+        return self._round_digests
 
     def _release(self, watermark: float) -> None:
         """Sort the pending messages into send order and spool those keyed below ``watermark``."""
@@ -138,6 +167,7 @@ class TraceSink:
 
     def digest(self, estimates: np.ndarray) -> str:
         """The trace hash: the messages fed so far, then the estimates (little-endian f8)."""
+        self._drain()
         digest = self._digest.copy()
         digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
         return digest.hexdigest()
