@@ -1,8 +1,10 @@
-"""Reference engine vs fast engine vs a plain numpy loop: seconds per round, messages per second,
-peak memory, and the log-log slope of time against n (BENCHMARKS.md).
+"""Reference engine vs fast engine vs two plain numpy baselines: seconds per round, messages per
+second, peak memory, and the log-log slope of time against n (BENCHMARKS.md).
 
     python benchmarks/engines.py              # the full table (tens of minutes on 2 cores)
     python benchmarks/engines.py --quick      # a smoke run: n = 10, d = 2, few rounds
+    python benchmarks/engines.py --sizes 30,100,300,1000 --dims 10 --reference-budget 0
+    python benchmarks/engines.py --whole-run  # `netsim run` (parse ... plot) vs event-per-agent
     python benchmarks/engines.py --baseline DIR   # the fast engine, this tree vs a checkout
 
 Every point runs in its own subprocess (its peak RSS is that point's memory) and times only the
@@ -10,12 +12,16 @@ run itself, not the imports. Both engines run the same scenario: CE or synchrono
 agent 0 Byzantine (random_uniform), exponential delays of mean 10 ms, least-squares costs with
 A_i of shape (2, d); the trace columns are off (the trace hash is still computed). The reference
 engine runs only where its estimated time stays under ``--reference-budget`` seconds (about
-40 µs per message on this kind of machine); skipped points are marked. The "numpy" column is
-the lower bound: the same rounds (delays, max-plus completion times, filter, step, projection)
-as plain stacked numpy with one generator and no simulator, trace or per-link streams.
+40 µs per message on this kind of machine); skipped points are marked. The two baselines
+(benchmarks/baselines.py) do the same rounds (delays, max-plus completion times, filter, step,
+projection) with one generator and no trace: "event-per-agent", one SimPy event per agent per
+round and numpy maths per agent; "vectorized", whole rounds as array operations, no simulator.
+Every engine's "after round 0" leaves out the first round (setup: costs, pseudo-inverses, the
+fast engine's first window of draws).
 
 CGC timings leave out the summary's 2f-redundancy check (``netsim.theory.check_redundancy``, up
 to 10^4 least-squares solves: seconds at d = 100, the same code after either engine).
+``--whole-run`` counts everything: it times the ``netsim run`` command itself.
 
 Writes results/benchmarks/engines.json (results/ is git-ignored) and prints the table.
 """
@@ -240,9 +246,15 @@ def measure(point: dict[str, Any], netsim_root: Path | None = None) -> dict[str,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def plan(quick: bool, budget: float, target: bool) -> list[dict[str, Any]]:
-    sizes = (10,) if quick else FULL_SIZES
-    dims = (2,) if quick else FULL_DIMS
+def plan(
+    quick: bool,
+    budget: float,
+    target: bool,
+    sizes: tuple[int, ...] = FULL_SIZES,
+    dims: tuple[int, ...] = FULL_DIMS,
+) -> list[dict[str, Any]]:
+    sizes = (10,) if quick else sizes
+    dims = (2,) if quick else dims
     points = []
     for protocol in ("ce", "cgc"):
         for d in dims:
@@ -425,8 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         help="a checkout of another netsim commit (git worktree add DIR REV): time the fast "
         "engine of both, interleaved, and print their ratio",
     )
-    parser.add_argument("--sizes", help="--baseline: comma-separated n (default: the full set)")
-    parser.add_argument("--dims", help="--baseline: comma-separated d (default: the full set)")
+    parser.add_argument("--sizes", help="comma-separated n (default: 10,30,100,300,1000)")
+    parser.add_argument("--dims", help="comma-separated d (default: 2,10,100)")
     parser.add_argument("--repeat", type=int, default=3, help="--baseline: runs per point")
     parser.add_argument(
         "--whole-run",
@@ -458,11 +470,11 @@ def main(argv: list[str] | None = None) -> int:
         out.write_text(json.dumps({**report, "rows": rows}, indent=2) + "\n")
         print(f"\nwrote {out}")
         return 0
+    sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else FULL_SIZES
+    dims = tuple(int(v) for v in args.dims.split(",")) if args.dims else FULL_DIMS
     if args.baseline is not None:
         if not (args.baseline / "netsim" / "__init__.py").is_file():
             parser.error(f"--baseline {args.baseline}: no netsim/ package there")
-        sizes = tuple(int(v) for v in args.sizes.split(",")) if args.sizes else FULL_SIZES
-        dims = tuple(int(v) for v in args.dims.split(",")) if args.dims else FULL_DIMS
         rows = compare(args.baseline.resolve(), sizes, dims, args.repeat)
         print(comparison_table(rows))
         out = Path(args.out).with_name("engines_vs_baseline.json")
@@ -476,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwrote {out}")
         return 0
     rows = []
-    points = plan(args.quick, args.reference_budget, not args.no_target)
+    points = plan(args.quick, args.reference_budget, not args.no_target, sizes, dims)
     for k, point in enumerate(points, 1):
         row = measure(point)
         if point in ({**TARGET, "engine": "fast"}, {**TARGET, "engine": "fast", "trace": True}):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from .config import NAME_PATTERN
@@ -35,6 +37,10 @@ from .timing_plots import clock_label
 RUN_WRITTEN = "a results directory written by netsim run"
 FLOOR = 1e-17  # distances of exactly 0 are drawn here on the log scale
 ESCAPE = 1e3  # CGC: a run that goes this many times beyond the start gets its own row
+MANY_AGENTS = 10  # more honest agents than this: bands, not a line (and a colour) each
+WORST = "largest (worst agent)"
+MEDIAN = "median"
+BAND = "smallest to largest"
 
 
 def plot_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray], path: Path) -> Path:
@@ -53,7 +59,10 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
     whose curve is the same as an earlier agent's is drawn dashed on top of it.
     """
     variants = list(summary["variants"])
-    agents = sorted({str(a) for a in metrics["agent"]}, key=lambda a: (len(a), a))
+    agent_keys = np.asarray(metrics["agent"]).astype(str)
+    agents = sorted(set(agent_keys.tolist()), key=lambda a: (len(a), a))
+    if len(agents) > MANY_AGENTS:
+        return draw_distance_bands(summary, metrics, agent_keys)
     colours = {a: plt.get_cmap("tab10")(k % 10) for k, a in enumerate(agents)}
     fig, axes = plt.subplots(
         len(variants), 2, figsize=(12, 1.3 + 3.1 * len(variants)), squeeze=False, sharex="col"
@@ -65,7 +74,7 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
         rows = metrics["variant"] == variant
         series: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for agent in agents:
-            mine = rows & (metrics["agent"].astype(str) == agent)
+            mine = rows & (agent_keys == agent)
             order = np.argsort(metrics["round"][mine], kind="stable")
             distance = metrics["distance"][mine][order].astype(np.float64)
             zeros |= bool(np.any(distance == 0))
@@ -157,6 +166,117 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
         ncol=min(len(handles), 10),
         fontsize=9,
         title="honest agent",
+        title_fontsize=9,
+        frameon=False,
+    )
+    return fig
+
+
+def draw_distance_bands(
+    summary: dict[str, Any], metrics: dict[str, np.ndarray], agent_keys: np.ndarray
+) -> plt.Figure:
+    """:func:`draw_distances` for more than :data:`MANY_AGENTS` honest agents, where one line
+    each would be an unreadable tangle (and a legend of hundreds): per round, the largest
+    distance over the honest agents (the run's ``final_distance`` at the last round), the
+    median, and a band from the smallest to the largest, so every agent's value lies in the
+    band. The time panel puts round t at the time its last honest agent completed it. A round
+    where some agent's distance is not finite is marked at the top edge."""
+    variants = list(summary["variants"])
+    fig, axes = plt.subplots(
+        len(variants), 2, figsize=(12, 1.3 + 3.1 * len(variants)), squeeze=False, sharex="col"
+    )
+    t_max = max(float(np.nanmax(metrics["time"])) if len(metrics["time"]) else 0.0, 1e-12)
+    zeros = non_finite = precision = False
+    honest = 0
+    for row, variant in enumerate(variants):
+        by_round, by_time = axes[row]
+        rows = np.asarray(metrics["variant"]) == variant
+        agent_ids, agent = np.unique(agent_keys[rows], return_inverse=True)
+        round_ids, round_index = np.unique(np.asarray(metrics["round"])[rows], return_inverse=True)
+        honest = max(honest, len(agent_ids))
+        shape = (len(round_ids), len(agent_ids))
+        distance, time = np.full(shape, np.nan), np.full(shape, np.nan)
+        present = np.zeros(shape, dtype=bool)
+        distance[round_index, agent] = np.asarray(metrics["distance"], dtype=np.float64)[rows]
+        time[round_index, agent] = np.asarray(metrics["time"], dtype=np.float64)[rows]
+        present[round_index, agent] = True
+        zeros |= bool(np.any(distance[present] == 0))
+        distance = np.where(distance == 0, FLOOR, distance)
+        broken = (present & ~np.isfinite(distance)).any(axis=1)
+        finite = np.where(np.isfinite(distance), distance, np.nan)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a round with no finite value
+            low, middle, high = (
+                np.nanmin(finite, axis=1),
+                np.nanmedian(finite, axis=1),
+                np.nanmax(finite, axis=1),
+            )
+            finished = np.nanmax(np.where(present, time, np.nan), axis=1)
+        positive = finite_positive(finite[present])
+        reaches = bool(positive.size) and positive.min() <= 4 * MACHINE_EPSILON
+        shown = np.concatenate((positive, [MACHINE_EPSILON] if reaches else []))
+        for ax, x in ((by_round, round_ids), (by_time, finished)):
+            set_log_y(ax, shown)
+            ax.fill_between(x, low, high, color="C0", alpha=0.25, linewidth=0, label=BAND)
+            ax.plot(x, high, color="C3", linewidth=1.6, label=WORST)
+            ax.plot(x, middle, color="navy", linewidth=1.1, linestyle="--", label=MEDIAN, zorder=3)
+            non_finite |= bool(mark_non_finite(ax, x[broken], np.full(broken.sum(), np.inf), "C3"))
+        if reaches:
+            precision = True
+            for ax in (by_round, by_time):
+                ax.axhline(MACHINE_EPSILON, color="0.35", linestyle="--", linewidth=0.9, zorder=1)
+        info = summary["variants"][variant]
+        clock = clock_label(info)
+        by_round.set_title(
+            f"{variant}: vs round (final max distance {info['final_distance']:.1e}, "
+            f"{len(agent_ids)} honest agents)" + (f"\n{clock}" if clock else ""),
+            loc="left",
+            fontsize=10,
+        )
+        by_time.set_title(
+            f"{variant}: vs simulated time (round t at its last completion)",
+            loc="left",
+            fontsize=10,
+        )
+        by_time.set_xlim(0, t_max * 1.02)
+        if info.get("gst"):
+            by_time.axvline(info["gst"], color="grey", linestyle="--", linewidth=1.0)
+        by_round.set_ylabel("distance $\\|x_i^t - x_H\\|$\n(units of x, log scale)")
+        for ax in (by_round, by_time):
+            ax.grid(True, which="major", alpha=0.3)
+    axes[-1, 0].set_xlabel("round t (iterations)")
+    axes[-1, 1].set_xlabel("simulated time (s)")
+    handles: list[Any] = [
+        Line2D([], [], color="C3", linewidth=1.6, label=WORST),
+        Line2D([], [], color="navy", linewidth=1.1, linestyle="--", label=MEDIAN),
+        Patch(color="C0", alpha=0.25, label=BAND),
+    ]
+    if precision:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="0.35",
+                linestyle="--",
+                linewidth=0.9,
+                label=f"machine precision ({MACHINE_EPSILON:.1e})",
+            )
+        )
+    if non_finite:
+        handles.append(
+            Line2D([], [], color="C3", marker="^", linestyle="None", label=NON_FINITE_NOTE)
+        )
+    notes = ["log scale, each row its own range"]
+    if zeros:
+        notes.append(f"exact 0 drawn at {FLOOR:.0e}")
+    fig.suptitle(_title(summary) + "; ".join(notes))
+    fig.tight_layout(rect=(0, 0.7 / fig.get_figheight(), 1, 1))
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=len(handles),
+        fontsize=9,
+        title=f"over the {honest} honest agents, per round",
         title_fontsize=9,
         frameon=False,
     )

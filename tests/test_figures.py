@@ -267,6 +267,63 @@ def test_a_diverging_run_plots_with_finite_limits_and_no_warning(tmp_path):
     assert "identical curves" in axes[0, 0].get_title(loc="left")
 
 
+def many_agents_metrics(agents: int = 12, rounds: int = 5) -> tuple[dict, dict]:
+    """Agent k (1..agents) at distance k 10^-r in round r, which it completes at time
+    0.1 r + 0.001 k; variant B: agent 3's distance is inf in round 2."""
+    columns: dict[str, list] = {"variant": [], "round": [], "time": [], "agent": [], "distance": []}
+    for variant in ("A", "B"):
+        for k in range(1, agents + 1):
+            for r in range(rounds):
+                columns["variant"].append(variant)
+                columns["round"].append(r)
+                columns["time"].append(0.1 * r + 0.001 * k)
+                columns["agent"].append(str(k))
+                bad = variant == "B" and k == 3 and r == 2
+                columns["distance"].append(np.inf if bad else k * 10.0**-r)
+    metrics = {
+        "variant": np.array(columns["variant"], dtype=object),
+        "round": np.array(columns["round"]),
+        "time": np.array(columns["time"], dtype=float),
+        "agent": np.array(columns["agent"], dtype=object),
+        "distance": np.array(columns["distance"], dtype=float),
+    }
+    summary = tiny_summary(final_distance=agents * 10.0 ** -(rounds - 1))
+    summary["variants"]["B"] = dict(summary["variants"]["A"])
+    return summary, metrics
+
+
+def test_many_agents_are_drawn_as_worst_median_and_band():
+    """12 honest agents: per round the largest distance, the median and the band from the
+    smallest to the largest, hand-computed (k 10^-r for k = 1..12: 12, 6.5 and 1 times
+    10^-r), at the round's last completion time in the time panel; no legend entry per agent;
+    a round with an infinite distance marked at the top edge."""
+    summary, metrics = many_agents_metrics()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = checked(draw_distances(summary, metrics))
+    rounds = np.arange(5)
+    scale = 10.0**-rounds
+    axes = np.array(fig.axes).reshape(-1, 2)
+    for row, (by_round, by_time) in enumerate(axes):
+        for ax, x in ((by_round, rounds), (by_time, 0.1 * rounds + 0.012)):
+            lines = {line.get_label(): line for line in data_lines(ax)}
+            worst, median = lines["largest (worst agent)"], lines["median"]
+            assert np.allclose(worst.get_xdata(), x) and np.allclose(median.get_xdata(), x)
+            assert np.allclose(worst.get_ydata(), 12 * scale, rtol=1e-12)
+            expected = 6.5 * scale if row == 0 else np.where(rounds == 2, 7 * scale, 6.5 * scale)
+            assert np.allclose(median.get_ydata(), expected, rtol=1e-12)
+            band = [c for c in ax.collections if isinstance(c, PolyCollection)]
+            (vertices,) = [path.vertices for path in band[0].get_paths()]
+            assert np.isclose(vertices[:, 1].min(), 1e-4) and np.isclose(vertices[:, 1].max(), 12)
+            edge = [line for line in ax.get_lines() if line.get_marker() == "^"]
+            assert len(edge) == row and (not edge or np.allclose(edge[0].get_xdata(), x[2]))
+    texts = legend_texts(fig)
+    assert not [t for t in texts if t.startswith("agent")]
+    assert {"largest (worst agent)", "median", "smallest to largest"} <= set(texts)
+    assert NON_FINITE_NOTE in texts
+    assert "12 honest agents" in titles(fig)
+
+
 def test_the_readme_filter_aware_run_draws_without_warning(tmp_path):
     """`--set 'adversary={kind="filter_aware"}'`, shortened: the run without a filter
     diverges; drawn from its files into tmp_path, no warning."""

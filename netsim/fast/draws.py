@@ -126,7 +126,7 @@ def _apply(
     return layer.multiplier(send_time) * inner
 
 
-WINDOW_FLOATS = 1 << 22  # draws kept ahead, over all the links of a LinkDraws (32 MiB)
+WINDOW_FLOATS = 1 << 20  # draws kept ahead, over all the links of a LinkDraws (8 MiB)
 PREFETCH_DRAWS = 1 << 18  # rows(): a window this big has the next one computed in background
 
 
