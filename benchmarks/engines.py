@@ -129,9 +129,9 @@ def run_point(
         per_round = 1 if protocol == "cgc" else n - 1  # progress calls per round (honest)
         calls = [0]
 
-        def progress() -> None:  # when round 0 ends: the fast engine's setup is behind it
+        def progress() -> None:  # when a round ends (round 0 holds the fast engine's setup)
             calls[0] += 1
-            if calls[0] == per_round:
+            if calls[0] % per_round == 0:
                 marks.append(time.perf_counter())
 
         marks: list[float] = []
@@ -145,9 +145,9 @@ def run_point(
         # exactly 0), and where it stops depends on the last bits of the arithmetic: per round
         # means per round run.
         completed = result.summary["rounds"]
-        if marks and completed > 1:
+        if len(marks) > 1:  # rounds 1.. only: not round 0's setup, not the summary after
             first_round = marks[0] - start
-            steady = (seconds - first_round) / (completed - 1)
+            steady = (marks[-1] - marks[0]) / (len(marks) - 1)
     return {
         "protocol": protocol,
         "engine": engine,

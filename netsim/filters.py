@@ -78,6 +78,9 @@ def nearest_kept(
     return kept.reshape(batch, senders) & present
 
 
+SORT_COLUMNS = 64  # smallest_first sorts rows shorter than this (measured crossover)
+
+
 def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
     """Mask of the ``count[u]`` smallest entries of each row of ``keys`` (B, k), ties by column
     (the first columns win), NaN largest: the first ``count[u]`` columns of a stable ascending
@@ -85,14 +88,20 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
 
     With t_u the count[u]-th smallest key (:func:`numpy.partition` at count[u] - 1, which also
     sorts NaN last), row u keeps every key below t_u and, of the keys equal to t_u (NaN counts
-    as equal to NaN), the first count[u] - #{key < t_u} by column.
+    as equal to NaN), the first count[u] - #{key < t_u} by column. Rows shorter than
+    :data:`SORT_COLUMNS` take the stable sort itself (O(k log k), fewer calls).
     """
     batch, columns = keys.shape
     count = np.broadcast_to(np.asarray(count, dtype=np.int64), (batch,))
     kept = np.zeros((batch, columns), dtype=bool)
+    if columns < SORT_COLUMNS:  # short rows: one stable sort costs less than the steps below
+        order = np.argsort(keys, axis=-1, kind="stable")
+        head = np.arange(columns)[None, :] < count[:, None]
+        np.put_along_axis(kept, order, head, axis=-1)
+        return kept
     kept[count >= columns] = True
     for c in np.unique(count[(count > 0) & (count < columns)]).tolist():
-        rows = np.flatnonzero(count == c)
+        rows = np.flatnonzero(count == c) if count[0] != c or np.any(count != c) else slice(None)
         block = keys[rows]
         threshold = np.partition(block, c - 1, axis=-1)[:, c - 1 : c]
         missing, past_numbers = np.isnan(block), np.isnan(threshold)  # NaN sorts last

@@ -39,12 +39,26 @@ def norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     2**exponent with mantissa in [1/2, 1): the norm as if computed without overflow or
     underflow, ordered by (exponent, mantissa).
 
-    Each row is divided by the power of two above its largest |entry| (exact), its norm taken
-    there (:func:`netsim.portable.row_norms`) and the exponent added back. Where the plain norm
-    neither overflows nor underflows the key is exactly frexp(plain norm): the scaling is by a
-    power of four under the square root. A zero row has mantissa 0 and the smallest exponent; a
-    row with a NaN or infinite entry sorts after every finite one.
+    Where the plain norm (:func:`netsim.portable.row_norms`) lies in :data:`PLAIN_RANGE` the key
+    is frexp of it. Other rows are divided by the power of two above their largest |entry|
+    (exact), their norm taken there and the exponent added back (:func:`scaled_norm_keys`); in
+    the plain range both give the same key (a power of four under the square root) unless a
+    square too small to matter to the sum underflows in one and not the other. A zero row has
+    mantissa 0 and the smallest exponent; a row with a NaN or infinite entry sorts after every
+    finite one. Cost: one plain norm per row, and the scaled one for the rows out of range.
     """
+    rows = np.asarray(rows, dtype=np.float64)
+    plain, inexact = plain_distances(rows)
+    mantissa, exponent = np.frexp(plain)
+    exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
+    if inexact.any():
+        exponent[inexact], mantissa[inexact] = scaled_norm_keys(rows[inexact])
+    return exponent, mantissa
+
+
+def scaled_norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`norm_keys` computed for every row from the row divided by the power of two above
+    its largest |entry|: right at every magnitude (what :func:`norm_keys` does out of range)."""
     rows = np.asarray(rows, dtype=np.float64)
     largest = np.max(np.abs(rows), axis=-1) if rows.shape[-1] else np.zeros(rows.shape[:-1])
     finite = np.isfinite(largest)
@@ -93,11 +107,11 @@ def distance_keys(
         redo_exponent = np.empty(len(rows), dtype=np.int64)
         redo_mantissa = np.empty(len(rows))
         if finite.any():  # squares over- or underflowed: the difference itself, scaled exactly
-            redo_exponent[finite], redo_mantissa[finite] = norm_keys(rows[finite])
+            redo_exponent[finite], redo_mantissa[finite] = scaled_norm_keys(rows[finite])
         if not finite.all():  # the difference overflowed: ||x_s/2 - x_u/2||, doubled
             at = tuple(index[~finite] for index in where)
             half = values[at] / 2 - np.asarray(own)[at[:-1]] / 2  # at[:-1]: the receiver
-            half_exponent, half_mantissa = norm_keys(half)
+            half_exponent, half_mantissa = scaled_norm_keys(half)
             doubled = np.where(half_mantissa == 0, half_exponent, half_exponent + 1)  # ||2 h||
             last = half_exponent == LAST_EXPONENT
             redo_exponent[~finite] = np.where(last, LAST_EXPONENT, doubled)
@@ -108,13 +122,20 @@ def distance_keys(
 
 
 def column_sums(rows: np.ndarray) -> np.ndarray:
-    """Column sums of ``rows`` (m, d), each column accumulated divided by the power of two
-    above its largest |entry| (exact) and scaled back: the bits of the plain ordered sum
-    (:func:`netsim.portable.ordered_sum` over axis 0) wherever no partial sum overflows, and
-    +-inf only when the exact sum is out of range."""
+    """Column sums of ``rows`` (m, d): the plain ordered sum (:func:`netsim.portable.ordered_sum`
+    over axis 0) where it is finite; a column where a partial sum overflowed is accumulated
+    again divided by the power of two above its largest |entry| (exact) and scaled back, so
+    +-inf only when the exact sum is out of range. Cost: one plain sum, and the scaled one for
+    the columns that overflowed."""
     rows = np.asarray(rows, dtype=np.float64)
     if len(rows) == 0:
         return np.zeros(rows.shape[1])
-    exponent = scale_exponent(np.max(np.abs(rows), axis=0))
-    with np.errstate(over="ignore"):
-        return np.ldexp(ordered_sum(np.ldexp(rows, -exponent), axis=0), exponent)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = ordered_sum(rows, axis=0)  # the plain sum: right wherever it is finite
+    redo = ~np.isfinite(total)
+    if redo.any():  # a partial sum overflowed (or an entry is not finite): the scaled sum
+        columns = rows[:, redo]
+        exponent = scale_exponent(np.max(np.abs(columns), axis=0))
+        with np.errstate(over="ignore"):
+            total[redo] = np.ldexp(ordered_sum(np.ldexp(columns, -exponent), axis=0), exponent)
+    return total

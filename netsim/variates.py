@@ -161,6 +161,7 @@ def uniform(u: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 LOOKAHEAD = 32  # KeyedStream computes at least this many variates per call (see there)
+LOOKAHEAD_MAX = 1 << 12  # ... and up to 32 calls of the same size ahead, within this
 
 
 class KeyedStream:
@@ -174,9 +175,12 @@ class KeyedStream:
 
     ``position`` is the index of the next draw; setting it reads from anywhere in the
     sequence (a link reads message k's delay at index k). Since a variate is a pure function
-    of its index, a call computes :data:`LOOKAHEAD` of them at once with the same transform
-    and keeps them: a per-message engine asking for one delay at a time pays one vectorized
-    computation per 32 messages, and the numbers are those of any other batching.
+    of its index, a call computes those of the next :data:`LOOKAHEAD` calls of its size at once
+    (at least 32 variates, at most :data:`LOOKAHEAD_MAX` unless the call itself asks for more)
+    with the same transform and keeps them: a per-message engine asking for one delay at a
+    time pays one vectorized computation per 32 messages (and keeps 32 floats per link), an
+    attack drawing a 100-vector every round one per 32 rounds; the numbers are those of any
+    other batching.
     """
 
     def __init__(self, seed: int, kind: int, a: int, b: int = 0, draw: int = 0, part: int = 0):
@@ -196,7 +200,8 @@ class KeyedStream:
         count = math.prod(shape)
         start, stop = self.position, self.position + count
         if not self.holds(transform, count):
-            index = np.arange(start, start + max(count, LOOKAHEAD), dtype=np.int64)
+            ahead = max(count, min(LOOKAHEAD * count, LOOKAHEAD_MAX), LOOKAHEAD)
+            index = np.arange(start, start + ahead, dtype=np.int64)
             self._kept = (transform, start, _apply(transform, self.uniforms(index)))
         kept = self._kept
         assert kept is not None

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from netsim.filters import GRADIENT_FILTERS, comparative_gradient_clipping
-from netsim.norms import scaled_row_norms
+from netsim.norms import column_sums, norm_keys, scaled_row_norms
 from netsim.portable import ordered_sum
 
 EPS = np.finfo(np.float64).eps
@@ -416,3 +416,40 @@ def test_scaled_row_norms_is_homogeneous_up_to_the_float_limit(rows, k):
     np.testing.assert_allclose(
         scaled_row_norms(rows * scale), scale * norms(rows), rtol=NORM_RTOL, atol=0
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(np.float64, (4, 3), elements=moderate | st.just(0.0)),
+    st.lists(st.integers(-1000, 1000), min_size=4, max_size=4),
+)
+def test_norm_keys_are_exact_under_powers_of_two_at_every_magnitude(rows, shifts):
+    # ||2^k g|| = 2^k ||g|| exactly in binary floating point when nothing over- or underflows,
+    # so the key (exponent, mantissa) of 2^k g is that of g with k added to the exponent. With
+    # |entries| in [1e-3, 1e3] and k in [-1000, 1000], some rows of one call have plain norms in
+    # range (frexp of the plain norm) and others far outside it (the scaled path): both paths
+    # must give the same keys, or CGC would order a huge gradient wrongly among small ones.
+    exponent, mantissa = norm_keys(rows)
+    shifted_exponent, shifted_mantissa = norm_keys(np.ldexp(rows, np.array(shifts)[:, None]))
+    zero = mantissa == 0
+    assert np.array_equal(shifted_mantissa, mantissa)
+    assert np.array_equal(shifted_exponent[~zero], exponent[~zero] + np.array(shifts)[~zero])
+    assert np.all(shifted_exponent[zero] == np.iinfo(np.int64).min)
+    # in range at k = 0: frexp of the plain fixed-order norm
+    plain_mantissa, plain_exponent = np.frexp(np.sqrt(ordered_sum(rows * rows, axis=1)))
+    assert np.array_equal(mantissa, plain_mantissa)
+    assert np.array_equal(exponent[~zero], plain_exponent[~zero])
+
+
+def test_column_sums_are_exact_where_a_partial_sum_overflows():
+    # Column 0: 1e308 + 1e308 - 1e308 = 1e308 exactly, though 1e308 + 1e308 overflows in plain
+    # float64 whatever the order; column 1: 2e308 is out of range, so +inf; column 2: small
+    # integers, whose sum (-4) every order computes exactly; column 3: -inf wins.
+    rows = np.array(
+        [
+            [1e308, 1e308, 3.0, -1e308],
+            [1e308, 1e308, -9.0, -1e308],
+            [-1e308, 0.0, 2.0, -1e308],
+        ]
+    )
+    assert column_sums(rows).tolist() == [1e308, np.inf, -4.0, -np.inf]

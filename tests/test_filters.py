@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from netsim import filters
 from netsim.filters import PEER_FILTERS, comparative_elimination, keep_all, smallest_first
 
 EPS = float(np.finfo(np.float64).eps)
@@ -218,9 +219,11 @@ def test_ce_orders_distances_at_the_smallest_subnormal():
     assert kept.tolist() == [True, False]
 
 
-def test_smallest_first_hand_case_with_ties_and_nan():
+@pytest.mark.parametrize("sort_columns", [0, 64])  # the selection path, the sort path
+def test_smallest_first_hand_case_with_ties_and_nan(sort_columns, monkeypatch):
     """Row [3, 1, nan, 1, 2] ranked by a stable sort: 1 (col 1), 1 (col 3), 2, 3, nan. Keeping
     2 takes both ones; keeping 1 takes the first one only; keeping 5 takes the NaN too."""
+    monkeypatch.setattr(filters, "SORT_COLUMNS", sort_columns)
     keys = np.array([[3.0, 1.0, np.nan, 1.0, 2.0]] * 5)
     kept = smallest_first(keys, np.array([0, 1, 2, 4, 5]))
     assert kept.astype(int).tolist() == [
@@ -250,10 +253,16 @@ def test_smallest_first_hand_case_with_ties_and_nan():
     )
 )
 def test_smallest_first_is_the_head_of_a_stable_sort(case):
-    """The definition: the first count[u] columns of a stable ascending sort of row u."""
+    """The definition: the first count[u] columns of a stable ascending sort of row u. Rows
+    this short take the sort itself unless told otherwise: the selection path is forced here
+    (SORT_COLUMNS = 0), checked against the definition."""
     keys, count = case
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(filters, "SORT_COLUMNS", 0)
+        selected = smallest_first(keys, count)
     expected = np.zeros(keys.shape, dtype=bool)
     for u, row in enumerate(keys):
         head = np.argsort(row, kind="stable")[: max(int(count[u]), 0)]
         expected[u, head] = True
-    assert (smallest_first(keys, count) == expected).all()
+    assert (selected == expected).all()
+    assert (smallest_first(keys, count) == expected).all()  # the sort path

@@ -86,7 +86,7 @@ def test_uniform_with_bounds_near_the_largest_float_stays_finite():
 
 @given(
     seed=st.integers(0, 2**63 - 1),
-    sizes=st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    sizes=st.lists(st.integers(0, 300), min_size=1, max_size=30),  # past LOOKAHEAD_MAX
     method=st.sampled_from(["random", "exponential", "standard_normal", "uniform", "pareto"]),
 )
 @settings(max_examples=40, deadline=None)
@@ -99,6 +99,18 @@ def test_keyed_stream_gives_the_same_draws_in_any_batching(seed, sizes, method):
     single = KeyedStream(seed, 2, 4, 5)
     if sum(sizes):
         assert getattr(single, method)(*arguments) == batched[0]  # size None: one float
+
+
+def test_a_stream_drawn_in_vectors_gives_counter_j_across_its_refills():
+    # 60 draws of a 100-vector (an attack's value every round): the stream computes 32 calls
+    # ahead, capped at LOOKAHEAD_MAX = 4096 variates, so the 6000 variates span two refills;
+    # variate j is still counter j's uniform, mapped to [-10, 10].
+    stream = KeyedStream(5, 3, 1, 2)
+    drawn = np.concatenate([stream.uniform(-10.0, 10.0, 100) for _ in range(60)])
+    u = philox.uniforms(5, 3, 1, 2, np.arange(6000))[0]
+    assert np.array_equal(drawn, -10.0 + 20.0 * u)  # low + (high - low) u, as written
+    assert np.array_equal(drawn, KeyedStream(5, 3, 1, 2).uniform(-10.0, 10.0, 6000))
+    assert stream.position == 6000
 
 
 def test_keyed_stream_draw_j_is_counter_j():
