@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -211,10 +212,9 @@ class RunResult:
                         writer.write_table(_arrow_table(chunk, names))
             return
         with atomic_file(out / "messages.csv", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(names)
+            csv.writer(handle).writerow(names)
             for chunk in self._message_chunks():
-                writer.writerows(zip(*(_format(chunk[name]) for name in names)))
+                _write_rows(handle, [chunk[name] for name in names])
 
     def _message_chunks(self, rows: int = WRITE_CHUNK_ROWS) -> Iterator[dict[str, np.ndarray]]:
         """The rows of messages.csv, ``rows`` at a time, decisions by name."""
@@ -228,8 +228,8 @@ class RunResult:
                 }
                 for name in MESSAGE_COLUMNS:  # written once: drop the pages read so far
                     release_pages(v.messages[name], start + len(part["round"]))
-                part["decision"] = decision_names[part["decision"]].astype(object)
-                part["variant"] = np.full(len(part["round"]), v.name, dtype=object)
+                part["decision"] = decision_names[part["decision"]]
+                part["variant"] = np.full(len(part["round"]), v.name)
                 yield part
 
     @property
@@ -293,7 +293,7 @@ def _arrow_table(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> Any:
 
     return pa.table(
         {
-            name: (columns[name].astype(str) if columns[name].dtype == object else columns[name])
+            name: (columns[name].astype(str) if columns[name].dtype.kind in "OU" else columns[name])
             for name in names
         },
         schema=_arrow_schema(),
@@ -302,18 +302,43 @@ def _arrow_table(columns: dict[str, np.ndarray], names: tuple[str, ...]) -> Any:
 
 def _write_csv(path: Path, columns: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
     with atomic_file(path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(names)
-        formatted = [_format(columns[name]) for name in names]
-        writer.writerows(zip(*formatted))
+        csv.writer(handle).writerow(names)
+        _write_rows(handle, [columns[name] for name in names])
 
 
-def _format(column: np.ndarray) -> list[Any]:
-    if column.dtype.kind == "f":
-        return [repr(float(v)) for v in column]  # shortest repr: round-trips exactly
-    if column.dtype.kind == "b":
-        return [str(bool(v)).lower() for v in column]
-    return column.tolist()
+def _write_rows(handle: Any, columns: list[np.ndarray]) -> None:
+    """The rows of ``columns`` as CSV lines, the bytes :class:`csv.writer` would write (its
+    default dialect: "\r\n" line ends, a field quoted only when it holds a comma, a quote or a
+    line break), joined in one string: about twice as fast as ``writerows`` on numbers."""
+    if len(columns[0]):
+        handle.write("\r\n".join(map(",".join, zip(*map(_format, columns)))) + "\r\n")
+
+
+BOOL_TEXT = np.array(["false", "true"], dtype=object)
+
+
+def _format(column: np.ndarray) -> list[str]:
+    """A column as CSV fields: floats by their shortest repr (round-trips exactly), booleans
+    as true/false, integers in decimal, text quoted where the CSV dialect needs it."""
+    kind = column.dtype.kind
+    if kind == "f":
+        return list(map(repr, column.tolist()))
+    if kind == "b":
+        return BOOL_TEXT[column.astype(np.uint8)].tolist()
+    if kind in "iu":
+        return list(map(str, column.tolist()))
+    if kind == "U":  # few distinct names (a variant, the decisions): each quoted once
+        names, index = np.unique(column, return_inverse=True)
+        return np.array([_field(str(name)) for name in names], dtype=object)[index].tolist()
+    fields: dict[Any, str] = {}
+    return [fields[v] if v in fields else fields.setdefault(v, _field(v)) for v in column.tolist()]
+
+
+def _field(value: Any) -> str:
+    """One value as :class:`csv.writer` writes it in a row (None as an empty field)."""
+    line = io.StringIO()
+    csv.writer(line).writerow(["", value])
+    return line.getvalue()[1:-2]
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

@@ -193,3 +193,32 @@ def test_an_output_directory_that_cannot_be_written_is_refused_before_anything_r
         "allowed a directory you can write to)"
     ]
     assert list(locked.iterdir()) == []
+
+
+def test_csv_rows_are_what_the_csv_module_writes():
+    # The result files are written by joining formatted fields (results._write_rows), which
+    # must give csv.writer's bytes for every kind of column: text that needs quoting (a comma,
+    # a quote, a line break), None, floats by repr (nan, -0.0, inf, 1e-07), booleans as
+    # true/false, integers of any width.
+    import csv
+    import io
+
+    from netsim.results import _write_rows
+
+    columns = [
+        np.array(["a", "b,c", 'q"x', None, "", "line\nbreak"], dtype=object),
+        np.array([1.5, np.nan, -0.0, 1e-7, np.inf, 0.1 + 0.2]),
+        np.array([True, False, True, True, False, False]),
+        np.array([-1, 2, 3, 4, 5, 2**40]),
+        np.array([1, 2, 3, 4, 5, 6], dtype=np.int8),
+    ]
+    expected = io.StringIO()
+    as_python = [
+        ["true" if v is True else "false" if v is False else v for v in column.tolist()]
+        for column in columns
+    ]
+    csv.writer(expected).writerows(zip(*as_python))
+    written = io.StringIO()
+    _write_rows(written, columns)
+    assert written.getvalue() == expected.getvalue()
+    assert written.getvalue().splitlines()[1] == '"b,c",nan,false,2,2'
