@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=40, help="sweep points (seeds)")
     parser.add_argument("--rounds", type=int, default=300, help="rounds per point")
-    parser.add_argument("--engine", default="reference", help="reference | fast")
+    parser.add_argument(
+        "--engine", default="auto", help="auto (the default engine) | reference | fast"
+    )
     parser.add_argument("--dask", action="store_true", help="also a Dask LocalCluster, 2 workers")
     parser.add_argument("--repeats", type=int, default=1, help="runs per configuration")
     parser.add_argument("--quick", action="store_true", help="4 points, 30 rounds")
