@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -114,8 +114,25 @@ class DelayModel:
         return 0.0
 
     def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
-        """The delay of one message on link sender -> receiver sent at ``send_time`` (s)."""
-        return float(self.sample(rng, 1)[0])
+        """The delay of one message on link sender -> receiver sent at ``send_time`` (s): the
+        next uniform of ``rng`` through :meth:`from_uniforms` (the stream transforms 32 at a
+        time, the same bits as :meth:`sample`), checked as :meth:`sample` checks it."""
+        mapped = getattr(rng, "mapped", None)  # a keyed stream; any Generator works too
+        if mapped is None:
+            return float(self.sample(rng, 1)[0])
+        delay = mapped(self.from_uniforms)
+        if not (delay >= 0.0 and math.isfinite(delay)):
+            check_drawn(self.name, np.array([delay]))
+        return delay
+
+    @property
+    def uniform_map(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The map from a message's uniform to what :meth:`delay` asks its stream for (a
+        leaf's :meth:`from_uniforms`; a wrapper's inner model's), or None when unknown (the
+        model overrides :meth:`delay`) or when it draws nothing. Lets an engine compute many
+        links' next draws in one call (:class:`netsim.engine.network.LinkWindow`); a wrong
+        answer only wastes that work: a stream keeps values under the map that made them."""
+        return self.from_uniforms if type(self).delay is DelayModel.delay else None
 
     def compute_factor(self, agent: int) -> float:
         """How much slower ``agent`` computes under this model (stragglers); 1 by default."""
@@ -139,6 +156,9 @@ class Constant(DelayModel):
 
     def _draw(self, rng: Stream, size: int) -> np.ndarray:
         return np.full(size, float(self.value))  # draws nothing
+
+    def delay(self, rng: Stream, sender: int, receiver: int, send_time: float) -> float:
+        return float(self.value)
 
     def from_uniforms(self, u: np.ndarray) -> np.ndarray:
         return np.full(np.shape(u), float(self.value))
@@ -326,6 +346,10 @@ class CompositeModel(DelayModel):
     @property
     def inner(self) -> DelayModel:
         raise NotImplementedError
+
+    @property
+    def uniform_map(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        return self.inner.uniform_map  # each message draws once, from the inner model
 
     def compute_factor(self, agent: int) -> float:
         return self.inner.compute_factor(agent)

@@ -24,7 +24,7 @@ entity, so drawing K at once or one at a time gives the same numbers, by constru
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -265,6 +265,13 @@ class KeyedStream:
     def pareto(self, a: float, size: int | tuple[int, ...] | None = None) -> np.ndarray | float:
         return self._result(self._take(("lomax", float(a)), size), size)
 
+    def mapped(self, function: Callable[[np.ndarray], np.ndarray]) -> float:
+        """The next uniform through ``function``, an element-wise map of uniforms (a delay
+        model's inverse CDF): computed for the next :data:`LOOKAHEAD` indices at once, so a
+        per-message engine pays one vectorized call per 32 messages; the same bits as
+        ``function(u)`` of that one uniform."""
+        return float(self._take(("map", function), None))
+
     def permutation(self, k: int) -> np.ndarray:
         """A uniformly random order of range(k): the stable argsort of k uniforms (the first of
         two equal uniforms, probability 2^-52 a pair, comes first)."""
@@ -277,6 +284,7 @@ _TRANSFORMS = {
     "exponential": exponential,
     "normal": standard_normal,
     "lomax": lomax,
+    "map": lambda u, function: function(u),
 }
 
 
@@ -298,19 +306,29 @@ def draw_rows(
     computed in one call, several rounds' worth ahead (at most :data:`ROW_BUDGET` in all), so
     an engine asking every round pays one vectorized computation per many rounds."""
     rows = np.empty((len(streams), count))
-    families: dict[tuple, list[int]] = {}
-    for j, stream in enumerate(streams):
-        if not stream.holds(transform, count):
-            key = (stream.seed, stream.kind, stream.a, stream.draw, stream.part)
-            families.setdefault(key, []).append(j)
-    for (seed, kind, a, draw, part), members in families.items():
-        width = max(count, LOOKAHEAD, min(16 * count, ROW_BUDGET // len(members)))
-        b = np.array([streams[j].b for j in members], dtype=np.int64)[:, None]
-        start = np.array([streams[j].position for j in members], dtype=np.int64)
-        index = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
-        values = _apply(transform, uniforms(seed, kind, a, b, index, draw)[part])
-        for row, j in enumerate(members):
-            streams[j].keep(transform, int(start[row]), values[row])
+    missing = [stream for stream in streams if not stream.holds(transform, count)]
+    if missing:
+        width = max(count, LOOKAHEAD, min(16 * count, ROW_BUDGET // len(missing)))
+        compute_ahead(missing, width, transform)
     for j, stream in enumerate(streams):  # every stream holds them now
         rows[j] = stream.take_kept(count)
     return rows
+
+
+def compute_ahead(streams: Sequence[KeyedStream], width: int, transform: tuple) -> None:
+    """Make each stream hold its next ``width`` variates of ``transform`` (from its position;
+    no position changes), computed for all the streams of one family (the same seed, kind,
+    draw and part; any entities a, b: a network's links, an adversary's receivers) in one
+    vectorized call. The values are those each stream would compute alone, bit for bit."""
+    families: dict[tuple, list[KeyedStream]] = {}
+    for stream in streams:
+        key = (stream.seed, stream.kind, stream.draw, stream.part)
+        families.setdefault(key, []).append(stream)
+    for (seed, kind, draw, part), members in families.items():
+        a = np.array([stream.a for stream in members], dtype=np.int64)[:, None]
+        b = np.array([stream.b for stream in members], dtype=np.int64)[:, None]
+        start = np.array([stream.position for stream in members], dtype=np.int64)
+        index = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
+        values = _apply(transform, uniforms(seed, kind, a, b, index, draw)[part])
+        for stream, first, row in zip(members, start.tolist(), values):
+            stream.keep(transform, first, row)

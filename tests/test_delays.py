@@ -206,3 +206,38 @@ def test_a_composite_that_scales_past_the_delay_cap_is_refused():
     with pytest.raises(ScenarioError, match=r"can draw a delay of 3\.674e\+290 s") as err:
         netsim.config._network(raw, 0)
     assert err.value.key == "network.delay"
+
+
+def test_a_network_window_gives_each_link_the_draws_of_its_own_counters():
+    # Message k on link a -> b takes its delay from the first uniform of counter k and its
+    # loss from the second (philox.uniforms of kind LINK, entities (a, b), index k). A network
+    # computes the next 32 draws of every link together (LinkWindow); links used unevenly
+    # (one sends 70 messages, crossing two windows, the others 1 to 5), through a wrapper
+    # model (stragglers: the inner exponential's map, scaled), must still read their own.
+    from netsim import philox
+    from netsim.engine.environment import OrderedEnvironment
+    from netsim.engine.network import Network
+    from netsim.rng import LINK
+
+    model = DELAY_MODELS.build(
+        "stragglers",
+        {"agents": [1], "factor": 3.0, "base": {"model": "exponential", "mean": 0.5}},
+        "network.delay",
+    )
+    network = Network(OrderedEnvironment(), 4, [], model, seed=11, loss=0.25)
+    first = network.graph.edges[0, 1]["link"]
+    first.next_delay(0.0)  # one link's first draw computes the next 32 of every link
+    window = first.window
+    for a, b in network.graph.edges:
+        stream = network.graph.edges[a, b]["link"].delay_stream()
+        assert stream.holds(window.delay_key, 32 if (a, b) != (0, 1) else 31)
+    first.sent, first.delay_stream().position = 0, 0  # draw message 0 again below
+    used = {(0, 1): 70, (2, 3): 5, (3, 0): 1, (1, 2): 3}
+    for (a, b), count in used.items():
+        link = network.graph.edges[a, b]["link"]
+        for k in range(count):
+            delay, lost = link.next_delay(0.0), link.next_lost(0.25)
+            u_delay, u_loss = philox.uniforms(11, LINK, a, b, k)
+            expected = -0.5 * math.log(u_delay) * (3.0 if 1 in (a, b) else 1.0)
+            assert delay == pytest.approx(expected, rel=1e-15)
+            assert lost == (u_loss < 0.25)

@@ -26,6 +26,7 @@ from ..config import AsynchronyConfig
 from ..delays import DelayModel
 from ..errors import ScenarioError
 from ..rng import DELAYS, LOSSES, SERVER, Stream, link_stream
+from ..variates import LOOKAHEAD, compute_ahead
 from .environment import DELIVERY, OrderedEnvironment
 from .trace import MessageTrace
 
@@ -48,33 +49,98 @@ class BoundViolation(ScenarioError):
 class Link:
     """The directed link sender -> receiver: its delay model and its draws (:mod:`netsim.rng`,
     KIND 0): message k's delay from index k of the link's delay stream, its loss decision from
-    index k of its loss stream, whenever it is sent."""
+    index k of its loss stream, whenever it is sent. ``window``, when given, computes the next
+    draws of every link of the network together (the same numbers)."""
 
-    __slots__ = ("_delays", "_losses", "model", "receiver", "seed", "sender", "sent")
+    __slots__ = ("_delays", "_losses", "model", "receiver", "seed", "sender", "sent", "window")
 
-    def __init__(self, model: DelayModel, seed: int, sender: int, receiver: int):
+    def __init__(
+        self,
+        model: DelayModel,
+        seed: int,
+        sender: int,
+        receiver: int,
+        window: LinkWindow | None = None,
+    ):
         self.model = model
         self.seed = seed
         self.sender = sender
         self.receiver = receiver
+        self.window = window
         self.sent = 0  # messages whose delay has been drawn
         self._delays: Stream | None = None
         self._losses: Stream | None = None
 
-    def next_delay(self, send_time: float) -> float:
-        """The delay (simulated seconds) of the link's next message, sent at ``send_time``."""
+    def delay_stream(self) -> Stream:
         if self._delays is None:
             self._delays = link_stream(self.seed, self.sender, self.receiver, DELAYS)
-        self._delays.position = self.sent
+        return self._delays
+
+    def loss_stream(self) -> Stream:
+        if self._losses is None:
+            self._losses = link_stream(self.seed, self.sender, self.receiver, LOSSES)
+        return self._losses
+
+    def next_delay(self, send_time: float) -> float:
+        """The delay (simulated seconds) of the link's next message, sent at ``send_time``."""
+        stream = self.delay_stream()
+        stream.position = self.sent
+        if self.window is not None:
+            self.window.before_delay(stream)
         self.sent += 1
-        return self.model.delay(self._delays, self.sender, self.receiver, send_time)
+        return self.model.delay(stream, self.sender, self.receiver, send_time)
 
     def next_lost(self, loss: float) -> bool:
         """Whether the message whose delay was drawn last is lost (one uniform < ``loss``)."""
-        if self._losses is None:
-            self._losses = link_stream(self.seed, self.sender, self.receiver, LOSSES)
-        self._losses.position = self.sent - 1
-        return bool(self._losses.random() < loss)
+        stream = self.loss_stream()
+        stream.position = self.sent - 1
+        if self.window is not None:
+            self.window.before_loss(stream)
+        return bool(stream.random() < loss)
+
+
+WINDOW_MESSAGES = LOOKAHEAD  # LinkWindow: the next draws computed per link, every link at once
+
+
+class LinkWindow:
+    """The next :data:`WINDOW_MESSAGES` draws of every link of a network, in one vectorized
+    call (:func:`netsim.variates.compute_ahead`) instead of one per link.
+
+    A draw is a pure function of its counter (link, message index), so computing the draws of
+    all links for their next messages, whenever one link runs out, gives each link exactly the
+    numbers it would compute alone; every round of a synchronous protocol sends one message per
+    link, so the links run out together and a window serves them all for 32 rounds. Delays are
+    kept already through the delay model's :attr:`~netsim.delays.DelayModel.uniform_map` (the
+    inverse CDF, one call for the whole window); a model without one draws link by link."""
+
+    def __init__(self, links: list[Link], uniform_map: Callable | None):
+        self.links = links
+        self.delay_key = None if uniform_map is None else ("map", uniform_map)
+        self.loss_key = ("random",)
+
+    def before_delay(self, stream: Stream) -> None:
+        """Called with the stream of a link about to draw its next delay."""
+        key = self.delay_key
+        if key is not None and not stream.holds(key, 1):
+            self._fill(stream, key, Link.delay_stream)
+
+    def before_loss(self, stream: Stream) -> None:
+        """Called with the stream of a link about to draw its last message's loss."""
+        if not stream.holds(self.loss_key, 1):
+            self._fill(stream, self.loss_key, Link.loss_stream)
+
+    def _fill(self, asking: Stream, key: tuple, stream_of: Callable[[Link], Stream]) -> None:
+        """The window of every link with less than half a window left, from its next message
+        on (the asking link from where it stands)."""
+        stale = []
+        for link in self.links:
+            stream = stream_of(link)
+            if stream is not asking:
+                stream.position = link.sent  # its next message (draws set it again anyway)
+                if stream.holds(key, WINDOW_MESSAGES // 2):
+                    continue
+            stale.append(stream)
+        compute_ahead(stale, WINDOW_MESSAGES, key)
 
 
 class Network:
@@ -105,8 +171,11 @@ class Network:
             for agent in range(n):
                 self.graph.add_edge(SERVER, agent)
                 self.graph.add_edge(agent, SERVER)
-        for sender, receiver in self.graph.edges:
-            self.graph.edges[sender, receiver]["link"] = Link(delay_model, seed, sender, receiver)
+        links = [Link(delay_model, seed, sender, receiver) for sender, receiver in self.graph.edges]
+        window = LinkWindow(links, delay_model.uniform_map)
+        for link in links:
+            link.window = window
+            self.graph.edges[link.sender, link.receiver]["link"] = link
         self.trace = MessageTrace()
         self._handlers: dict[int, Callable[[Message], None]] = {}
 
