@@ -23,7 +23,7 @@ row maths as above, in 2-D on its (n, d) received row; CGC: its gradient). A coo
 the server (CGC) starts each round with a shared event and waits for the agents' timeouts with
 ``env.all_of``; agents read the previous round's estimates and CE agents write into a next-round
 array, copied back when the round ends. The coordinator/server draws each round's delays in one
-call, in the same order and layout as ``numpy_loop`` in engines.py (delays [sender, receiver], then
+call, in the same order and layout as ``vectorized_rounds`` (delays [sender, receiver], then
 the Byzantine values [receiver]; CGC: there, back, then agent 0's gradient): agent u's n - 1
 incoming delays are column u, so the draw order is fixed and both baselines follow the same
 trajectory.

@@ -271,7 +271,7 @@ class Scenario:
         return self._reparsed(variant.overrides, keep_variants=False)
 
     def _reparsed(self, overrides: Mapping[str, Any], keep_variants: bool) -> Scenario:
-        raw = copy.deepcopy(self.raw)
+        raw = copy_tree(self.raw)
         if not keep_variants:
             raw.pop("variants", None)
         for key, value in overrides.items():
@@ -321,9 +321,27 @@ def read_toml(path: Path) -> dict[str, Any]:
     return raw
 
 
+SCALARS = (str, int, float, bool, type(None))
+
+
+def copy_tree(value: Any) -> Any:
+    """A copy of parsed TOML/JSON data (dicts and lists down to scalars, shared: they are
+    immutable): what ``copy.deepcopy`` gives for such data, several times faster on the long
+    lists of cost matrices a large scenario holds; anything else is deep-copied."""
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, list):
+        if all(isinstance(item, SCALARS) for item in value):
+            return list(value)
+        return [copy_tree(item) for item in value]
+    if isinstance(value, dict):
+        return {key: copy_tree(item) for key, item in value.items()}
+    return copy.deepcopy(value)
+
+
 def parse_scenario(raw: Mapping[str, Any], source: Path | None = None) -> Scenario:
     """Validate a scenario given as a dict (the parsed TOML)."""
-    raw = copy.deepcopy(dict(raw))
+    raw = copy_tree(dict(raw))
     if "matrix" in raw:  # scenarios/attack_matrix.toml: a study grid over scenarios
         raise ScenarioError(
             "matrix",
@@ -1046,7 +1064,7 @@ def _resolved(
     adversary: Adversary | None,
 ) -> dict[str, Any]:
     """The scenario as a dict with every default filled in (manifest.json)."""
-    resolved = copy.deepcopy(raw)
+    resolved = copy_tree(raw)
     resolved.update(name=name, seed=seed, engine=engine, trace=trace)
     net = resolved.setdefault("network", {})
     net.setdefault("f", network.f)

@@ -163,3 +163,28 @@ def test_a_variant_can_be_picked_by_name():
     with pytest.raises(netsim.ScenarioError) as err:
         scenario.variant("nope")
     assert err.value.key == "variants"
+
+
+def test_copy_tree_is_an_independent_deep_copy_of_parsed_data():
+    # The parser copies a scenario before filling defaults: the copy must equal the input and
+    # share no dict or list with it (so the caller's dict is never changed), whatever nests.
+    import copy
+
+    from netsim.config import copy_tree
+
+    raw = {
+        "costs": {"A": [[[1.0, 2.0], [3.0, 4.0]], [[0.5, -1.0]]], "B": [[1.0, 2.0], [3.0]]},
+        "network": {"byzantine": [0], "delay": {"model": "exponential", "mean": 0.01}},
+        "name": "x",
+        "seed": 3,
+        "trace": None,
+        "ids": (1, 2),
+    }
+    copied = copy_tree(raw)
+    assert copied == copy.deepcopy(raw) == raw
+    copied["costs"]["A"][0][0][0] = 99.0
+    copied["network"]["byzantine"].append(1)
+    copied["costs"]["B"][1].append(4.0)
+    assert raw["costs"]["A"][0][0][0] == 1.0
+    assert raw["network"]["byzantine"] == [0]
+    assert raw["costs"]["B"][1] == [3.0]
