@@ -1,7 +1,7 @@
 """Reference engine vs fast engine vs two plain numpy baselines: seconds per round, messages per
 second, peak memory, and the log-log slope of time against n (BENCHMARKS.md).
 
-    python benchmarks/engines.py              # the full table (tens of minutes on 2 cores)
+    python benchmarks/engines.py              # the full table (about 5 minutes on 2 cores)
     python benchmarks/engines.py --quick      # a smoke run: n = 10, d = 2, few rounds
     python benchmarks/engines.py --sizes 30,100,300,1000 --dims 10 --reference-budget 0
     python benchmarks/engines.py --whole-run  # `netsim run` (parse ... plot) vs event-per-agent

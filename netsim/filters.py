@@ -101,7 +101,7 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
         return kept
     kept[count >= columns] = True
     for c in np.unique(count[(count > 0) & (count < columns)]).tolist():
-        rows = np.flatnonzero(count == c) if count[0] != c or np.any(count != c) else slice(None)
+        rows = slice(None) if np.all(count == c) else np.flatnonzero(count == c)
         block = keys[rows]
         threshold = np.partition(block, c - 1, axis=-1)[:, c - 1 : c]
         missing, past_numbers = np.isnan(block), np.isnan(threshold)  # NaN sorts last
