@@ -159,10 +159,11 @@ def comparative_gradient_clipping(
     if not 0 <= f < n:
         raise ValueError(f"CGC needs 0 <= f < n (got f={f}, n={n})")
     senders = np.arange(n) if senders is None else np.asarray(senders)
-    norms = scaled_row_norms(gradients)
     exponent, mantissa = norm_keys(gradients)
     order = np.lexsort((senders, mantissa, exponent))
     pivot = order[n - f - 1]
+    norms = np.empty(n)  # ||g|| of the pivot and the f largest: the only ones used (row-wise)
+    norms[order[n - f - 1 :]] = scaled_row_norms(gradients[order[n - f - 1 :]])
     threshold = float(norms[pivot])
     largest = order[n - f :]
     clipped = np.zeros(n, dtype=bool)
