@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,26 @@ from .protocols.cgc import CGCProtocol
 from .results import VariantResult, canonical_records
 from .theory import CGCConstants, cgc_constants, check_redundancy
 
+_FROZEN = [0]  # simulate calls under way in this process (they may nest: a fast-engine fallback)
+
+
+@contextmanager
+def _pre_run_objects_frozen() -> Iterator[None]:
+    """Exempt the objects that exist when a run starts (imported modules, the parsed
+    scenario) from the garbage collector's full collections until it ends (``gc.freeze``):
+    they outlive the run anyway, and a full collection that traverses them all costs ~10 ms
+    (CGC, n = 300, a 10-round run: 28 ms with, 15 ms without). Nothing a run computes
+    depends on it; garbage made before the run is collected after it."""
+    if _FROZEN[0] == 0:
+        gc.freeze()
+    _FROZEN[0] += 1
+    try:
+        yield
+    finally:
+        _FROZEN[0] -= 1
+        if _FROZEN[0] == 0:
+            gc.unfreeze()
+
 
 def simulate(
     scenario: Scenario, name: str | None = None, on_round: Callable[[], None] | None = None
@@ -37,10 +59,18 @@ def simulate(
     (progress bars). Raises :class:`SimulationStalled` if an honest agent or the server waits
     for a message that never comes.
     """
-    if scenario.engine != "reference":
-        from .fast import simulate_fast  # imported here: netsim.fast builds on this module
+    with _pre_run_objects_frozen():
+        if scenario.engine != "reference":
+            from .fast import simulate_fast  # imported here: netsim.fast builds on this module
 
-        return simulate_fast(scenario, name, on_round)
+            return simulate_fast(scenario, name, on_round)
+        return _simulate_reference(scenario, name, on_round)
+
+
+def _simulate_reference(
+    scenario: Scenario, name: str | None, on_round: Callable[[], None] | None
+) -> VariantResult:
+    """:func:`simulate` on the reference engine."""
     env = OrderedEnvironment()
     net = scenario.network
     honest_costs = [scenario.costs.costs[i] for i in net.honest]

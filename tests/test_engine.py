@@ -181,3 +181,26 @@ def test_absent_policies_agree_when_nothing_is_late(policy):
     a = only_variant(netsim.run(small(protocol__absent=policy, protocol__rounds=20)))
     b = only_variant(netsim.run(small(protocol__rounds=20)))
     assert a.summary["trace_hash"] == b.summary["trace_hash"]
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_a_run_freezes_the_objects_before_it_and_unfreezes_them_after(engine):
+    # simulate() exempts the objects alive when it starts from full collections (gc.freeze)
+    # and gives them back to the collector when it ends, also when the run raises.
+    import gc
+
+    from netsim.simulation import simulate
+
+    scenario = small(protocol__rounds=6, engine=engine)
+    during: list[int] = []
+    result = simulate(scenario, on_round=lambda: during.append(gc.get_freeze_count()))
+    assert gc.get_freeze_count() == 0
+    assert during and min(during) > 0
+    assert result.summary["rounds"] == 6
+
+    def stop() -> None:
+        raise KeyboardInterrupt  # a user's Ctrl-C in the middle of a round
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(scenario, on_round=stop)
+    assert gc.get_freeze_count() == 0
