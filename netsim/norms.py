@@ -49,11 +49,16 @@ def norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     rows = np.asarray(rows, dtype=np.float64)
     plain, inexact = plain_distances(rows)
-    mantissa, exponent = np.frexp(plain)
-    exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
+    exponent, mantissa = _plain_keys(plain)
     if inexact.any():
         exponent[inexact], mantissa[inexact] = scaled_norm_keys(rows[inexact])
     return exponent, mantissa
+
+
+def _plain_keys(plain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(exponent, mantissa) of frexp(plain), a zero norm getting the smallest exponent."""
+    mantissa, exponent = np.frexp(plain)
+    return np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64)), mantissa
 
 
 def scaled_norm_keys(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +103,7 @@ def distance_keys(
     where it overflowed. (Halving a difference of subnormals would lose its last bit: the
     distance 2^-1074 would become 0.)"""
     plain, inexact = plain_distances(difference) if plain is None else plain
-    mantissa, exponent = np.frexp(plain)
-    exponent = np.where(mantissa == 0, np.iinfo(np.int64).min, exponent.astype(np.int64))
+    exponent, mantissa = _plain_keys(plain)
     if inexact.any():
         where = np.nonzero(inexact)
         rows = difference[where]

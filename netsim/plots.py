@@ -137,9 +137,27 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
         by_round.set_ylabel("distance $\\|x_i^t - x_H\\|$\n(units of x, log scale)")
         for ax in (by_round, by_time):
             ax.grid(True, which="major", alpha=0.3)
+    handles = [Line2D([], [], color=colours[a], linewidth=1.2, label=f"agent {a}") for a in agents]
+    colour = "0.3" if non_finite else None
+    _finish_distances(fig, axes, summary, handles, "honest agent", precision, zeros, colour)
+    return fig
+
+
+def _finish_distances(
+    fig: plt.Figure,
+    axes: np.ndarray,
+    summary: dict[str, Any],
+    handles: list[Any],
+    legend_title: str,
+    precision: bool,
+    zeros: bool,
+    non_finite_colour: str | None = None,
+) -> None:
+    """What both distance figures end with: the x labels, the machine-precision and
+    non-finite entries of the legend (``non_finite_colour`` set: some round was not finite),
+    the title with its notes, and the legend below the panels (at most 10 columns)."""
     axes[-1, 0].set_xlabel("round t (iterations)")
     axes[-1, 1].set_xlabel("simulated time (s)")
-    handles = [Line2D([], [], color=colours[a], linewidth=1.2, label=f"agent {a}") for a in agents]
     if precision:
         handles.append(
             Line2D(
@@ -151,9 +169,11 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
                 label=f"machine precision ({MACHINE_EPSILON:.1e})",
             )
         )
-    if non_finite:
+    if non_finite_colour is not None:
         handles.append(
-            Line2D([], [], color="0.3", marker="^", linestyle="None", label=NON_FINITE_NOTE)
+            Line2D(
+                [], [], color=non_finite_colour, marker="^", linestyle="None", label=NON_FINITE_NOTE
+            )
         )
     notes = ["log scale, each row its own range"]
     if zeros:
@@ -165,11 +185,10 @@ def draw_distances(summary: dict[str, Any], metrics: dict[str, np.ndarray]) -> p
         loc="lower center",
         ncol=min(len(handles), 10),
         fontsize=9,
-        title="honest agent",
+        title=legend_title,
         title_fontsize=9,
         frameon=False,
     )
-    return fig
 
 
 def draw_distance_bands(
@@ -244,42 +263,16 @@ def draw_distance_bands(
         by_round.set_ylabel("distance $\\|x_i^t - x_H\\|$\n(units of x, log scale)")
         for ax in (by_round, by_time):
             ax.grid(True, which="major", alpha=0.3)
-    axes[-1, 0].set_xlabel("round t (iterations)")
-    axes[-1, 1].set_xlabel("simulated time (s)")
     handles: list[Any] = [
         Line2D([], [], color="C3", linewidth=1.6, label=WORST),
         Line2D([], [], color="navy", linewidth=1.1, linestyle="--", label=MEDIAN),
         Patch(color="C0", alpha=0.25, label=BAND),
     ]
-    if precision:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color="0.35",
-                linestyle="--",
-                linewidth=0.9,
-                label=f"machine precision ({MACHINE_EPSILON:.1e})",
-            )
-        )
-    if non_finite:
-        handles.append(
-            Line2D([], [], color="C3", marker="^", linestyle="None", label=NON_FINITE_NOTE)
-        )
-    notes = ["log scale, each row its own range"]
-    if zeros:
-        notes.append(f"exact 0 drawn at {FLOOR:.0e}")
-    fig.suptitle(_title(summary) + "; ".join(notes))
-    fig.tight_layout(rect=(0, 0.7 / fig.get_figheight(), 1, 1))
-    fig.legend(
-        handles=handles,
-        loc="lower center",
-        ncol=len(handles),
-        fontsize=9,
-        title=f"over the {honest} honest agents, per round",
-        title_fontsize=9,
-        frameon=False,
-    )
+    for ax in axes[:, 0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
+    title = f"over the {honest} honest agents, per round"
+    colour = "C3" if non_finite else None
+    _finish_distances(fig, axes, summary, handles, title, precision, zeros, colour)
     return fig
 
 

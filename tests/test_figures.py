@@ -216,6 +216,17 @@ def horizontal_lines(ax: Any) -> list[float]:
     ]
 
 
+def metrics_arrays(columns: dict[str, list]) -> dict[str, np.ndarray]:
+    """metrics.csv's columns (as read_metrics returns them) from lists."""
+    return {
+        "variant": np.array(columns["variant"], dtype=object),
+        "round": np.array(columns["round"]),
+        "time": np.array(columns["time"], dtype=float),
+        "agent": np.array(columns["agent"], dtype=object),
+        "distance": np.array(columns["distance"], dtype=float),
+    }
+
+
 def diverging_metrics() -> tuple[dict, dict]:
     """Two variants, two agents: one converges to exact zeros, one overflows (1e307, then inf
     and NaN)."""
@@ -230,13 +241,7 @@ def diverging_metrics() -> tuple[dict, dict]:
             columns["time"] += (0.1 * rounds).tolist()
             columns["agent"] += [agent] * 6
             columns["distance"] += values
-    metrics = {
-        "variant": np.array(columns["variant"], dtype=object),
-        "round": np.array(columns["round"]),
-        "time": np.array(columns["time"], dtype=float),
-        "agent": np.array(columns["agent"], dtype=object),
-        "distance": np.array(columns["distance"], dtype=float),
-    }
+    metrics = metrics_arrays(columns)
     summary = tiny_summary(final_distance=0.0)
     info = summary["variants"]["A"]
     summary["scenario"] = "diverging"
@@ -280,13 +285,7 @@ def many_agents_metrics(agents: int = 12, rounds: int = 5) -> tuple[dict, dict]:
                 columns["agent"].append(str(k))
                 bad = variant == "B" and k == 3 and r == 2
                 columns["distance"].append(np.inf if bad else k * 10.0**-r)
-    metrics = {
-        "variant": np.array(columns["variant"], dtype=object),
-        "round": np.array(columns["round"]),
-        "time": np.array(columns["time"], dtype=float),
-        "agent": np.array(columns["agent"], dtype=object),
-        "distance": np.array(columns["distance"], dtype=float),
-    }
+    metrics = metrics_arrays(columns)
     summary = tiny_summary(final_distance=agents * 10.0 ** -(rounds - 1))
     summary["variants"]["B"] = dict(summary["variants"]["A"])
     return summary, metrics
