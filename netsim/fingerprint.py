@@ -46,56 +46,67 @@ class RoundDigests:
     calls (one call may hold several rounds, a round may span several calls)."""
 
     def __init__(self) -> None:
-        self.messages: dict[str, list[str]] = {name: [] for name in MESSAGE_FIELDS}
+        self._digests: dict[str, list[int]] = {name: [] for name in MESSAGE_FIELDS}
         self._round = -1
-        self._running: dict[str, int] = {}
+        self._running: list[int] = []  # the open round's CRC of each field
+
+    @property
+    def messages(self) -> dict[str, list[str]]:
+        """The digests of the rounds closed so far, by field, as 8-digit hex strings."""
+        return {name: [_hex(value) for value in self._digests[name]] for name in MESSAGE_FIELDS}
 
     def _close(self) -> None:
         if self._round >= 0:
-            for name in MESSAGE_FIELDS:
-                self.messages[name].append(_hex(self._running[name]))
+            for name, value in zip(MESSAGE_FIELDS, self._running):
+                self._digests[name].append(value)
 
     def _open(self, round: int) -> None:
         while self._round + 1 < round:  # rounds without any message
             self._round += 1
             for name in MESSAGE_FIELDS:
-                self.messages[name].append(_hex(0))
+                self._digests[name].append(0)
         self._round = round
-        self._running = dict.fromkeys(MESSAGE_FIELDS, 0)
+        self._running = [0] * len(MESSAGE_FIELDS)
 
     def add(self, columns: Mapping[str, np.ndarray]) -> None:
         rounds = np.asarray(columns["round"])
         if len(rounds) == 0:
             return
-        if rounds[0] < self._round:
+        first, last = int(rounds[0]), int(rounds[-1])
+        if first < self._round:
             raise ValueError("RoundDigests.add: rounds must not decrease")
-        if rounds[0] == rounds[-1]:  # one round (the fast engine hands over a round at a time)
-            pieces = [(int(rounds[0]), slice(None))]
+        if first == last:  # one round (the fast engine hands over a round at a time)
+            pieces = [(first, slice(None))]
         else:
             starts = [0, *(np.flatnonzero(np.diff(rounds)) + 1).tolist(), len(rounds)]
             pieces = [(int(rounds[a]), slice(a, b)) for a, b in itertools.pairwise(starts)]
-        values = {
-            name: np.ascontiguousarray(columns[name], dtype=FIELD_DTYPES[name])
-            for name in MESSAGE_FIELDS
-        }
+        values = [_packed(columns[name], FIELD_DTYPES[name]) for name in MESSAGE_FIELDS]
         for r, rows in pieces:
             if r != self._round:
                 self._close()
                 self._open(r)
-            for name in MESSAGE_FIELDS:
-                chunk = values[name][rows]
-                self._running[name] = _crc(memoryview(chunk).cast("B"), self._running[name])
+            running = self._running
+            for k, field in enumerate(values):
+                running[k] = _crc(memoryview(field[rows]).cast("B"), running[k])
 
     def finish(self, estimates: np.ndarray) -> dict[str, Any]:
         """The fingerprint of one variant: message digests per round, estimate digests per
         round (rows of ``estimates``, (R + 1, nodes, d), little-endian float64)."""
         self._close()
-        self._round, self._running = -1, {}
+        self._round, self._running = -1, []
         values = np.ascontiguousarray(estimates, dtype="<f8")
         return {
-            "messages": {name: list(self.messages[name]) for name in MESSAGE_FIELDS},
+            "messages": self.messages,
             "estimates": [_hex(_crc(values[r].tobytes())) for r in range(len(values))],
         }
+
+
+def _packed(column: np.ndarray, dtype: str) -> np.ndarray:
+    """``column`` as contiguous ``dtype`` (a bool column is read as its 0/1 bytes, no copy)."""
+    column = np.asarray(column)
+    if column.dtype == np.bool_ and dtype == "i1":
+        column = column.view(np.int8)
+    return np.ascontiguousarray(column, dtype=dtype)
 
 
 def first_difference(ours: dict[str, Any], theirs: dict[str, Any]) -> str | None:

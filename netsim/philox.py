@@ -22,11 +22,12 @@ at a time, as a 52-bit integer k, and u = (k + 1/2) / 2^52, so that u lies in (0
 grid symmetric about 1/2 (1 - u is on it too, exactly) and log(u) is always finite.
 
 Speed: a round is five vectorized integer operations over both lanes, into reused buffers, on
-blocks of :data:`BLOCK` counters; about 37 ns a counter on one core, conversion to uniforms
-included (2^16 counters a block: 12% faster than 2^14, 2x faster than 2^18), within 2x of
-numpy's own (C) Philox bit generator, which steps one sequential counter and so cannot address
-draws this way. Checked against Random123's published known-answer vectors
-(tests/test_philox.py).
+blocks of :data:`BLOCK` counters; about 25 ns a counter on one core, conversion to uniforms
+left out (blocks of 2^13 to 2^15 counters, whose arrays stay in a core's L2 cache, run 2x
+faster than 2^12 or 2^16 and up on a 2-vCPU AMD EPYC with 1 MiB of L2 a core:
+benchmarks/philox_blocks.py), within 2x of numpy's own (C) Philox bit generator, which steps
+one sequential counter and so cannot address draws this way. Checked against Random123's
+published known-answer vectors (tests/test_philox.py).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 ROUNDS = 10
 MULTIPLIERS = (0xD2511F53, 0xCD9E8D57)  # Random123's PHILOX_M4x32_0, _1
 WEYL = (0x9E3779B9, 0xBB67AE85)  # the key's bump between rounds: PHILOX_W32_0, _1
-BLOCK = 1 << 16  # counters per block: large enough that numpy's per-call cost is amortized
+BLOCK = 1 << 14  # counters per block: a round's arrays (about 1 MiB) stay in a core's L2 cache
 WORD = 0xFFFFFFFF
 MAX_INDEX = 1 << 48  # index: 32 bits in word 0, 16 in word 1
 MAX_KIND = 1 << 8
@@ -120,6 +121,36 @@ def uniforms(
 
     Computed a block of rows of the broadcast shape at a time: the counters of a block are
     formed, run through the rounds and converted while they are in cache."""
+    first, second = _generate(seed, kind, a, b, index, draw, (0, 1))
+    return first, second
+
+
+def uniform_part(
+    seed: int,
+    kind: int,
+    a: np.ndarray | int,
+    b: np.ndarray | int,
+    index: np.ndarray | int,
+    draw: np.ndarray | int,
+    part: int,
+) -> np.ndarray:
+    """``uniforms(...)[part]`` bit for bit, without converting the other uniform of each
+    counter (a stream that reads one of the two)."""
+    if part not in (0, 1):
+        raise ValueError(f"part is 0 or 1 (a counter gives two uniforms), got {part}")
+    return _generate(seed, kind, a, b, index, draw, (part,))[0]
+
+
+def _generate(
+    seed: int,
+    kind: int,
+    a: np.ndarray | int,
+    b: np.ndarray | int,
+    index: np.ndarray | int,
+    draw: np.ndarray | int,
+    parts: tuple[int, ...],
+) -> list[np.ndarray]:
+    """The uniforms ``parts`` (0: the first of each counter, 1: the second) of :func:`uniforms`."""
     if not 0 <= kind < MAX_KIND:
         raise ValueError(f"kind must be in [0, {MAX_KIND}), got {kind}")
     a_words, b_words = _entity_words(a), _entity_words(b)
@@ -136,28 +167,25 @@ def uniforms(
     high = (np.uint64(kind) << np.uint64(24)) | (draw.astype(np.uint64) << np.uint64(16))
     high = high | (index >> _SHIFT)  # word 1: kind, draw and the index's high bits
     low = index & _LOW
-    parts = [_as_rows(w, shape, rows, columns) for w in (low, high, a_words, b_words)]
+    words_of = [_as_rows(w, shape, rows, columns) for w in (low, high, a_words, b_words)]
     k0, k1 = seed_key(seed)
-    first, second = np.empty((rows, columns)), np.empty((rows, columns))
-    step = max(1, BLOCK // max(columns, 1))
-    for start in range(0, rows, step):
-        stop = min(rows, start + step)
-        words = [_block(part, start, stop, columns) for part in parts]
-        w0, w1, w2, w3 = _rounds(*words, k0, k1, ROUNDS)
-        first[start:stop] = _unit(w0, w1).reshape(stop - start, columns)
-        second[start:stop] = _unit(w2, w3).reshape(stop - start, columns)
-    return first.reshape(shape), second.reshape(shape)
+    out = [np.empty((rows, columns)) for _ in parts]
+    row_step, column_step = max(1, BLOCK // max(columns, 1)), max(1, min(columns, BLOCK))
+    for top in range(0, rows, row_step):
+        for left in range(0, columns, column_step):
+            block = (slice(top, top + row_step), slice(left, left + column_step))
+            words = [np.ascontiguousarray(w[block], dtype=np.uint64) for w in words_of]
+            mixed = _rounds(*(w.reshape(-1) for w in words), k0, k1, ROUNDS)
+            for values, part in zip(out, parts):
+                unit = _unit(mixed[2 * part], mixed[2 * part + 1])
+                values[block] = unit.reshape(words[0].shape)
+    return [values.reshape(shape) for values in out]
 
 
 def _as_rows(words: np.ndarray, shape: tuple[int, ...], rows: int, columns: int) -> np.ndarray:
     """``words`` broadcast to ``shape`` and viewed as (rows, columns), without copying where
     an axis is broadcast (its stride stays 0)."""
     return np.broadcast_to(words, shape).reshape(rows, columns) if shape else words.reshape(1, 1)
-
-
-def _block(part: np.ndarray, start: int, stop: int, columns: int) -> np.ndarray:
-    """Rows ``start:stop`` of ``part`` (rows, columns) as one flat uint64 array."""
-    return np.ascontiguousarray(part[start:stop], dtype=np.uint64).reshape(-1)
 
 
 def _entity_words(entity: np.ndarray | int) -> np.ndarray:

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from .philox import uniforms
+from .philox import uniform_part
 from .portable import exp, log
 
 EXPONENTIAL_MAX = 53 * math.log(2.0)  # -log of the smallest uniform, 2^-53
@@ -189,10 +190,11 @@ class KeyedStream:
         self.seed, self.kind, self.a, self.b, self.draw, self.part = seed, kind, a, b, draw, part
         self.position = 0  # the index of the next draw
         self._kept: tuple[tuple, int, np.ndarray] | None = None  # (transform, start, values)
+        self._rows: _RowBlock | None = None  # the block compute_ahead last computed it in
 
     def uniforms(self, index: np.ndarray) -> np.ndarray:
         """This stream's uniform of each counter ``index`` (no position change)."""
-        return uniforms(self.seed, self.kind, self.a, self.b, index, self.draw)[self.part]
+        return uniform_part(self.seed, self.kind, self.a, self.b, index, self.draw, self.part)
 
     def _take(self, transform: tuple, size: int | tuple[int, ...] | None) -> np.ndarray:
         """The next ``size`` variates of ``transform`` (a name and its parameters)."""
@@ -304,7 +306,11 @@ def draw_rows(
     for bit, and each stream advances by ``count``. Streams of one entity family (the same
     seed, kind, first entity, draw and part: an adversary's streams towards its receivers) are
     computed in one call, several rounds' worth ahead (at most :data:`ROW_BUDGET` in all), so
-    an engine asking every round pays one vectorized computation per many rounds."""
+    an engine asking every round pays one vectorized computation per many rounds, and the
+    rounds in between are one slice of the block computed (:class:`_RowBlock`)."""
+    taken = _RowBlock.take(streams, count, transform)
+    if taken is not None:
+        return taken
     rows = np.empty((len(streams), count))
     missing = [stream for stream in streams if not stream.holds(transform, count)]
     if missing:
@@ -313,6 +319,35 @@ def draw_rows(
     for j, stream in enumerate(streams):  # every stream holds them now
         rows[j] = stream.take_kept(count)
     return rows
+
+
+@dataclass(frozen=True, eq=False)
+class _RowBlock:
+    """Variates of several streams computed in one call by :func:`compute_ahead`: row j holds
+    ``values[j]``, the variates of ``transform`` of ``streams[j]`` from index ``starts[j]``.
+    Every variate is a pure function of its stream and index, so the block serves any later
+    :func:`draw_rows` of the same streams (in the same order) and transform whose positions
+    all lie the same distance into it, as one slice, whatever was drawn in between."""
+
+    streams: tuple[KeyedStream, ...]
+    transform: tuple
+    starts: tuple[int, ...]
+    values: np.ndarray
+
+    @staticmethod
+    def take(streams: Sequence[KeyedStream], count: int, transform: tuple) -> np.ndarray | None:
+        """The next ``count`` variates of each stream from their common block (each stream
+        advances), or None when they have none that holds them all."""
+        block = streams[0]._rows if streams else None
+        if block is None or block.transform != transform or block.streams != tuple(streams):
+            return None
+        offsets = {stream.position - start for stream, start in zip(streams, block.starts)}
+        offset = offsets.pop()
+        if offsets or offset < 0 or offset + count > block.values.shape[1]:
+            return None
+        for stream in streams:
+            stream.position += count
+        return block.values[:, offset : offset + count].copy()
 
 
 def compute_ahead(streams: Sequence[KeyedStream], width: int, transform: tuple) -> None:
@@ -329,6 +364,8 @@ def compute_ahead(streams: Sequence[KeyedStream], width: int, transform: tuple) 
         b = np.array([stream.b for stream in members], dtype=np.int64)[:, None]
         start = np.array([stream.position for stream in members], dtype=np.int64)
         index = start[:, None] + np.arange(width, dtype=np.int64)[None, :]
-        values = _apply(transform, uniforms(seed, kind, a, b, index, draw)[part])
-        for stream, first, row in zip(members, start.tolist(), values):
+        values = _apply(transform, uniform_part(seed, kind, a, b, index, draw, part))
+        block = _RowBlock(tuple(members), transform, tuple(start.tolist()), values)
+        for stream, first, row in zip(members, block.starts, values):
             stream.keep(transform, first, row)
+            stream._rows = block

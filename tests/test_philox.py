@@ -90,6 +90,26 @@ def test_a_batch_gives_each_counter_what_it_gives_alone(seed, kind, start, count
         assert first[j] == alone[0] and second[j] == alone[1]
 
 
+@pytest.mark.parametrize(
+    ("rows", "columns"),
+    [(3, philox.BLOCK + 5), (philox.BLOCK // 2 + 1, 3), (1, 1)],
+)
+def test_blocks_over_rows_and_columns_and_one_part_agree_with_single_counters(rows, columns):
+    """Blocks cut along both axes (long rows, many short rows) and ``uniform_part`` give each
+    counter what it gives alone, for both parts."""
+    a = np.arange(rows)[:, None]
+    index = np.arange(columns)[None, :] * 7 + 3
+    first, second = philox.uniforms(5, 9, a, 2, index, 1)
+    assert first.shape == second.shape == (rows, columns)
+    assert np.array_equal(philox.uniform_part(5, 9, a, 2, index, 1, 0), first)
+    assert np.array_equal(philox.uniform_part(5, 9, a, 2, index, 1, 1), second)
+    for i, j in {(0, 0), (rows - 1, columns - 1), (rows // 2, columns // 2)}:
+        alone = philox.uniforms(5, 9, i, 2, int(index[0, j]), 1)
+        assert (first[i, j], second[i, j]) == (alone[0], alone[1])
+    with pytest.raises(ValueError, match="part is 0 or 1"):
+        philox.uniform_part(5, 9, 0, 2, 0, 1, 2)
+
+
 def test_adding_entities_changes_no_existing_draw():
     """A link's draws are the same computed among 5 agents or among 50 (no dependence on n)."""
     small = philox.uniforms(7, 0, np.arange(5)[:, None], np.arange(5)[None, :], 11)

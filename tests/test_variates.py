@@ -138,11 +138,14 @@ def test_keyed_permutation_is_a_permutation_and_uniform_enough():
     count=st.integers(1, 40),
     calls=st.integers(1, 6),
     transform=st.sampled_from([("random",), ("uniform", -3.0, 2.0), ("normal",)]),
+    meddle=st.booleans(),
 )
-@settings(max_examples=30, deadline=None)
-def test_draw_rows_gives_each_stream_its_own_draws(seed, count, calls, transform):
+@settings(max_examples=40, deadline=None)
+def test_draw_rows_gives_each_stream_its_own_draws(seed, count, calls, transform, meddle):
     """Rows for several streams at once (two entity families, streams at different positions)
-    equal each stream's draws alone, call after call, and leave every stream where it would be."""
+    equal each stream's draws alone, call after call, and leave every stream where it would be:
+    from the block computed ahead (later calls) and, with ``meddle``, when one stream also
+    draws alone between calls (no longer the same distance into the block as the others)."""
 
     def make() -> list[KeyedStream]:
         family = [KeyedStream(seed, 2, 0, b) for b in (1, 2, 5)] + [KeyedStream(seed, 2, 3, 1)]
@@ -151,8 +154,10 @@ def test_draw_rows_gives_each_stream_its_own_draws(seed, count, calls, transform
 
     together, alone = make(), make()
     method = {"random": "random", "uniform": "uniform", "normal": "standard_normal"}[transform[0]]
-    for _ in range(calls):
+    for call in range(calls):
         rows = variates.draw_rows(together, count, transform)
         for row, stream in zip(rows, alone, strict=True):
             assert np.array_equal(row, getattr(stream, method)(*transform[1:], size=count))
+        if meddle and call % 2 == 0:
+            assert np.array_equal(together[2].random(3), alone[2].random(3))
     assert [s.position for s in together] == [s.position for s in alone]
