@@ -32,7 +32,8 @@ FIELD_DTYPES = {
 }  # as packed by the trace hash (netsim.results.MESSAGE_RECORD)
 
 
-def _crc(data: bytes | memoryview, running: int = 0) -> int:
+def _crc(data: bytes | memoryview | np.ndarray, running: int = 0) -> int:
+    """CRC-32 of ``data``'s bytes (a contiguous array is read in place)."""
     return zlib.crc32(data, running)
 
 
@@ -80,14 +81,14 @@ class RoundDigests:
         else:
             starts = [0, *(np.flatnonzero(np.diff(rounds)) + 1).tolist(), len(rounds)]
             pieces = [(int(rounds[a]), slice(a, b)) for a, b in itertools.pairwise(starts)]
-        values = [_packed(columns[name], FIELD_DTYPES[name]) for name in MESSAGE_FIELDS]
+        values = [_packed(columns[name], dtype) for name, dtype in _PACKED]
         for r, rows in pieces:
             if r != self._round:
                 self._close()
                 self._open(r)
             running = self._running
             for k, field in enumerate(values):
-                running[k] = _crc(memoryview(field[rows]).cast("B"), running[k])
+                running[k] = _crc(field[rows], running[k])  # contiguous: its bytes, no copy
 
     def finish(self, estimates: np.ndarray) -> dict[str, Any]:
         """The fingerprint of one variant: message digests per round, estimate digests per
@@ -101,10 +102,14 @@ class RoundDigests:
         }
 
 
-def _packed(column: np.ndarray, dtype: str) -> np.ndarray:
+_PACKED = tuple((name, np.dtype(FIELD_DTYPES[name])) for name in MESSAGE_FIELDS)
+_INT8 = np.dtype("i1")
+
+
+def _packed(column: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """``column`` as contiguous ``dtype`` (a bool column is read as its 0/1 bytes, no copy)."""
     column = np.asarray(column)
-    if column.dtype == np.bool_ and dtype == "i1":
+    if column.dtype == np.bool_ and dtype == _INT8:
         column = column.view(np.int8)
     return np.ascontiguousarray(column, dtype=dtype)
 
