@@ -97,7 +97,8 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
     if columns < SORT_COLUMNS:  # short rows: one stable sort costs less than the steps below
         order = np.argsort(keys, axis=-1, kind="stable")
         head = np.arange(columns)[None, :] < count[:, None]
-        np.put_along_axis(kept, order, head, axis=-1)
+        flat = order + (np.arange(batch) * columns)[:, None]  # kept[u, order[u, j]] = head[u, j]
+        kept.reshape(-1)[flat.reshape(-1)] = head.reshape(-1)
         return kept
     kept[count >= columns] = True
     for c in np.unique(count[(count > 0) & (count < columns)]).tolist():

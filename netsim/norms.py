@@ -82,6 +82,8 @@ def plain_distances(difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     except an exact 0 (a zero row)."""
     with np.errstate(over="ignore", invalid="ignore"):
         plain = row_norms(difference)
+    if plain.size and plain.min() >= PLAIN_RANGE[0] and plain.max() <= PLAIN_RANGE[1]:
+        return plain, np.zeros(plain.shape, dtype=bool)  # the common case (a NaN fails it)
     inexact = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
     zero = plain == 0.0
     if zero.any():
