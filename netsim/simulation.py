@@ -19,7 +19,7 @@ from .engine import Network, OrderedEnvironment
 from .engine.trace import late_honest
 from .errors import SimulationStalled
 from .fingerprint import RoundDigests
-from .heap import keep_heap_pad
+from .heap import keep_freed_memory
 from .protocols.ce import CEProtocol
 from .protocols.cgc import CGCProtocol
 from .results import VariantResult, canonical_records
@@ -60,7 +60,7 @@ def simulate(
     (progress bars). Raises :class:`SimulationStalled` if an honest agent or the server waits
     for a message that never comes.
     """
-    keep_heap_pad()  # fewer page faults for a round's short-lived arrays (netsim.heap)
+    keep_freed_memory()  # glibc: freed arrays stay for the next round (netsim.heap)
     with _pre_run_objects_frozen():
         if scenario.engine != "reference":
             from .fast import simulate_fast  # imported here: netsim.fast builds on this module

@@ -1,5 +1,5 @@
-"""The heap's top pad (netsim.heap): set once, left to the user when they set it, and it stops
-a round's alloc-free churn from faulting pages in anew (counted, not timed)."""
+"""glibc's malloc thresholds (netsim.heap): set once, left alone when the user set their own,
+and a round's alloc-free churn no longer faults its pages in anew (counted, not timed)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ GLIBC = hasattr(os, "confstr") and (os.confstr("CS_GNU_LIBC_VERSION") or "").sta
 CHURN = """
 import resource, sys
 import numpy as np
-from netsim.heap import keep_heap_pad
-applied = keep_heap_pad() if sys.argv[1] == "pad" else False
-A = np.ones((299, 2, 100)); r = np.ones((299, 2))
-def churn():  # a product, its sum, a copy: ~1 MiB alive at the peak, all freed after
+from netsim.heap import keep_freed_memory
+applied = keep_freed_memory()
+rows = int(sys.argv[1])
+A = np.ones((rows, 2, 100)); r = np.ones((rows, 2))
+def churn():  # a product, its sum, a copy: ~3.3 KiB a row alive at the peak, all freed after
     x = A * r[..., :, None]
     h = x[:, 0:1] + x[:, 1:2]
     return h[:, 0].copy()
@@ -29,35 +30,40 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def run_churn(mode: str, env: dict[str, str] | None = None) -> tuple[bool, int]:
+def run_churn(rows: int, env: dict[str, str] | None = None) -> tuple[bool, int]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "NETSIM_KEEP"))}
     done = subprocess.run(
-        [sys.executable, "-c", CHURN, mode],
+        [sys.executable, "-c", CHURN, str(rows)],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **(env or {})},
+        env={**clean, **(env or {})},
     )
     applied, faults = done.stdout.split()
     return applied == "True", int(faults)
 
 
-@pytest.mark.skipif(not GLIBC, reason="the top pad is a glibc setting")
-def test_the_pad_is_set_once_and_stops_the_page_faults_of_a_rounds_churn():
-    applied, faults = run_churn("pad")
+@pytest.mark.skipif(not GLIBC, reason="the thresholds are glibc settings")
+@pytest.mark.parametrize("rows", [299, 2999])  # ~1 MiB (CGC, n = 300) and ~10 MiB alive
+def test_the_thresholds_stop_the_page_faults_of_a_rounds_churn(rows):
+    applied, faults = run_churn(rows)
     assert applied
-    # 300 rounds of ~1 MiB allocated and freed: without the pad each round faults its pages
-    # in anew (~200 a round: 60,515 in all on the machine of BENCHMARKS.md); with it the
-    # heap's top stays mapped, and only the first rounds fault (117 there).
-    assert faults < 1000, f"{faults} page faults in 300 rounds of churn with the pad"
+    # 300 rounds of churn: with glibc's defaults each round faults its pages in anew (60,515
+    # faults in all for 299 rows, 539,978 for 2999, on the machine of BENCHMARKS.md, with
+    # NETSIM_KEEP_MALLOC=1); with the thresholds the freed memory stays mapped (0 there).
+    assert faults < 1000, f"{faults} page faults in 300 rounds of churn"
 
 
-@pytest.mark.skipif(not GLIBC, reason="the top pad is a glibc setting")
-def test_the_users_own_setting_stands():
-    applied, _ = run_churn("pad", {"MALLOC_TOP_PAD_": str(1 << 20)})
+@pytest.mark.skipif(not GLIBC, reason="the thresholds are glibc settings")
+@pytest.mark.parametrize(
+    "setting", ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "NETSIM_KEEP_MALLOC"]
+)
+def test_the_users_own_settings_stand(setting):
+    applied, _ = run_churn(10, {setting: str(1 << 20)})
     assert not applied
 
 
-def test_keep_heap_pad_is_idempotent():
-    from netsim.heap import keep_heap_pad
+def test_keep_freed_memory_is_idempotent():
+    from netsim.heap import keep_freed_memory
 
-    assert keep_heap_pad() == keep_heap_pad()
+    assert keep_freed_memory() == keep_freed_memory()
