@@ -11,6 +11,7 @@ counter) for scale. Prints a table; nothing is written.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -31,6 +32,7 @@ def seconds_per_counter(block: int, words: np.ndarray) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     words = np.arange(COUNTERS, dtype=np.uint64)
     best = dict.fromkeys(SIZES, np.inf)
     for _ in range(REPEATS):

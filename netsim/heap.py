@@ -17,7 +17,7 @@ resident memory between runs. Nothing a run computes depends on it.
 
 A no-op where the C library is not glibc (macOS, musl), when the user has set any malloc
 variable of their own (``MALLOC_*_`` or ``GLIBC_TUNABLES``), and when ``NETSIM_KEEP_MALLOC``
-is set (glibc's defaults stay; benchmarks/heap_pad.py compares the two).
+is set (glibc's defaults stay; benchmarks/malloc_thresholds.py compares the two).
 """
 
 from __future__ import annotations
