@@ -31,7 +31,11 @@ POINTS = (
 
 
 def run(point: dict, tuned: bool) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "NETSIM_KEEP"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MALLOC_", "NETSIM_KEEP", "GLIBC_TUNABLES"))
+    }
     if not tuned:
         env["NETSIM_KEEP_MALLOC"] = "1"
     command = [sys.executable, str(HERE / "engines.py"), "--point", json.dumps(point)]

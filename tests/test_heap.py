@@ -31,7 +31,11 @@ print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def run_churn(rows: int, env: dict[str, str] | None = None) -> tuple[bool, int]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "NETSIM_KEEP"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MALLOC_", "NETSIM_KEEP", "GLIBC_TUNABLES"))
+    }
     done = subprocess.run(
         [sys.executable, "-c", CHURN, str(rows)],
         capture_output=True,
@@ -56,10 +60,16 @@ def test_the_thresholds_stop_the_page_faults_of_a_rounds_churn(rows):
 
 @pytest.mark.skipif(not GLIBC, reason="the thresholds are glibc settings")
 @pytest.mark.parametrize(
-    "setting", ["MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "NETSIM_KEEP_MALLOC"]
+    ("setting", "value"),
+    [
+        ("MALLOC_TRIM_THRESHOLD_", "1048576"),
+        ("MALLOC_MMAP_THRESHOLD_", "1048576"),
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1048576"),
+        ("NETSIM_KEEP_MALLOC", "1"),
+    ],
 )
-def test_the_users_own_settings_stand(setting):
-    applied, _ = run_churn(10, {setting: str(1 << 20)})
+def test_the_users_own_settings_stand(setting, value):
+    applied, _ = run_churn(10, {setting: value})
     assert not applied
 
 
