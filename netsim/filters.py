@@ -72,10 +72,7 @@ def nearest_kept(
     ids = np.broadcast_to(np.arange(senders), (batch, senders))
     absent_last = (~present).astype(np.int64)
     order = np.lexsort((ids, mantissa, exponent, absent_last), axis=-1)
-    kept = np.zeros(batch * senders, dtype=bool)
-    flat = order + (np.arange(batch) * senders)[:, None]
-    kept[flat.ravel()] = (np.arange(senders)[None, :] < np.asarray(count)[:, None]).ravel()
-    return kept.reshape(batch, senders) & present
+    return heads_of(order, np.asarray(count)) & present
 
 
 SORT_COLUMNS = 64  # smallest_first sorts rows shorter than this (measured crossover)
@@ -93,13 +90,9 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
     """
     batch, columns = keys.shape
     count = np.broadcast_to(np.asarray(count, dtype=np.int64), (batch,))
-    kept = np.zeros((batch, columns), dtype=bool)
     if columns < SORT_COLUMNS:  # short rows: one stable sort costs less than the steps below
-        order = np.argsort(keys, axis=-1, kind="stable")
-        head = np.arange(columns)[None, :] < count[:, None]
-        flat = order + (np.arange(batch) * columns)[:, None]  # kept[u, order[u, j]] = head[u, j]
-        kept.reshape(-1)[flat.reshape(-1)] = head.reshape(-1)
-        return kept
+        return heads_of(np.argsort(keys, axis=-1, kind="stable"), count)
+    kept = np.zeros((batch, columns), dtype=bool)
     kept[count >= columns] = True
     for c in np.unique(count[(count > 0) & (count < columns)]).tolist():
         rows = slice(None) if np.all(count == c) else np.flatnonzero(count == c)
@@ -112,6 +105,17 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
         room = c - np.count_nonzero(below, axis=-1)
         kept[rows] = below | (tied & (np.cumsum(tied, axis=-1) <= room[:, None]))
     return kept
+
+
+def heads_of(order: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Mask (B, k) of the first ``count[u]`` columns of each row's ``order`` (B, k), a
+    permutation of range(k) per row: kept[u, order[u, j]] = j < count[u] (one flat scatter,
+    not ``np.put_along_axis``, ~8 µs a call slower)."""
+    batch, columns = order.shape
+    kept = np.zeros(batch * columns, dtype=bool)
+    flat = order + (np.arange(batch) * columns)[:, None]
+    kept[flat.reshape(-1)] = (np.arange(columns)[None, :] < count[:, None]).reshape(-1)
+    return kept.reshape(batch, columns)
 
 
 def keep_all(
