@@ -89,7 +89,9 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
     :data:`SORT_COLUMNS` take the stable sort itself (O(k log k), fewer calls).
     """
     batch, columns = keys.shape
-    count = np.broadcast_to(np.asarray(count, dtype=np.int64), (batch,))
+    count = np.asarray(count, dtype=np.int64)
+    if count.shape != (batch,):
+        count = np.broadcast_to(count, (batch,))
     if columns < SORT_COLUMNS:  # short rows: one stable sort costs less than the steps below
         return heads_of(np.argsort(keys, axis=-1, kind="stable"), count)
     kept = np.zeros((batch, columns), dtype=bool)
@@ -154,27 +156,40 @@ def comparative_gradient_clipping(
     Sort the n gradients by norm, ties by sender id: ||g_{i_1}|| <= ... <= ||g_{i_n}||. With
     threshold = ||g_{i_{n-f}}||, g_hat_j = (threshold / ||g_j||) g_j for the f largest whose
     norm is above it and g_hat_j = g_j otherwise. The norms are compared exactly at every
-    magnitude (:func:`netsim.norms.norm_keys`; equal norms tie). A threshold of 0 is the
-    paper's termination rule (the caller stops). Needs n > f; every row must be finite (the
-    server treats a non-finite gradient as missing, i.e. zero, before calling this). Cost
-    O(n d + n log n). The one implementation of CGC: the ``cgc`` aggregator calls it too.
+    magnitude: by the plain norms where all of them are in plain range
+    (:func:`netsim.norms.plain_distances`: they are exact there, and order the rows as the
+    exact keys do), by :func:`netsim.norms.norm_keys` otherwise; equal norms tie. A threshold
+    of 0 is the paper's termination rule (the caller stops). Needs n > f; every row must be
+    finite (the server treats a non-finite gradient as missing, i.e. zero, before calling
+    this). Cost O(n d + n log n). The one implementation of CGC: the ``cgc`` aggregator calls
+    it too.
     """
     gradients = np.asarray(gradients, dtype=np.float64)
     n = gradients.shape[0]
     if not 0 <= f < n:
         raise ValueError(f"CGC needs 0 <= f < n (got f={f}, n={n})")
-    senders = np.arange(n) if senders is None else np.asarray(senders)
-    exponent, mantissa = norm_keys(gradients)
-    order = np.lexsort((senders, mantissa, exponent))
+    plain, inexact = plain_distances(gradients)
+    if inexact.any():  # a norm out of plain range: order by the exact keys
+        exponent, mantissa = norm_keys(gradients)
+        keys: tuple[np.ndarray, ...] = (mantissa, exponent)
+    else:  # the common case: the plain norms order the rows as the exact keys would
+        keys = (plain,)
+    if senders is None:  # ties by row: a stable sort
+        order = np.argsort(keys[0], kind="stable") if len(keys) == 1 else np.lexsort(keys)
+    else:
+        order = np.lexsort((np.asarray(senders), *keys))
     pivot = order[n - f - 1]
+    largest = order[n - f :]
+    clipped = np.zeros(n, dtype=bool)
+    if len(keys) == 1:
+        clipped[largest] = plain[largest] > plain[pivot]
+    else:
+        clipped[largest] = (exponent[largest] > exponent[pivot]) | (
+            (exponent[largest] == exponent[pivot]) & (mantissa[largest] > mantissa[pivot])
+        )
     norms = np.empty(n)  # ||g|| of the pivot and the f largest: the only ones used (row-wise)
     norms[order[n - f - 1 :]] = scaled_row_norms(gradients[order[n - f - 1 :]])
     threshold = float(norms[pivot])
-    largest = order[n - f :]
-    clipped = np.zeros(n, dtype=bool)
-    clipped[largest] = (exponent[largest] > exponent[pivot]) | (
-        (exponent[largest] == exponent[pivot]) & (mantissa[largest] > mantissa[pivot])
-    )
     out = gradients.copy()
     # Unit direction first, then the threshold: threshold / norm would underflow for norms
     # near 1e308 and lose the direction's precision.

@@ -24,6 +24,8 @@ def scaled_row_norms(rows: np.ndarray) -> np.ndarray:
     so that finite entries near 1e308 give a finite norm instead of overflowing to inf."""
     rows = np.asarray(rows, dtype=np.float64)
     scale = np.max(np.abs(rows), axis=1) if rows.size else np.zeros(rows.shape[0])
+    if scale.size and scale.min() > 0:  # the common case (a zero or NaN row fails it)
+        return scale * row_norms(rows / scale[:, None])
     safe = np.where(scale > 0, scale, 1.0)
     return np.where(scale > 0, safe * row_norms(rows / safe[:, None]), 0.0)
 

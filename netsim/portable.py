@@ -76,13 +76,18 @@ def _tree_sum(x: np.ndarray, axis: int) -> np.ndarray:
     n = x.shape[axis]
     if n == 0:
         return np.zeros(x.shape[:axis] + x.shape[axis + 1 :])
-    while n > 1:
+    if n == 1:
+        return x[(*lead, 0)].copy()
+    while n > 3:
         half = n // 2
         head = x[(*lead, slice(0, half))] + x[(*lead, slice(half, 2 * half))]
         if n % 2:
             head[(*lead, 0)] += x[(*lead, 2 * half)]
         x, n = head, half
-    return x[(*lead, 0)].copy()
+    total = x[(*lead, 0)] + x[(*lead, 1)]  # the last level: s_0 + s_1 (+ s_2 for n = 3)
+    if n == 3:
+        total += x[(*lead, 2)]
+    return total
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
@@ -513,7 +518,10 @@ def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         block = S[j + 1 :, j + 1 :]
         p = beta * matvec(block, v)
         w = p - (beta / 2.0 * dot(v, p)) * v
-        block -= v[:, None] * w[None, :] + w[:, None] * v[None, :]
+        # v w^T + w v^T as U + U^T with U = v w^T: entry (a, b) is v_a w_b + w_a v_b either
+        # way (the same two products, added in the same order), one outer product fewer
+        outer = np.multiply.outer(v, w)
+        block -= outer + outer.T
         S[j + 1, j] = S[j, j + 1] = -math.copysign(alpha, x[0])
         S[j + 2 :, j] = S[j, j + 2 :] = 0.0
     return np.diag(S).copy(), np.diag(S, -1).copy()
@@ -557,20 +565,24 @@ def log(x: np.ndarray | float) -> np.ndarray:
 
 
 def _log(x: np.ndarray) -> np.ndarray:
-    usable = np.isfinite(x) & (x > 0.0)
-    y = np.where(usable, x, 1.0)
-    subnormal = y < _SMALLEST_NORMAL
-    k = np.full(len(y), -1023, dtype=np.int64)
-    if subnormal.any():
-        y[subnormal] *= _TWO54
-        k[subnormal] -= 54
-    bits = y.view(np.uint64)
-    hx = (bits >> np.uint64(32)).astype(np.int64)  # the high word: y > 0, sign bit clear
-    k += hx >> 20
-    hx &= 0x000FFFFF
+    usable = None  # every entry a positive normal float: the common case, no fix-up below
+    if x.size and x.min() >= _SMALLEST_NORMAL and x.max() < np.inf:  # (a NaN fails both)
+        bits = x.view(np.int64)
+        k = (bits >> 32 >> 20) - 1023
+    else:
+        usable = np.isfinite(x) & (x > 0.0)
+        y = np.where(usable, x, 1.0)
+        subnormal = y < _SMALLEST_NORMAL
+        k = np.full(len(y), -1023, dtype=np.int64)
+        if subnormal.any():
+            y[subnormal] *= _TWO54
+            k[subnormal] -= 54
+        bits = y.view(np.int64)
+        k += bits >> 32 >> 20
+    hx = (bits >> 32) & 0x000FFFFF  # the high word's mantissa bits (y > 0: sign bit clear)
     i = (hx + 0x95F64) & 0x100000
-    high = (hx | (i ^ 0x3FF00000)).astype(np.uint64)  # normalize y or y/2 into [sqrt2/2, sqrt2)
-    y = ((high << np.uint64(32)) | (bits & np.uint64(0xFFFFFFFF))).view(np.float64)
+    high = hx | (i ^ 0x3FF00000)  # normalize y or y/2 into [sqrt2/2, sqrt2)
+    y = ((high << 32) | (bits & 0xFFFFFFFF)).view(np.float64)
     k += i >> 20
     f = y - 1.0
     dk = k.astype(np.float64)
@@ -596,7 +608,7 @@ def _log(x: np.ndarray) -> np.ndarray:
             ks * _LN2_HI + ks * _LN2_LO,
             ks * _LN2_HI - ((tiny_r - ks * _LN2_LO) - fs),
         )
-    if not usable.all():
+    if usable is not None and not usable.all():
         result[x == 0.0] = -np.inf
         result[x == np.inf] = np.inf
         result[np.isnan(x) | (x < 0.0)] = np.nan

@@ -39,7 +39,7 @@ from ..delays import (
     check_drawn,
 )
 from ..engine.network import Link
-from ..philox import uniforms
+from ..philox import uniform_part, uniforms
 from ..rng import LINK
 from .background import worker
 
@@ -164,9 +164,11 @@ class LinkDraws:
         shape = np.broadcast_shapes(np.shape(senders), self.receivers.shape, np.shape(index))
         if self.plan.draws_nothing and self.loss <= 0:
             return np.full(shape, float(self.plan.leaf.value)), None
+        if self.loss <= 0:  # the delays only: the second uniform of each counter is not read
+            delay_u = uniform_part(self.seed, LINK, senders, self.receivers, index, 0, 0)
+            return self.plan.leaf.from_uniforms(delay_u), None
         delay_u, loss_u = uniforms(self.seed, LINK, senders, self.receivers, index)
-        leaf = self.plan.leaf.from_uniforms(delay_u)
-        return leaf, (loss_u < self.loss) if self.loss > 0 else None
+        return self.plan.leaf.from_uniforms(delay_u), loss_u < self.loss
 
     def _window(
         self, sender: int, low: int, high: int
