@@ -453,3 +453,30 @@ def test_column_sums_are_exact_where_a_partial_sum_overflows():
         ]
     )
     assert column_sums(rows).tolist() == [1e308, np.inf, -4.0, -np.inf]
+
+
+@settings_fast
+@given(gradient_sets())
+def test_cgc_commutes_with_an_exact_power_of_two_scaling_out_of_plain_range(case):
+    # Scaling every gradient by 2^600 scales every norm by 2^600 exactly, so the order, the
+    # clipped rows, the threshold and the output scale with it, bit for bit. The scaled rows'
+    # squares overflow (their plain norms leave the plain range), so the filter orders them by
+    # the exact keys, and the unscaled ones by their plain norms: the two orders must agree.
+    gradients, f, senders = case
+    scale = 2.0**600
+    plain = comparative_gradient_clipping(gradients, f, senders)
+    scaled = comparative_gradient_clipping(gradients * scale, f, senders)
+    np.testing.assert_array_equal(scaled.clipped, plain.clipped)
+    assert scaled.threshold == plain.threshold * scale
+    np.testing.assert_array_equal(scaled.gradients, plain.gradients * scale)
+
+
+@settings_fast
+@given(gradient_sets())
+def test_cgc_without_senders_ties_by_row_as_with_senders_in_row_order(case):
+    gradients, f, _ = case
+    by_row = comparative_gradient_clipping(gradients, f)
+    ids = comparative_gradient_clipping(gradients, f, np.arange(len(gradients)))
+    np.testing.assert_array_equal(by_row.clipped, ids.clipped)
+    np.testing.assert_array_equal(by_row.gradients, ids.gradients)
+    assert by_row.threshold == ids.threshold
