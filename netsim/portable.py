@@ -42,6 +42,10 @@ EPS = float(np.finfo(np.float64).eps)
 SCALAR_STACK = 4  # Spectra: stacks up to this size run the Sturm recurrence in Python floats
 TREE_MAX = 7  # ordered_sum: longer last axes are summed by numpy's pairwise summation
 CACHE_ELEMENTS = 1 << 17  # ordered_sum's tree and row_norms: blocks of ~1 MiB, kept in cache
+# row_norms sums the squares slab by slab for rows of this many terms, this many rows or more
+# (0.6x the time at 10^4 rows of 10 terms, 0.8x at 16; slower for fewer rows or longer ones)
+SLAB_TERMS = (8, 16)
+SLAB_ROWS = 4096
 
 
 def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -57,17 +61,54 @@ def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
     n only, the same on every CPU, and streams a long row several times faster than the tree.
     Either way a row's sum depends only on its n values, never on the rows around it, which
     is also why a large array is summed a block of its first axis at a time (the tree's
-    intermediate sums then stay in cache; the same bits).
+    intermediate sums then stay in cache; the same bits). Rows of at most 128 terms laid out
+    with the last axis outermost in memory (term j of every row in one contiguous slab) are
+    summed in numpy's pairwise order slab by slab (:func:`_pairwise_leading`), the same bits.
     """
     x = np.asarray(x, dtype=np.float64)
     axis = axis + x.ndim if axis < 0 else axis
     if axis == x.ndim - 1 and x.shape[axis] > TREE_MAX:
+        if x.shape[axis] <= PAIRWISE_BLOCK and _last_outermost(x):  # a row's terms: slabs apart
+            return _pairwise_leading(np.moveaxis(x, -1, 0))
         return np.add.reduce(np.ascontiguousarray(x), axis=-1)
     if axis > 0 and x.size > 2 * CACHE_ELEMENTS and x.shape[0] > 1:
         step = max(1, CACHE_ELEMENTS * x.shape[0] // x.size)
         blocks = [_tree_sum(x[start : start + step], axis) for start in range(0, len(x), step)]
         return np.concatenate(blocks)
     return _tree_sum(x, axis)
+
+
+PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: longer rows are split in two, a multiple of 8 first
+
+
+def _pairwise_leading(terms: np.ndarray) -> np.ndarray:
+    """numpy's pairwise summation of each row, for rows laid out along the leading axis:
+    ``terms`` (n, ...) C-contiguous, n > :data:`TREE_MAX`, gives what ``np.add.reduce`` gives
+    for the rows of ``np.moveaxis(terms, 0, -1)`` made contiguous, bit for bit, as whole-slab
+    operations instead of one short inner loop per row (~3x faster for n = 10).
+
+    numpy's order (``pairwise_sum`` in its loops_utils.h): for 8 <= n <= 128, eight running
+    sums r_j = t_j + t_{j+8} + t_{j+16} + ... over the first n - n % 8 terms, then
+    ((r_0 + r_1) + (r_2 + r_3)) + ((r_4 + r_5) + (r_6 + r_7)), then the last n % 8 terms one
+    by one; above 128, the sum of the first h terms plus the sum of the rest, h = n // 2
+    rounded down to a multiple of 8. tests/test_portable.py holds the two against each other.
+    """
+    n = terms.shape[0]
+    if n > PAIRWISE_BLOCK:
+        half = n // 2
+        half -= half % 8
+        return _pairwise_leading(terms[:half]) + _pairwise_leading(terms[half:])
+    full = n - n % 8
+    running = terms[0:8]
+    if full > 8:
+        running = running + terms[8:16]
+        for start in range(16, full, 8):
+            running += terms[start : start + 8]
+    pairs = running[0::2] + running[1::2]  # r_0 + r_1, r_2 + r_3, r_4 + r_5, r_6 + r_7
+    total = (pairs[0] + pairs[1]) + (pairs[2] + pairs[3])
+    for last in range(full, n):
+        total += terms[last]
+    return total
 
 
 def _tree_sum(x: np.ndarray, axis: int) -> np.ndarray:
@@ -177,6 +218,14 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
     """||row||_2 along the last axis: sqrt(ordered_sum(row * row)). Overflows to inf for
     entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first)."""
     rows = np.asarray(rows, dtype=np.float64)
+    count, terms = rows.size // max(1, rows.shape[-1]), rows.shape[-1]
+    if SLAB_TERMS[0] <= terms <= SLAB_TERMS[1] and count >= SLAB_ROWS:
+        # many short rows: the squares written a slab per column, then summed slab by slab in
+        # numpy's own order (ordered_sum), instead of one short reduction loop per row
+        columns = np.moveaxis(rows, -1, 0)
+        squares = np.empty(columns.shape)
+        np.multiply(columns, columns, out=squares)
+        return np.sqrt(ordered_sum(np.moveaxis(squares, 0, -1), axis=-1))
     if rows.ndim < 2 or rows.size <= 2 * CACHE_ELEMENTS:
         return np.sqrt(ordered_sum(rows * rows, axis=-1))
     flat = rows.reshape(-1, rows.shape[-1])  # a block of rows at a time: the squares in cache
@@ -186,6 +235,12 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
         block = flat[start : start + step]
         squares[start : start + step] = ordered_sum(block * block, axis=-1)
     return np.sqrt(squares).reshape(rows.shape[:-1])
+
+
+def _last_outermost(x: np.ndarray) -> bool:
+    """Whether ``x``'s last axis is its outermost in memory: ``np.moveaxis(x, -1, 0)`` is
+    C-contiguous (the layout :func:`ordered_sum` sums along the last axis slab by slab)."""
+    return x.ndim > 1 and np.moveaxis(x, -1, 0).flags.c_contiguous
 
 
 def norm(vector: np.ndarray) -> float:

@@ -81,6 +81,49 @@ def test_sums_and_norms_in_cache_sized_blocks_give_the_same_bits(seed, shape, ca
         assert a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
 
 
+@given(seed=st.integers(0, 2**31), n=st.integers(8, 300), rows=st.integers(1, 9))
+@settings(max_examples=80, deadline=None)
+def test_pairwise_by_slabs_is_numpys_pairwise_summation_of_each_row(seed, n, rows):
+    # numpy's add.reduce of a contiguous row: 8 running sums, combined as
+    # ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), the n % 8 last terms one by one, and
+    # above 128 terms the halves (a multiple of 8 first) summed apart. The slab-by-slab version
+    # must give the same bits; zeros of either sign, infinities and NaN included.
+    rng = np.random.default_rng(seed)
+    terms = rng.normal(size=(n, rows)) * 10.0 ** rng.integers(-300, 300, size=(n, rows))
+    terms[rng.random((n, rows)) < 0.05] = -0.0
+    if seed % 5 == 0:
+        terms[rng.integers(n), rng.integers(rows)] = rng.choice([np.inf, -np.inf, np.nan])
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = np.add.reduce(np.ascontiguousarray(terms.T), axis=-1)
+        got = portable._pairwise_leading(terms)
+    assert np.array_equal(got.view(np.uint64), expected.view(np.uint64))
+
+
+def test_pairwise_order_by_hand():
+    # 9 terms: r_j = t_j for j < 8, ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then
+    # + t_8. With t = (1e16, 1, -1e16, 1, 0, 0, 0, 0, 1): 1e16 + 1 and -1e16 + 1 round to
+    # +-1e16 (the spacing there is 2, ties to even), so the first half is 0, the second 0, and
+    # the sum 0 + t_8 = 1. Left to right it would be 2: ((1e16 + 1) - 1e16) + 1 + ... + 1.
+    t = np.array([1e16, 1.0, -1e16, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0])
+    assert portable._pairwise_leading(t[:, None])[0] == 1.0
+    assert np.add.reduce(t) == 1.0
+
+
+@given(seed=st.integers(0, 2**31), rows=st.integers(1, 40), d=st.integers(1, 20))
+@settings(max_examples=60, deadline=None)
+def test_row_norms_by_slabs_give_the_same_bits(seed, rows, d):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3, d)) * 10.0 ** rng.integers(-100, 100, size=(rows, 3, d))
+    by_row = portable.row_norms(x)
+    default = portable.SLAB_ROWS
+    try:
+        portable.SLAB_ROWS = 1  # every array of SLAB_TERMS terms a row takes the slab path
+        by_slab = portable.row_norms(x)
+    finally:
+        portable.SLAB_ROWS = default
+    assert np.array_equal(by_slab.view(np.uint64), by_row.view(np.uint64))
+
+
 # --- products ---------------------------------------------------------------------------------
 
 
