@@ -69,7 +69,7 @@ def ordered_sum(x: np.ndarray, axis: int = -1) -> np.ndarray:
     axis = axis + x.ndim if axis < 0 else axis
     if axis == x.ndim - 1 and x.shape[axis] > TREE_MAX:
         if x.shape[axis] <= PAIRWISE_BLOCK and _last_outermost(x):  # a row's terms: slabs apart
-            return _pairwise_leading(np.moveaxis(x, -1, 0))
+            return _pairwise_leading(x.transpose((axis, *range(axis))))
         return np.add.reduce(np.ascontiguousarray(x), axis=-1)
     if axis > 0 and x.size > 2 * CACHE_ELEMENTS and x.shape[0] > 1:
         step = max(1, CACHE_ELEMENTS * x.shape[0] // x.size)
@@ -218,14 +218,14 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
     """||row||_2 along the last axis: sqrt(ordered_sum(row * row)). Overflows to inf for
     entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first)."""
     rows = np.asarray(rows, dtype=np.float64)
-    count, terms = rows.size // max(1, rows.shape[-1]), rows.shape[-1]
-    if SLAB_TERMS[0] <= terms <= SLAB_TERMS[1] and count >= SLAB_ROWS:
+    terms = rows.shape[-1] if rows.ndim else 0
+    if SLAB_TERMS[0] <= terms <= SLAB_TERMS[1] and rows.size >= SLAB_ROWS * terms:
         # many short rows: the squares written a slab per column, then summed slab by slab in
-        # numpy's own order (ordered_sum), instead of one short reduction loop per row
-        columns = np.moveaxis(rows, -1, 0)
+        # numpy's own order (_pairwise_leading), instead of one short reduction loop per row
+        columns = rows.transpose((rows.ndim - 1, *range(rows.ndim - 1)))
         squares = np.empty(columns.shape)
         np.multiply(columns, columns, out=squares)
-        return np.sqrt(ordered_sum(np.moveaxis(squares, 0, -1), axis=-1))
+        return np.sqrt(_pairwise_leading(squares))
     if rows.ndim < 2 or rows.size <= 2 * CACHE_ELEMENTS:
         return np.sqrt(ordered_sum(rows * rows, axis=-1))
     flat = rows.reshape(-1, rows.shape[-1])  # a block of rows at a time: the squares in cache
@@ -238,9 +238,17 @@ def row_norms(rows: np.ndarray) -> np.ndarray:
 
 
 def _last_outermost(x: np.ndarray) -> bool:
-    """Whether ``x``'s last axis is its outermost in memory: ``np.moveaxis(x, -1, 0)`` is
-    C-contiguous (the layout :func:`ordered_sum` sums along the last axis slab by slab)."""
-    return x.ndim > 1 and np.moveaxis(x, -1, 0).flags.c_contiguous
+    """Whether ``x``'s last axis is its outermost in memory and the others are in C order:
+    ``np.moveaxis(x, -1, 0)`` is C-contiguous (the layout :func:`ordered_sum` sums along the
+    last axis slab by slab). From the strides: a C-contiguous array answers in one test."""
+    if x.ndim < 2 or x.flags.c_contiguous:
+        return False
+    expected = x.itemsize
+    for axis in range(x.ndim - 2, -1, -1):  # the leading axes, innermost first
+        if x.shape[axis] > 1 and x.strides[axis] != expected:
+            return False
+        expected *= x.shape[axis]
+    return x.shape[-1] <= 1 or x.strides[-1] == expected
 
 
 def norm(vector: np.ndarray) -> float:
