@@ -91,6 +91,14 @@ def test_scenario_toml_writer_round_trips_every_shipped_scenario():
         assert tomllib.loads(dumps(raw)) == raw, path
 
 
+def test_scenario_toml_writer_quotes_a_key_that_ends_in_a_newline():
+    # a regular expression's "$" also matches before a final newline: "0\n" is not a bare key
+    raw = {"table": {"0\n": 1, "a-b_9": 2}}
+    text = dumps(raw)
+    assert '"0\\n" = 1' in text and "a-b_9 = 2" in text
+    assert tomllib.loads(text) == raw
+
+
 @hypothesis.given(text=st.text(), key=st.text(min_size=1))
 @hypothesis.settings(max_examples=200, deadline=None)
 def test_scenario_toml_writer_round_trips_any_string(text, key):

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # matched whole (fullmatch: "$" would pass "0\n")
 
 
 def dumps(raw: Mapping[str, Any], header: str = "") -> str:
@@ -49,7 +49,7 @@ def _is_section(value: Any) -> bool:
 
 
 def _key(key: str) -> str:
-    return key if BARE_KEY.match(key) else _string(key)
+    return key if BARE_KEY.fullmatch(key) else _string(key)
 
 
 def _string(text: str) -> str:
