@@ -111,6 +111,19 @@ def _pairwise_leading(terms: np.ndarray) -> np.ndarray:
     return total
 
 
+def _last_sum(products: np.ndarray) -> np.ndarray:
+    """:func:`ordered_sum` along the last axis of ``products`` (a fresh float64 product
+    array) with fewer checks: for a C-contiguous one, the tree up to :data:`TREE_MAX` terms
+    and numpy's pairwise sum of each row above; any other layout (a product keeps its
+    operands' layout: a Fortran-ordered operand gives a Fortran-ordered product) goes to
+    :func:`ordered_sum`."""
+    if not products.flags.c_contiguous:
+        return ordered_sum(products, axis=-1)
+    if products.shape[-1] > TREE_MAX:
+        return np.add.reduce(products, axis=-1)
+    return _tree_sum(products, products.ndim - 1)
+
+
 def _tree_sum(x: np.ndarray, axis: int) -> np.ndarray:
     """:func:`ordered_sum`'s binary tree along ``axis``."""
     lead = (slice(None),) * axis  # index along ``axis`` only, whatever follows it
@@ -275,7 +288,7 @@ class _QR:
         for i in range(len(self.reflectors) - 1, -1, -1):
             v, tau = self.reflectors[i]
             block = out[:, i:]
-            block -= (tau * matvec(block, v))[:, None] * v[None, :]
+            block -= (tau * _last_sum(block * v))[:, None] * v[None, :]  # matvec(block, v)
         return out
 
 
@@ -292,14 +305,14 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
     taken in order and it stops at the first column that is exactly in the span of the earlier
     ones.
     """
-    C = np.array(columns, dtype=np.float64)
-    Y = np.array(rhs, dtype=np.float64)
+    C = np.array(columns, dtype=np.float64, order="C")  # rows contiguous, as documented
+    Y = np.array(rhs, dtype=np.float64, order="C")
     k, m = C.shape
     order = np.arange(k)
     reflectors: list[tuple[np.ndarray, float]] = []
     for i in range(min(k, m)):
         if tolerance is None:
-            size = norm(C[i, i:])
+            size = math.sqrt(_last_sum(C[i, i:] * C[i, i:]))  # norm(C[i, i:])
             if not size > 0.0:
                 break
         else:
@@ -318,7 +331,7 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
         tau = 1.0 / (size * (size + abs(head)))
         for block in (C[i + 1 :, i:], Y[:, i:]):
             if len(block):
-                block -= (tau * matvec(block, v))[:, None] * v[None, :]
+                block -= (tau * _last_sum(block * v))[:, None] * v[None, :]  # matvec(block, v)
         C[i, i] = alpha
         C[i, i + 1 :] = 0.0
         reflectors.append((v, tau))
@@ -333,7 +346,7 @@ def _substitute(T: np.ndarray, y: np.ndarray, lower: bool) -> np.ndarray:
     r = T.shape[0]
     for i in range(r) if lower else range(r - 1, -1, -1):
         known = slice(0, i) if lower else slice(i + 1, r)
-        z[:, i] = (y[:, i] - ordered_sum(T[i, known] * z[:, known], axis=-1)) / T[i, i]
+        z[:, i] = (y[:, i] - _last_sum(T[i, known] * z[:, known])) / T[i, i]
     return z
 
 
@@ -571,16 +584,18 @@ def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     S = S.copy()
     k = S.shape[0]
     for j in range(k - 2):
+        # norm, dot and matvec written out on their contiguous products (_last_sum): the same
+        # sums, without the wrappers' checks, ~100 times per matrix
         x = S[j + 1 :, j]
-        alpha = norm(x)
+        alpha = math.sqrt(_last_sum(x * x))
         if alpha == 0.0 or not np.any(x[1:] != 0.0):
             continue  # this column is already tridiagonal
         v = x.copy()
         v[0] += math.copysign(alpha, x[0])
-        beta = 2.0 / dot(v, v)
+        beta = 2.0 / float(_last_sum(v * v))
         block = S[j + 1 :, j + 1 :]
-        p = beta * matvec(block, v)
-        w = p - (beta / 2.0 * dot(v, p)) * v
+        p = beta * _last_sum(block * v)
+        w = p - (beta / 2.0 * float(_last_sum(v * p))) * v
         # v w^T + w v^T as U + U^T with U = v w^T: entry (a, b) is v_a w_b + w_a v_b either
         # way (the same two products, added in the same order), one outer product fewer
         outer = np.multiply.outer(v, w)
