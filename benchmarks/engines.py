@@ -338,58 +338,61 @@ def compare(
     baseline: Path, sizes: tuple[int, ...], dims: tuple[int, ...], repeat: int
 ) -> list[dict[str, Any]]:
     """The fast engine of this tree and of ``baseline`` (another checkout of netsim) on the same
-    points, interleaved (baseline, this, baseline, this, ...) so that a shared host's drift
-    hits both alike; the median of ``repeat`` runs each, and the best (the least disturbed by
-    the host's other load: the ratio of the two minima)."""
+    points. The runs go round robin: ``repeat`` passes over every point, each pass running
+    every point once from each tree back to back (baseline first in even passes, this tree
+    first in odd ones), so that a point's runs are spread over the whole benchmark and a burst
+    of the shared host's other load hits a few runs of many points rather than every run of
+    one. Per point: the ratio of the medians, of the best runs (the least disturbed), and the
+    median of the ratios of the back-to-back pairs (what the host's slow drift cancels out of)."""
+    points = [
+        {"protocol": protocol, "engine": "fast", "n": n, "d": d, "rounds": rounds_for(n, False)}
+        for protocol in ("ce", "cgc")
+        for d in dims
+        for n in sizes
+    ]
+    runs: list[dict[str, list[tuple[float, float]]]] = [
+        {"baseline": [], "this": []} for _ in points
+    ]
+    trees = (("baseline", baseline), ("this", ROOT))
+    for rep in range(repeat):
+        for point, times in zip(points, runs):
+            for which, root in trees if rep % 2 == 0 else trees[::-1]:
+                row = measure(point, root)
+                if Path(row["netsim"]) != root:
+                    raise RuntimeError(f"the point imported {row['netsim']}, not {root}")
+                times[which].append((row["seconds_per_round"], row["steady_seconds_per_round"]))
+        print(f"pass {rep + 1} of {repeat} done", file=sys.stderr, flush=True)
     rows = []
-    for protocol in ("ce", "cgc"):
-        for d in dims:
-            for n in sizes:
-                point = {
-                    "protocol": protocol,
-                    "engine": "fast",
-                    "n": n,
-                    "d": d,
-                    "rounds": rounds_for(n, False),
-                }
-                times: dict[str, list[tuple[float, float]]] = {"baseline": [], "this": []}
-                for _ in range(repeat):
-                    for which, root in (("baseline", baseline), ("this", ROOT)):
-                        row = measure(point, root)
-                        if Path(row["netsim"]) != root:
-                            raise RuntimeError(f"the point imported {row['netsim']}, not {root}")
-                        times[which].append(
-                            (row["seconds_per_round"], row["steady_seconds_per_round"])
-                        )
-                (base, base_steady), (this, this_steady) = (
-                    tuple(float(np.median(column)) for column in zip(*times[k]))
-                    for k in ("baseline", "this")
-                )
-                (base_best, base_steady_best), (this_best, this_steady_best) = (
-                    tuple(float(np.min(column)) for column in zip(*times[k]))
-                    for k in ("baseline", "this")
-                )
-                rows.append(
-                    {
-                        **point,
-                        "baseline": base,
-                        "this": this,
-                        "ratio": this / base,
-                        "baseline_steady": base_steady,
-                        "this_steady": this_steady,
-                        "steady_ratio": this_steady / base_steady,
-                        "ratio_best": this_best / base_best,
-                        "steady_ratio_best": this_steady_best / base_steady_best,
-                        "runs": times,  # (s/round, after round 0) of every run
-                    }
-                )
-                print(
-                    f"{protocol} n={n:<5} d={d:<4} s/round: baseline {base:.4g}, this tree "
-                    f"{this:.4g} ({this / base:.3f}); after round 0: {base_steady:.4g}, "
-                    f"{this_steady:.4g} ({this_steady / base_steady:.3f})",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    for point, times in zip(points, runs):
+        base_runs, this_runs = (np.array(times[k]) for k in ("baseline", "this"))
+        base, base_steady = np.median(base_runs, axis=0)
+        this, this_steady = np.median(this_runs, axis=0)
+        base_best, base_steady_best = base_runs.min(axis=0)
+        this_best, this_steady_best = this_runs.min(axis=0)
+        paired, paired_steady = np.median(this_runs / base_runs, axis=0)
+        rows.append(
+            {
+                **point,
+                "baseline": float(base),
+                "this": float(this),
+                "ratio": float(this / base),
+                "baseline_steady": float(base_steady),
+                "this_steady": float(this_steady),
+                "steady_ratio": float(this_steady / base_steady),
+                "ratio_best": float(this_best / base_best),
+                "steady_ratio_best": float(this_steady_best / base_steady_best),
+                "ratio_paired": float(paired),
+                "steady_ratio_paired": float(paired_steady),
+                "runs": times,  # (s/round, after round 0) of every run, in pass order
+            }
+        )
+        print(
+            f"{point['protocol']} n={point['n']:<5} d={point['d']:<4} s/round: baseline "
+            f"{base:.4g}, this tree {this:.4g} ({this / base:.3f}; pairs {paired:.3f}); after "
+            f"round 0: {base_steady:.4g}, {this_steady:.4g} ({this_steady / base_steady:.3f})",
+            file=sys.stderr,
+            flush=True,
+        )
     return rows
 
 
@@ -397,8 +400,9 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| protocol | d | n | rounds | baseline s/round | this tree s/round | this / baseline "
         "| baseline after round 0 | this tree after round 0 | this / baseline after round 0 "
-        "| best / best | best / best after round 0 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| best / best | best / best after round 0 | median of pairs | median of pairs after "
+        "round 0 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -406,13 +410,16 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
             f"| {row['baseline']:.4g} | {row['this']:.4g} | {row['ratio']:.3f} "
             f"| {row['baseline_steady']:.4g} | {row['this_steady']:.4g} "
             f"| {row['steady_ratio']:.3f} | {row['ratio_best']:.3f} "
-            f"| {row['steady_ratio_best']:.3f} |"
+            f"| {row['steady_ratio_best']:.3f} | {row['ratio_paired']:.3f} "
+            f"| {row['steady_ratio_paired']:.3f} |"
         )
     for key, label in (
         ("ratio", "whole run (medians)"),
         ("steady_ratio", "after round 0 (medians)"),
         ("ratio_best", "whole run (best of the runs)"),
         ("steady_ratio_best", "after round 0 (best of the runs)"),
+        ("ratio_paired", "whole run (median of the back-to-back pairs)"),
+        ("steady_ratio_paired", "after round 0 (median of the back-to-back pairs)"),
     ):
         ratios = [row[key] for row in rows]
         lines.append(
