@@ -617,8 +617,8 @@ class PeerEngine:
             arrival = np.where(delivered_t, book.arrival.T[receivers][sent], np.nan)
             columns = {
                 "round": np.full(len(sender), book.round, dtype=np.int64),
-                "sender": sender.astype(np.int64),
-                "receiver": receiver.astype(np.int64) + first,
+                "sender": sender.astype(np.int64, copy=False),  # nonzero's intp: no copy
+                "receiver": receiver.astype(np.int64, copy=False) + first,
                 "send_time": book.send_time[sender],
                 "arrival_time": arrival,
                 "delivered": delivered_t,

@@ -262,8 +262,10 @@ class LayeredServerEngine(ServerEngine):
         request_decision = np.where(lost, LOST, KEPT).astype(np.int8)
         columns = {
             "round": np.full(k + n, t, dtype=np.int64),
-            "sender": np.concatenate([senders, np.full(n, SERVER)]).astype(np.int64),
-            "receiver": np.concatenate([np.full(k, SERVER), self.agents]).astype(np.int64),
+            "sender": np.concatenate([senders, np.full(n, SERVER)]).astype(np.int64, copy=False),
+            "receiver": np.concatenate([np.full(k, SERVER), self.agents]).astype(
+                np.int64, copy=False
+            ),
             "send_time": np.concatenate([send_time, np.full(n, start)]),
             "arrival_time": np.concatenate(
                 [
