@@ -513,6 +513,13 @@ def test_translation_equivariance(case, shift):
     name, values, f, own, senders = case
     shift = shift[: values.shape[1]]
     a = run(name, values, f, own, senders)
+    if name == "smea" and _smea_best_is_tied(values, a.f_used):
+        # smea's score (the covariance's largest eigenvalue) goes through the subset mean,
+        # which integers do not keep exact (a sum divided by k - f): two subsets that tie in
+        # exact arithmetic (two equal inputs, either of which may be dropped) are ordered by
+        # rounding, which a shift changes (documented in its docstring). Equivariance holds
+        # for a best subset that is unique.
+        return
     b = run(name, values + shift, f, None if own is None else own + shift, senders)
     if name == "geometric_median":
         # Weiszfeld stops at a relative step of 1e-10 of the inputs' spread.
@@ -523,6 +530,22 @@ def test_translation_equivariance(case, shift):
     assert np.array_equal(a.kept, b.kept), name
     if name != "centered_clipping":  # its later centres are not integers
         assert np.array_equal(a.changed, b.changed), name
+
+
+def _smea_best_is_tied(values: np.ndarray, f: int) -> bool:
+    """Whether two of the subsets smea compares have largest covariance eigenvalues within
+    1e-9 (relative) of each other at the smallest: the test's own float64 scores, from
+    numpy's eigvalsh of each subset's (biased) covariance."""
+    k = len(values)
+    if f == 0 or k - f < 1:
+        return False
+    scores = []
+    for subset in itertools.combinations(range(k), k - f):
+        rows = values[list(subset)]
+        deviations = rows - rows.mean(axis=0)
+        scores.append(np.linalg.eigvalsh(deviations.T @ deviations / len(rows))[-1])
+    best, second = sorted(scores)[:2]
+    return second - best <= 1e-9 * max(1.0, abs(best))
 
 
 @settings(max_examples=40, deadline=None)
