@@ -461,7 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--sizes", help="comma-separated n (default: 10,30,100,300,1000)")
     parser.add_argument("--dims", help="comma-separated d (default: 2,10,100)")
-    parser.add_argument("--repeat", type=int, default=3, help="--baseline: runs per point")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="--baseline: passes over the points (runs per point)"
+    )
     parser.add_argument(
         "--whole-run",
         action="store_true",
