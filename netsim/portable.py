@@ -231,31 +231,29 @@ def blocked_matvec(M: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 def row_norms(rows: np.ndarray) -> np.ndarray:
     """||row||_2 along the last axis: sqrt(ordered_sum(row * row)). Overflows to inf for
-    entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first)."""
+    entries beyond ~1e154 (:func:`netsim.norms.scaled_row_norms` scales first).
+
+    A large array goes a block of rows at a time, its squares kept in cache. Many short rows
+    (:data:`SLAB_TERMS` terms, :data:`SLAB_ROWS` rows and up) have each block's squares
+    written a slab per column and summed slab by slab in numpy's own order
+    (:func:`_pairwise_leading`) instead of one short reduction loop per row: the same bits."""
     rows = np.asarray(rows, dtype=np.float64)
     terms = rows.shape[-1] if rows.ndim else 0
-    if SLAB_TERMS[0] <= terms <= SLAB_TERMS[1] and rows.size >= SLAB_ROWS * terms:
-        # many short rows: a block of rows at a time, the squares written a slab per column
-        # (in cache), then summed slab by slab in numpy's own order (_pairwise_leading),
-        # instead of one short reduction loop per row
-        flat = rows.reshape(-1, terms)
-        sums = np.empty(len(flat))
-        squares = np.empty((terms, SLAB_ROWS))
-        for start in range(0, len(flat), SLAB_ROWS):
-            columns = flat[start : start + SLAB_ROWS].T
-            block = squares[:, : columns.shape[1]]
-            np.multiply(columns, columns, out=block)
-            sums[start : start + SLAB_ROWS] = _pairwise_leading(block)
-        return np.sqrt(sums).reshape(rows.shape[:-1])
-    if rows.ndim < 2 or rows.size <= 2 * CACHE_ELEMENTS:
+    slabs = SLAB_TERMS[0] <= terms <= SLAB_TERMS[1] and rows.size >= SLAB_ROWS * terms
+    if rows.ndim < 2 or (rows.size <= 2 * CACHE_ELEMENTS and not slabs):
         return np.sqrt(ordered_sum(rows * rows, axis=-1))
-    flat = rows.reshape(-1, rows.shape[-1])  # a block of rows at a time: the squares in cache
-    squares = np.empty(len(flat))
-    step = max(1, CACHE_ELEMENTS // max(1, flat.shape[1]))
+    flat = rows.reshape(-1, terms)
+    sums = np.empty(len(flat))
+    step = SLAB_ROWS if slabs else max(1, CACHE_ELEMENTS // max(1, terms))
     for start in range(0, len(flat), step):
         block = flat[start : start + step]
-        squares[start : start + step] = ordered_sum(block * block, axis=-1)
-    return np.sqrt(squares).reshape(rows.shape[:-1])
+        if slabs:
+            squares = np.empty(block.T.shape)
+            np.multiply(block.T, block.T, out=squares)
+            sums[start : start + step] = _pairwise_leading(squares)
+        else:
+            sums[start : start + step] = ordered_sum(block * block, axis=-1)
+    return np.sqrt(sums).reshape(rows.shape[:-1])
 
 
 def _last_outermost(x: np.ndarray) -> bool:

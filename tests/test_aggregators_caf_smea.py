@@ -8,11 +8,11 @@ never from running the code under test.
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
+from aggregator_references import smea_by_definition
 
 from netsim.aggregators import (
     AGGREGATORS,
@@ -33,18 +33,6 @@ def column(*entries: float) -> np.ndarray:
 
 
 # --- independent references -------------------------------------------------------------------
-
-
-def _smea_by_definition(X: np.ndarray, f: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """Every subset of k - f rows with lambda_max of its empirical covariance (eigvalsh);
-    returns the subsets in lexicographic order and their lambdas."""
-    subsets = list(itertools.combinations(range(len(X)), len(X) - f))
-    lambdas = []
-    for subset in subsets:
-        S = X[list(subset)]
-        deviations = S - S.mean(axis=0)
-        lambdas.append(np.linalg.eigvalsh(deviations.T @ deviations / len(S))[-1])
-    return subsets, np.array(lambdas)
 
 
 def _caf_by_byzfl_loop(X: np.ndarray, f: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -247,7 +235,7 @@ def test_smea_chooses_the_subset_of_smallest_largest_eigenvalue(k, d, f):
     # the smallest up to rounding, and it is the argmin whenever that is clear.
     for seed in range(4):
         X = _attacked(seed, k, d, f)
-        subsets, lambdas = _smea_by_definition(X, f)
+        subsets, lambdas = smea_by_definition(X, f)
         result = smallest_maximum_eigenvalue_averaging(X, f)
         chosen = tuple(np.flatnonzero(result.kept).tolist())
         smallest = lambdas.min()
