@@ -19,9 +19,10 @@ loss, decision) and the same trace hash (tests/test_fast_engine.py). What differ
 - the clock: a SimPy ``OrderedEnvironment`` (``engine.env``), as in the reference, with one
   event per agent wake-up (event engines) or per round (round-by-round engines), never one
   per message; same-time events keep the reference's order keys;
-- the trace hash streams a round at a time (:mod:`netsim.fast.trace`); the trace columns, when
-  ``trace`` is on, stream to disk in send order past 2^20 rows. Memory: the estimates of every
-  round and a few (n, n) arrays per round in flight.
+- the trace hash streams a round (or a batch of small rounds) at a time
+  (:mod:`netsim.fast.trace`); the trace columns, when ``trace`` is on, stream to disk in send
+  order past 2^20 rows. Memory: the estimates of every round and a few (n, n) arrays per
+  round in flight.
 
 Support matrix:
 

@@ -4,7 +4,12 @@ The trace hash (:func:`netsim.results.trace_hash`, spec/engine.md) hashes the me
 (round, receiver, sender, send order) and then the estimates. The fast engine hands this sink
 the messages of one round at a time, in increasing round order and with their final decisions,
 already sorted by (receiver, sender); SHA-256 is fed incrementally, so the hash equals the
-reference's without holding every message (n = 1000 and 100 rounds are 10^8 messages).
+reference's without holding every message (n = 1000 and 100 rounds are 10^8 messages). Small
+rounds are gathered into batches of about :data:`BATCH_ROWS` messages and counted and hashed
+together: one call's fixed cost (packing the records, six CRC calls, the counts) is then paid
+per batch rather than per round, which is most of the hashing time of a CGC round of a few
+dozen messages. A round of :data:`OFFLOAD_ROWS` messages or more is hashed on the background
+worker while the engine goes on.
 
 The columns (``scenario.trace``) are kept only when asked for, in send order, the order in
 which the reference records messages (``MessageTrace``), and they stream to disk in chunks
@@ -40,8 +45,9 @@ def byzantine_mask(network: NetworkConfig) -> np.ndarray:
     return mask
 
 
-OFFLOAD_ROWS = 1 << 16  # a call with this many messages is hashed on the background worker
-MAX_PENDING = 2  # calls handed to the worker and not yet hashed (bounds the memory held)
+BATCH_ROWS = 1 << 14  # messages gathered from small calls before they are counted and hashed
+OFFLOAD_ROWS = 1 << 16  # a batch this big (one big call) is hashed on the background worker
+MAX_PENDING = 2  # batches handed to the worker and not yet hashed (bounds the memory held)
 
 
 class TraceSink:
@@ -52,15 +58,17 @@ class TraceSink:
         self.asynchrony = asynchrony
         self.byzantine = byzantine  # (n,) bool by agent id
         self.gst = 0.0 if asynchrony is None else asynchrony.gst
-        self.late = {"late_honest": 0, "late_honest_after_gst": 0}  # engine.trace.late_honest
+        self._late = {"late_honest": 0, "late_honest_after_gst": 0}  # engine.trace.late_honest
         self._digest = hashlib.sha256()
         self._round_digests = RoundDigests()  # the per-round fingerprint, fed as the hash is
-        self._pending: deque[Future[None]] = deque()  # calls on the worker, in order
+        self._pending: deque[Future[None]] = deque()  # batches on the worker, in order
+        self._batch: list[dict[str, np.ndarray]] = []  # calls not yet counted or hashed
+        self._batch_rows = 0
         self._parts: list[dict[str, np.ndarray]] = []  # pending: not yet below the watermark
         self._order: list[np.ndarray] = []
         self._spool = ColumnSpool(MESSAGE_DTYPES) if keep else None
-        self.sent = 0
-        self.delivered = 0
+        self._sent = 0
+        self._delivered = 0
         self.bound = {"violations": 0, "lost_after_gst": 0, "max_delay": -np.inf, "count": 0}
 
     def add(
@@ -75,21 +83,17 @@ class TraceSink:
 
         ``watermark``: no message handed over later has a smaller primary send key (the send
         time, or ``send_order`` when given); the kept messages below it go to the spool.
+
+        The columns are gathered until :data:`BATCH_ROWS` messages have come, then counted and
+        hashed in one call (SHA-256 and the CRCs stream, so a batch of many rounds gives the
+        bits of one call a round), on the background worker if the batch has
+        :data:`OFFLOAD_ROWS` messages. The sink keeps the columns until then: the caller must
+        not change them.
         """
-        if len(columns["round"]) >= OFFLOAD_ROWS:  # hashed while the engine goes on
-            while len(self._pending) >= MAX_PENDING:
-                self._pending.popleft().result()
-            self._pending.append(worker().submit(self._hash, columns))
-        else:
-            self._drain()
-            self._hash(columns)
-        delivered = columns["delivered"]
-        self.sent += len(delivered)
-        self.delivered += int(delivered.sum())
-        for name, count in late_honest(columns, self.byzantine, self.gst).items():
-            self.late[name] += count
-        if self.asynchrony is not None:
-            self._check_bound(columns)
+        self._batch.append(columns)
+        self._batch_rows += len(columns["round"])
+        if self._batch_rows >= BATCH_ROWS:
+            self._settle(background=self._batch_rows >= OFFLOAD_ROWS)
         if self.keep:
             self._parts.append(columns)
             if send_order is not None:
@@ -97,8 +101,50 @@ class TraceSink:
             if watermark is not None:
                 self._release(watermark)
 
+    def _settle(self, background: bool = False) -> None:
+        """Count the gathered messages and hash them: on the worker when ``background`` (at
+        most :data:`MAX_PENDING` batches wait there), else here, after the worker's."""
+        if not self._batch:
+            return
+        parts, self._batch, self._batch_rows = self._batch, [], 0
+        columns = parts[0]
+        if len(parts) > 1:
+            columns = {name: np.concatenate([p[name] for p in parts]) for name in columns}
+        delivered = columns["delivered"]
+        self._sent += len(delivered)
+        self._delivered += int(np.count_nonzero(delivered))
+        for name, count in late_honest(columns, self.byzantine, self.gst).items():
+            self._late[name] += count
+        if self.asynchrony is not None:
+            self._check_bound(columns)
+        if background:
+            while len(self._pending) >= MAX_PENDING:
+                self._pending.popleft().result()
+            self._pending.append(worker().submit(self._hash, columns))
+        else:
+            self._drain()
+            self._hash(columns)
+
+    @property
+    def sent(self) -> int:
+        """Messages handed over so far."""
+        self._settle()
+        return self._sent
+
+    @property
+    def delivered(self) -> int:
+        """Messages handed over so far that were delivered."""
+        self._settle()
+        return self._delivered
+
+    @property
+    def late(self) -> dict[str, int]:
+        """The counters of :func:`netsim.engine.trace.late_honest` over the messages so far."""
+        self._settle()
+        return dict(self._late)
+
     def _hash(self, columns: dict[str, np.ndarray]) -> None:
-        """Feed one call's messages to the trace hash and the per-round digests."""
+        """Feed messages (in canonical order) to the trace hash and the per-round digests."""
         records = np.empty(len(columns["round"]), dtype=MESSAGE_RECORD)
         for name in MESSAGE_RECORD.names:
             records[name] = columns[name]
@@ -113,6 +159,7 @@ class TraceSink:
     @property
     def rounds(self) -> RoundDigests:
         """The per-round fingerprint of every message handed over so far."""
+        self._settle()
         self._drain()
         return self._round_digests
 
@@ -154,6 +201,7 @@ class TraceSink:
     def bound_summary(self, capped: int) -> dict[str, float | int]:
         """What ``netsim.simulation._bound_check`` reports, from the accumulated counts."""
         assert self.asynchrony is not None
+        self._settle()
         return {
             "gst": self.asynchrony.gst,
             "delta": self.asynchrony.delta,
@@ -167,6 +215,7 @@ class TraceSink:
 
     def digest(self, estimates: np.ndarray) -> str:
         """The trace hash: the messages fed so far, then the estimates (little-endian f8)."""
+        self._settle()
         self._drain()
         digest = self._digest.copy()
         digest.update(np.ascontiguousarray(estimates, dtype="<f8").tobytes())
