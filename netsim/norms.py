@@ -87,9 +87,8 @@ def plain_distances(difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if plain.size and plain.min() >= PLAIN_RANGE[0] and plain.max() <= PLAIN_RANGE[1]:
         return plain, np.zeros(plain.shape, dtype=bool)  # the common case (a NaN fails it)
     inexact = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
-    zero = plain == 0.0
-    if zero.any():
-        inexact[zero] = np.any(difference[zero] != 0.0, axis=-1)  # underflowed, or truly 0
+    if inexact.any():  # a norm of 0 is exact for a zero row (CE: the receiver's own slot)
+        inexact &= np.any(difference != 0.0, axis=-1)  # (a row out of range otherwise is not 0)
     return plain, inexact
 
 

@@ -323,13 +323,15 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
                 break
         else:
             norms = row_norms(C[i:, i:])
-            pivot = i + int(np.argmax(norms))  # first of equal norms: a fixed choice
+            pivot = i + int(norms.argmax())  # first of equal norms: a fixed choice
             size = float(norms[pivot - i])
             if not size > tolerance:
                 break
-            if pivot != i:
-                C[[i, pivot]] = C[[pivot, i]]
-                order[[i, pivot]] = order[[pivot, i]]
+            if pivot != i:  # swap two rows (copies of whole rows: cheaper than fancy indexing)
+                row = C[i].copy()
+                C[i] = C[pivot]
+                C[pivot] = row
+                order[i], order[pivot] = order[pivot], order[i]
         v = C[i, i:].copy()
         head = float(v[0])
         alpha = -size if head >= 0.0 else size
@@ -378,9 +380,12 @@ def _minimum_norm(A: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     rank = len(second.reflectors)  # < len(R) only if R lost rank to rounding: drop the rest
     T_transposed = second.r_columns[:rank]  # (r, r) lower triangular
     z = _substitute(T_transposed, first.qt_rhs[:, :rank], lower=True)
-    X[:, first.order] = second.expand(z)
+    # Z_1 z for the solutions and Z_1 I for the basis in one pass over the reflections (each
+    # row is reflected on its own: the same bits as two passes)
+    expanded = second.expand(np.vstack([z, np.eye(rank)]))
+    X[:, first.order] = expanded[: len(z)]
     basis = np.empty((rank, d))
-    basis[:, first.order] = second.expand(np.eye(rank))
+    basis[:, first.order] = expanded[len(z) :]
     with np.errstate(over="ignore"):
         return X / scale, basis
 
@@ -507,9 +512,12 @@ class Spectra:
             self._lists = (self._diagonal.tolist(), self._squares.tolist())
         diagonal, squares = self._lists[0][b], self._lists[1][b]
         floor = float(self._pivot_floor[b])
-        count, q = 0, 1.0
-        for i, d in enumerate(diagonal):
-            q = (d - sigma) - squares[i - 1] / q if i else d - sigma
+        q = diagonal[0] - sigma
+        if q == 0.0:
+            q = -floor
+        count = 1 if q < 0.0 else 0
+        for d, square in zip(diagonal[1:], squares):  # square: e_i^2, i = 1, 2, ...
+            q = (d - sigma) - square / q
             if q == 0.0:
                 q = -floor
             if q < 0.0:
@@ -594,7 +602,7 @@ def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # sums, without the wrappers' checks, ~100 times per matrix
         x = S[j + 1 :, j]
         alpha = math.sqrt(_last_sum(x * x))
-        if alpha == 0.0 or not np.any(x[1:] != 0.0):
+        if alpha == 0.0 or not np.count_nonzero(x[1:]):  # (-0.0 counts as zero, NaN not)
             continue  # this column is already tridiagonal
         v = x.copy()
         v[0] += math.copysign(alpha, x[0])
@@ -676,13 +684,15 @@ def _log(x: np.ndarray) -> np.ndarray:
     t1 = w * (_LG[1] + w * (_LG[3] + w * _LG[5]))
     t2 = z * (_LG[0] + w * (_LG[2] + w * (_LG[4] + w * _LG[6])))
     r = t2 + t1
-    hfsq = 0.5 * f * f
-    far = ((hx - 0x6147A) | (0x6B851 - hx)) > 0  # 1 + f far from 1: the f^2/2 form
-    result = np.where(
-        far,
-        dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f),
-        dk * _LN2_HI - ((s * (f - r) - dk * _LN2_LO) - f),
-    )
+    high_part, low_part = dk * _LN2_HI, dk * _LN2_LO
+    result = high_part - ((s * (f - r) - low_part) - f)
+    # e_log.c's f^2/2 form where the high word's mantissa bits are in [0x6147A, 0x6B851]
+    # (about 4% of them): computed on those entries only
+    hfsq_form = np.flatnonzero(((hx - 0x6147A) | (0x6B851 - hx)) > 0)
+    if hfsq_form.size:
+        fh, hfsq = f[hfsq_form], 0.5 * f[hfsq_form] * f[hfsq_form]
+        correction = s[hfsq_form] * (hfsq + r[hfsq_form]) + low_part[hfsq_form]
+        result[hfsq_form] = high_part[hfsq_form] - ((hfsq - correction) - fh)
     small = (0x000FFFFF & (2 + hx)) < 3  # |f| < 2^-20
     if small.any():
         fs, ks = f[small], dk[small]

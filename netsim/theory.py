@@ -138,6 +138,13 @@ def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
     """L = max_i 2 lambda_max(A_i^T A_i); gamma = smallest non-zero eigenvalue of
     (2/|H|) sum_i A_i^T A_i (the CGC paper's constants for least squares).
 
+    sum_i A_i^T A_i = A_H^T A_H, with A_H (m, d) the honest rows stacked, and A_H^T A_H (d, d)
+    and A_H A_H^T (m, m) have the same non-zero eigenvalues, so the smaller of the two is
+    reduced: with fewer honest rows than unknowns (an underdetermined honest cost, m < d) an
+    m x m matrix instead of a d x d one. Eigenvalues at or below 10 d eps lambda_max count as
+    zero (numpy.linalg.matrix_rank's relative tolerance for the d x d Hessian, whichever Gram
+    matrix is reduced).
+
     Remembered for the last few sets of cost objects: reading a scenario whose CGC step comes
     from Theorem 2 and summarizing its run ask for the same constants (costs are frozen)."""
     return _cost_constants(tuple(honest_costs))
@@ -147,13 +154,14 @@ def cost_constants(honest_costs: Sequence[LeastSquares]) -> CostConstants:
 def _cost_constants(honest_costs: tuple[LeastSquares, ...]) -> CostConstants:
     lipschitz = max(lipschitz_constants(honest_costs))
     # Portable (netsim.portable): these constants set the default CGC step, so the run.
-    # sum_i A_i^T A_i = A_H^T A_H, A_H the honest rows stacked.
-    stacked = np.vstack([c.A for c in honest_costs])
-    hessian = 2.0 / len(honest_costs) * portable.gram(stacked)
+    stacked = np.vstack([c.A for c in honest_costs])  # A_H (m, d)
+    rows, dim = stacked.shape
+    smaller = stacked.T if rows < dim else stacked  # gram(X) = X^T X: (m, m) or (d, d)
+    hessian = 2.0 / len(honest_costs) * portable.gram(smaller)
     spectrum = portable.Spectrum(hessian)  # only the two eigenvalues needed are computed
     largest = spectrum.eigenvalue(spectrum.size - 1)
     # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.
-    tol = max(largest, 0.0) * spectrum.size * np.finfo(float).eps * 10
+    tol = max(largest, 0.0) * dim * np.finfo(float).eps * 10
     zero = spectrum.count_below(tol)  # eigenvalues at or below rounding level
     smallest = spectrum.eigenvalue(zero) if zero < spectrum.size else 0.0
     return CostConstants(lipschitz, smallest if smallest > tol else 0.0)

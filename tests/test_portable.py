@@ -285,6 +285,21 @@ def test_factorizations_do_not_depend_on_the_memory_layout(case):
 
 
 @given(low_rank_matrices(size=12))
+@settings(max_examples=60, deadline=None)
+def test_each_right_hand_side_is_solved_on_its_own(case):
+    # Several right-hand sides solved together (as the pseudo-inverse's columns, or a solution
+    # with the row-space basis) must each give the bits they give alone: the reflections act
+    # on each row separately, whatever the rows around it.
+    A, _, seed = case
+    rhs = np.random.default_rng(seed).normal(size=(3, A.shape[0]))
+    together, basis = portable._minimum_norm(A, rhs)
+    for row, expected in zip(rhs, together):
+        alone, alone_basis = portable._minimum_norm(A, row[None, :])
+        assert np.array_equal(alone[0].view(np.uint64), expected.view(np.uint64))
+        assert np.array_equal(alone_basis.view(np.uint64), basis.view(np.uint64))
+
+
+@given(low_rank_matrices(size=12))
 @settings(max_examples=150, deadline=None)
 def test_least_squares_is_the_minimum_norm_solution_and_spans_the_row_space(case):
     A, rank, seed = case

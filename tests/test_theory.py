@@ -154,6 +154,48 @@ def test_strong_convexity_is_the_smallest_non_zero_eigenvalue_when_rank_deficien
     assert constants.strong_convexity == pytest.approx(5.0)
 
 
+def test_cost_constants_with_fewer_honest_rows_than_unknowns():
+    # d = 4, one row each, orthogonal: r1 = (1, 1, 0, 0), r2 = (1, -1, 2, 0). A_H^T A_H has the
+    # eigenvalues |r1|^2 = 2 and |r2|^2 = 6 and two zeros; (2/2) times that -> gamma = 2, and
+    # L = 2 max(2, 6) = 12. m = 2 < d = 4: the 2 x 2 Gram matrix A_H A_H^T is reduced.
+    costs = [
+        LeastSquares(np.array([[1.0, 1.0, 0.0, 0.0]]), np.zeros(1)),
+        LeastSquares(np.array([[1.0, -1.0, 2.0, 0.0]]), np.zeros(1)),
+    ]
+    constants = cost_constants(costs)
+    assert constants.lipschitz == pytest.approx(12.0, rel=1e-14)
+    assert constants.strong_convexity == pytest.approx(2.0, rel=1e-14)
+
+
+def test_cost_constants_when_the_smaller_gram_matrix_is_singular_too():
+    # m = 3 < d = 4 with r2 = 2 r1: r1 = (1, 1, 0, 0), r2 = (2, 2, 0, 0), r3 = (0, 0, 3, 0).
+    # A_H^T A_H has 2 + 8 = 10 along (1, 1, 0, 0) and 9 along e3; (2/3) times: 20/3 and 6, so
+    # gamma = 6, and L = 2 max(2, 8, 9) = 18. A_H A_H^T = [[2, 4, 0], [4, 8, 0], [0, 0, 9]] has
+    # a zero eigenvalue, which must be skipped as the d x d matrix's zeros are.
+    costs = [
+        LeastSquares(np.array([[1.0, 1.0, 0.0, 0.0]]), np.zeros(1)),
+        LeastSquares(np.array([[2.0, 2.0, 0.0, 0.0]]), np.zeros(1)),
+        LeastSquares(np.array([[0.0, 0.0, 3.0, 0.0]]), np.zeros(1)),
+    ]
+    constants = cost_constants(costs)
+    assert constants.lipschitz == pytest.approx(18.0, rel=1e-14)
+    assert constants.strong_convexity == pytest.approx(6.0, rel=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_strong_convexity_of_an_underdetermined_honest_cost_matches_the_full_hessian(seed):
+    """m < d: the smallest non-zero eigenvalue from the m x m Gram matrix is that of the d x d
+    Hessian (2/|H|) A_H^T A_H, by LAPACK, to rounding."""
+    rng = np.random.default_rng(seed)
+    d = int(rng.integers(5, 12))
+    costs = [LeastSquares(rng.normal(size=(2, d)), np.zeros(2)) for _ in range(2)]  # m = 4
+    stacked = np.vstack([c.A for c in costs])
+    eigenvalues = np.linalg.eigvalsh(2.0 / 2 * stacked.T @ stacked)
+    non_zero = eigenvalues[eigenvalues > 1e-9 * eigenvalues[-1]]
+    assert len(non_zero) == 4
+    assert cost_constants(costs).strong_convexity == pytest.approx(non_zero[0], rel=1e-10)
+
+
 # The spec's CGC instance (spec/reference_numbers.py): agent 5 is Byzantine.
 CGC_MATRICES = [np.array(a) for a in CGC_A]
 
