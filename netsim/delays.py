@@ -53,11 +53,16 @@ def _bounded_draws(key: str, value: float, largest: float, allowed: str) -> None
         )
 
 
+def drawn_valid(delays: np.ndarray) -> bool:
+    """Whether every delay of ``delays`` is finite and >= 0 (a NaN fails both comparisons)."""
+    return not delays.size or bool(delays.min() >= 0 and delays.max() < np.inf)
+
+
 def check_drawn(model: str, delays: np.ndarray) -> None:
     """A drawn delay must be finite and >= 0: :class:`ScenarioError` naming ``network.delay``
     and the first bad value otherwise (what every engine checks each used draw with)."""
-    if not delays.size or (delays.min() >= 0 and delays.max() < np.inf):
-        return  # every draw valid (a NaN fails both comparisons)
+    if drawn_valid(delays):
+        return
     bad = ~(np.isfinite(delays) & (delays >= 0))
     if bad.any():
         raise ScenarioError(

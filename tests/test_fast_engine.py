@@ -181,6 +181,39 @@ def test_link_draws_are_the_same_through_any_window(monkeypatch):
         assert [leaf[j] for j in (0, 1, 3)] == [expected[0][11], expected[1][0], expected[3][3]]
 
 
+def test_an_invalid_draw_raises_only_where_a_message_uses_it(monkeypatch):
+    """A window found all valid when computed is not checked again; one with an invalid draw is
+    checked where it is used, as the reference checks each message's draw: a NaN on the link
+    of a sender to itself (no message) raises nothing, on a used link a ScenarioError naming
+    network.delay, through ``draws``, ``rows`` and ``indexed`` alike."""
+    from netsim.delays import Exponential
+
+    plan = DelayPlan(DELAY_MODELS.build("exponential", {"mean": 0.01}, "network.delay"))
+    original = Exponential.from_uniforms
+    poisoned = {"column": 1}
+
+    def from_uniforms(self, u):  # NaN on every message to receiver ``column``
+        out = original(self, u)
+        out[..., poisoned["column"]] = np.nan
+        return out
+
+    monkeypatch.setattr(Exponential, "from_uniforms", from_uniforms)
+    draws = LinkDraws(plan, 3, range(4), loss=0.0, horizon=6)
+    for round in range(6):
+        leaf, _ = draws.draws(1, round)  # sender 1: its NaN link to itself is never used
+        assert np.isnan(leaf[1]) and np.all(np.isfinite(leaf[[0, 2, 3]]))
+    leaf, _ = draws.indexed(1, np.array([2, 0, 5, 1]), np.array([True, False, True, True]))
+    assert np.isnan(leaf[1])
+    for call in (
+        lambda: draws.draws(2, 0),  # sender 2 -> receiver 1
+        lambda: draws.indexed(2, np.array([0, 3, 0, 0]), np.array([True, True, False, True])),
+        lambda: draws.rows(np.arange(4), 0),  # every sender but 1 sends to 1
+    ):
+        with pytest.raises(ScenarioError) as err:
+            call()
+        assert err.value.key == "network.delay"
+
+
 # --- the stacked CE step --------------------------------------------------------------------
 
 
