@@ -311,9 +311,13 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
     taken in order and it stops at the first column that is exactly in the span of the earlier
     ones.
     """
-    C = np.array(columns, dtype=np.float64, order="C")  # rows contiguous, as documented
-    Y = np.array(rhs, dtype=np.float64, order="C")
-    k, m = C.shape
+    k, m = np.shape(columns)
+    # C's rows, then Y's, in one C-ordered array: a step reflects the trailing rows of C and
+    # every row of Y in one operation (each row on its own: the same bits as two)
+    both = np.empty((k + len(rhs), m))
+    both[:k] = columns
+    both[k:] = rhs
+    C, Y = both[:k], both[k:]
     order = np.arange(k)
     reflectors: list[tuple[np.ndarray, float]] = []
     for i in range(min(k, m)):
@@ -322,7 +326,8 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
             if not size > 0.0:
                 break
         else:
-            norms = row_norms(C[i:, i:])
+            rest = C[i:, i:]
+            norms = np.sqrt(_last_sum(rest * rest))  # row_norms(rest), without its checks
             pivot = i + int(norms.argmax())  # first of equal norms: a fixed choice
             size = float(norms[pivot - i])
             if not size > tolerance:
@@ -337,9 +342,9 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
         alpha = -size if head >= 0.0 else size
         v[0] = head - alpha
         tau = 1.0 / (size * (size + abs(head)))
-        for block in (C[i + 1 :, i:], Y[:, i:]):
-            if len(block):
-                block -= (tau * _last_sum(block * v))[:, None] * v[None, :]  # matvec(block, v)
+        block = both[i + 1 :, i:]  # C's rows below i and Y's
+        if len(block):
+            block -= (tau * _last_sum(block * v))[:, None] * v[None, :]  # matvec(block, v)
         C[i, i] = alpha
         C[i, i + 1 :] = 0.0
         reflectors.append((v, tau))
@@ -594,13 +599,14 @@ class Spectrum:
 
 
 def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The diagonal and sub-diagonal of a tridiagonal matrix similar to S (Householder)."""
+    """The diagonal and sub-diagonal of a tridiagonal matrix similar to S (Householder), S
+    exactly symmetric (:class:`Spectra` makes it so)."""
     S = S.copy()
     k = S.shape[0]
     for j in range(k - 2):
         # norm, dot and matvec written out on their contiguous products (_last_sum): the same
         # sums, without the wrappers' checks, ~100 times per matrix
-        x = S[j + 1 :, j]
+        x = S[j, j + 1 :]  # = S[j + 1 :, j]: S stays exactly symmetric (see below); contiguous
         alpha = math.sqrt(_last_sum(x * x))
         if alpha == 0.0 or not np.count_nonzero(x[1:]):  # (-0.0 counts as zero, NaN not)
             continue  # this column is already tridiagonal
