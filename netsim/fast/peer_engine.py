@@ -625,7 +625,7 @@ class PeerEngine:
                 "byzantine": self.byzantine[sender],
                 "decision": decision.T[receivers][sent],
             }
-            last = first + block >= self.n
+            last = first + block >= self.n and self.trace.keep  # the columns alone need it
             self.trace.add(columns, watermark=self._send_watermark(book.round) if last else None)
 
     def _send_watermark(self, round: int) -> float:
