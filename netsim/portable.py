@@ -620,8 +620,9 @@ def _tridiagonal(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # way (the same two products, added in the same order), one outer product fewer
         outer = np.multiply.outer(v, w)
         block -= outer + outer.T
-        S[j + 1, j] = S[j, j + 1] = -math.copysign(alpha, x[0])
-        S[j + 2 :, j] = S[j, j + 2 :] = 0.0
+        # the sub-diagonal entry this step leaves (row and column j are not read again: the
+        # zeros below it and their mirror images are not written)
+        S[j + 1, j] = -math.copysign(alpha, x[0])
     return np.diag(S).copy(), np.diag(S, -1).copy()
 
 
