@@ -87,8 +87,11 @@ def plain_distances(difference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if plain.size and plain.min() >= PLAIN_RANGE[0] and plain.max() <= PLAIN_RANGE[1]:
         return plain, np.zeros(plain.shape, dtype=bool)  # the common case (a NaN fails it)
     inexact = ~((plain >= PLAIN_RANGE[0]) & (plain <= PLAIN_RANGE[1]))
-    if inexact.any():  # a norm of 0 is exact for a zero row (CE: the receiver's own slot)
-        inexact &= np.any(difference != 0.0, axis=-1)  # (a row out of range otherwise is not 0)
+    zero = np.flatnonzero(plain == 0.0)  # exact for a zero row (CE: every receiver's own slot)
+    if zero.size:
+        rows = difference.reshape(-1, difference.shape[-1])[zero]
+        underflowed = np.any(rows != 0.0, axis=-1) if np.count_nonzero(rows) else False
+        inexact.reshape(-1)[zero] = underflowed
     return plain, inexact
 
 

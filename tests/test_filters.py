@@ -219,6 +219,25 @@ def test_ce_orders_distances_at_the_smallest_subnormal():
     assert kept.tolist() == [True, False]
 
 
+def test_plain_distances_flag_exactly_the_rows_whose_norm_is_not_exact():
+    """||row|| in plain arithmetic is exact (orders the rows as exact keys do) for norms in
+    [2^-500, 2^500] and for a zero row; a row whose squares underflow to a norm of 0, one
+    whose norm overflows, one below 2^-500 and a NaN row are flagged. Two receivers, as the
+    fast engine stacks them, with a zero row each (their own slot)."""
+    from netsim.norms import plain_distances
+
+    difference = np.array(
+        [
+            [[0.0, 0.0], [3.0, 4.0], [1e-170, 0.0], [1e-160, 1e-160]],  # 1e-160: norm < 2^-500
+            [[1e200, 1e200], [0.0, 0.0], [np.nan, 1.0], [2.0**-499, 0.0]],
+        ]
+    )
+    plain, inexact = plain_distances(difference)
+    assert plain[0, 1] == 5.0 and plain[0, 0] == 0.0 and plain[0, 2] == 0.0
+    assert inexact.tolist() == [[False, False, True, True], [True, False, True, False]]
+    assert not plain_distances(difference[:, :2][[0], :1])[1].any()  # a zero row alone
+
+
 @pytest.mark.parametrize("sort_columns", [0, 64])  # the selection path, the sort path
 def test_smallest_first_hand_case_with_ties_and_nan(sort_columns, monkeypatch):
     """Row [3, 1, nan, 1, 2] ranked by a stable sort: 1 (col 1), 1 (col 3), 2, 3, nan. Keeping
