@@ -157,8 +157,9 @@ def _cost_constants(honest_costs: tuple[LeastSquares, ...]) -> CostConstants:
     stacked = np.vstack([c.A for c in honest_costs])  # A_H (m, d)
     rows, dim = stacked.shape
     smaller = stacked.T if rows < dim else stacked  # gram(X) = X^T X: (m, m) or (d, d)
-    hessian = 2.0 / len(honest_costs) * portable.gram(smaller)
-    spectrum = portable.Spectrum(hessian)  # only the two eigenvalues needed are computed
+    # the mean Hessian (2/|H|) A_H^T A_H, or (2/|H|) A_H A_H^T: the same non-zero eigenvalues
+    scaled_gram = 2.0 / len(honest_costs) * portable.gram(smaller)
+    spectrum = portable.Spectrum(scaled_gram)  # only the two eigenvalues needed are computed
     largest = spectrum.eigenvalue(spectrum.size - 1)
     # Relative tolerance (as numpy.linalg.matrix_rank): scale-free, so 1e-8 A is fine.
     tol = max(largest, 0.0) * dim * np.finfo(float).eps * 10
