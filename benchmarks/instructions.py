@@ -7,12 +7,15 @@
 A shared virtual machine's speed drifts by up to 2x from one minute to the next, which is
 larger than the differences worth measuring at small n (a round of CGC at n = 30 takes ~0.3
 ms). Instruction counts do not drift: callgrind counts the user-space instructions a process
-executes, the same in every repetition. Each point is the fast engine's first run of the
-benchmark scenario of benchmarks/engines.py in a fresh interpreter, measured as the difference
-between a process that parses the scenario and runs it and one that only parses it (imports,
-parsing and interpreter start cancel out). What instructions miss: time in the kernel (page
-faults: netsim/heap.py), cache misses and memory bandwidth, so it complements the timed
-comparison (``engines.py --baseline``) rather than replacing it. About 30 s a process under
+executes, the same in every repetition to about 1% (the processes run with one BLAS thread:
+OpenBLAS's idle threads spin, for as long as scheduling makes them). Each point is the fast
+engine's first run of the benchmark scenario of benchmarks/engines.py in a fresh interpreter,
+measured as the difference between a process that parses the scenario and runs it and one that
+only parses it (imports, parsing and interpreter start cancel out). What instructions miss:
+time in the kernel (page faults: netsim/heap.py), cache misses and memory bandwidth (the
+portable factorizations of the set-up are whole-array numpy operations, few instructions for
+their time), so it complements the timed comparison (``engines.py --baseline``) rather than
+replacing it. About 30 s a process under
 callgrind; two processes at a time.
 """
 
@@ -47,7 +50,9 @@ for _ in range(runs):
 
 def instructions(root: Path, protocol: str, n: int, d: int, runs: int) -> int:
     """callgrind's instruction count of a process that runs the point ``runs`` times."""
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    # one BLAS thread: OpenBLAS's idle threads spin, and callgrind counts the spinning, an
+    # amount that depends on scheduling (tens of millions of instructions a process)
+    env = {**os.environ, "PYTHONPATH": str(root), "OPENBLAS_NUM_THREADS": "1"}
     command = [
         "valgrind",
         "--tool=callgrind",
