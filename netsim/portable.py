@@ -326,8 +326,7 @@ def _householder(columns: np.ndarray, rhs: np.ndarray, tolerance: float | None) 
             if not size > 0.0:
                 break
         else:
-            rest = C[i:, i:]
-            norms = np.sqrt(_last_sum(rest * rest))  # row_norms(rest), without its checks
+            norms = row_norms(C[i:, i:])
             pivot = i + int(norms.argmax())  # first of equal norms: a fixed choice
             size = float(norms[pivot - i])
             if not size > tolerance:
