@@ -347,7 +347,7 @@ class ServerEngine:
             return
         with np.errstate(over="ignore", invalid="ignore"):
             new = self.w - self.scenario.protocol.step_size(t) * total
-        if np.all(np.isfinite(new)):
+        if np.isfinite(new).all():
             self.w = new
         else:
             self.counters.non_finite_updates += 1

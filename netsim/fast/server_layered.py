@@ -81,6 +81,14 @@ class LayeredServerEngine(ServerEngine):
         self.compute = np.asarray(net.compute_time, dtype=np.float64)
         self.gradients = StackedGradients([self.costs[h] for h in self.honest], self.dim)
         self.sent = 0  # messages sent so far: the send order of the next one
+        # trace columns that are the same every round in which all n agents reply (the trace
+        # keeps them unchanged; :meth:`_emit_round`)
+        server = np.full(self.n, SERVER, dtype=np.int64)
+        agents = self.agents.astype(np.int64)
+        self._all_senders = np.concatenate([agents, server])
+        self._all_receivers = np.concatenate([server, agents])
+        self._all_byzantine = np.concatenate([self.is_byzantine, np.zeros(self.n, dtype=bool)])
+        self._request_order = np.arange(self.n)
 
     def run(self) -> None:
         self.env.call_at(0.0, (ROUND_START, 0, SERVER, 0), self._on_layer, 0)
@@ -111,19 +119,23 @@ class LayeredServerEngine(ServerEngine):
         reply_arrival, reply_lost = self._reply_messages(senders, tau[senders], self.lags[senders])
         completion, by_deadline = self._completion(start, replied, reply_arrival, reply_lost)
         delivered = ~reply_lost
-        finite = np.all(np.isfinite(values[senders]), axis=1)
-        self.counters.non_finite_received += int(np.sum(delivered & ~finite))
+        everyone = len(senders) == self.n  # senders is then 0, 1, ..., n - 1
+        finite = np.isfinite(values if everyone else values[senders]).all(axis=1)
+        self.counters.non_finite_received += int(np.count_nonzero(delivered & ~finite))
         in_time = delivered & (reply_arrival <= completion)
         arrived, used = senders[in_time], senders[in_time & finite]
         honest_missing = ~self.is_byzantine
         honest_missing[arrived] = False
-        self.counters.absent_honest += int(honest_missing.sum())
+        self.counters.absent_honest += int(np.count_nonzero(honest_missing))
         self.counters.synchrony_violations += int(self.n - len(arrived) > self.f)
         self.counters.deadline_rounds += int(by_deadline)
         self.staleness[t] = -1
         self.staleness[t, used] = 0
-        gradients = np.zeros((self.n, self.dim))
-        gradients[used] = values[used]
+        if len(used) == self.n:  # every row used: the values themselves (not changed below)
+            gradients = values
+        else:
+            gradients = np.zeros((self.n, self.dim))
+            gradients[used] = values[used]
         total, threshold, kept, clipped = self._aggregate(gradients, t)
         # a non-finite reply is eliminated on arrival, unless it is late (the reference's
         # inbox then marks it late)
@@ -132,11 +144,11 @@ class LayeredServerEngine(ServerEngine):
         used_rows = in_time & finite
         chosen = np.where(clipped[used], CLIPPED, KEPT)
         decision[used_rows] = np.where(kept[used], chosen, ELIMINATED)
-        self.clipped_byzantine += int(clipped[self.is_byzantine].sum())
+        self.clipped_byzantine += int(np.count_nonzero(clipped & self.is_byzantine))
         self._advance(t, completion, total, threshold, len(used))
         self._emit_round(t, start, arrival, lost, senders, tau[senders], reply_arrival, decision)
         following = completion + self.scenario.protocol.server_compute_time
-        if not self.finished and t + 1 < self.rounds and np.any(tau[got] >= following):
+        if not self.finished and t + 1 < self.rounds and ((tau >= following) & got).any():
             raise NotLayered("an agent still computes when the server starts the next round")
         return completion, following
 
@@ -155,7 +167,7 @@ class LayeredServerEngine(ServerEngine):
                 delay = np.where(over, asynchrony.delta, delay)
             lost[:] = False
         arrival = start + delay
-        if np.any(~(delay > 0) | (arrival <= start)):
+        if not ((delay > 0) & (arrival > start)).all():  # (start is finite)
             raise NotLayered("a request arrives at its send time")
         return ~lost, arrival, lost
 
@@ -224,7 +236,7 @@ class LayeredServerEngine(ServerEngine):
             delay = np.where(bounded & byzantine, chosen, delay)
             lost = lost & ~honest
         arrival = send_time + delay
-        if np.any(~(delay > 0) | (arrival <= send_time)):
+        if not ((delay > 0) & (arrival > send_time)).all():  # (send times are finite)
             raise NotLayered("a reply arrives at its send time")
         return arrival, lost
 
@@ -260,12 +272,21 @@ class LayeredServerEngine(ServerEngine):
         rank = np.empty(k, dtype=np.int64)
         rank[np.lexsort((senders, byzantine, send_time))] = np.arange(k)
         request_decision = np.where(lost, LOST, KEPT).astype(np.int8)
+        if k == n:  # every agent replied: senders is 0, 1, ..., n - 1
+            sender, receiver, byzantine_column = (
+                self._all_senders,
+                self._all_receivers,
+                self._all_byzantine,
+            )
+        else:
+            server = np.full(n, SERVER, dtype=np.int64)
+            sender = np.concatenate([senders.astype(np.int64, copy=False), server])
+            receiver = np.concatenate([np.full(k, SERVER, dtype=np.int64), self.agents])
+            byzantine_column = np.concatenate([byzantine, np.zeros(n, dtype=bool)])
         columns = {
             "round": np.full(k + n, t, dtype=np.int64),
-            "sender": np.concatenate([senders, np.full(n, SERVER)]).astype(np.int64, copy=False),
-            "receiver": np.concatenate([np.full(k, SERVER), self.agents]).astype(
-                np.int64, copy=False
-            ),
+            "sender": sender,
+            "receiver": receiver.astype(np.int64, copy=False),
             "send_time": np.concatenate([send_time, np.full(n, start)]),
             "arrival_time": np.concatenate(
                 [
@@ -275,8 +296,8 @@ class LayeredServerEngine(ServerEngine):
             ),
             "delivered": np.concatenate([reply_decision != LOST, ~lost]),
             "decision": np.concatenate([reply_decision, request_decision]),
-            "byzantine": np.concatenate([byzantine, np.zeros(n, dtype=bool)]),
+            "byzantine": byzantine_column,
         }
-        order = self.sent + np.concatenate([n + rank, np.arange(n)])
+        order = self.sent + np.concatenate([n + rank, self._request_order])
         self.sent += n + k
         self.trace.add(columns, order)
