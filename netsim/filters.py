@@ -97,14 +97,14 @@ def smallest_first(keys: np.ndarray, count: np.ndarray) -> np.ndarray:
     kept = np.zeros((batch, columns), dtype=bool)
     kept[count >= columns] = True
     for c in np.unique(count[(count > 0) & (count < columns)]).tolist():
-        rows = slice(None) if np.all(count == c) else np.flatnonzero(count == c)
+        rows = slice(None) if (count == c).all() else np.flatnonzero(count == c)
         block = keys[rows]
         threshold = np.partition(block, c - 1, axis=-1)[:, c - 1 : c]
         missing, past_numbers = np.isnan(block), np.isnan(threshold)  # NaN sorts last
         with np.errstate(invalid="ignore"):
             below = (block < threshold) | (~missing & past_numbers)
             tied = (block == threshold) | (missing & past_numbers)
-        room = c - np.count_nonzero(below, axis=-1)
+        room = c - below.sum(axis=-1)
         kept[rows] = below | (tied & (np.cumsum(tied, axis=-1) <= room[:, None]))
     return kept
 

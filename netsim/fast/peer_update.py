@@ -66,7 +66,7 @@ def peer_step(
     (B, n, d), ``present``/``stale`` (B, n) bool (``stale`` None: no stale value), ``eta`` the
     step of each receiver's round."""
     batch, senders, _ = values.shape
-    k = np.count_nonzero(present, axis=1)
+    k = present.sum(axis=1)  # (the counts of True; sum costs less than count_nonzero's axis path)
     f_left = np.maximum(0, f - ((n - 1) - k))
     # The reference's row order: the in-time senders by id, then the stale ones by id.
     if stale is None or not stale.any():
@@ -131,9 +131,9 @@ def _sum_step(
     (``row_key`` None: every kept row in sender id order; ``difference``: x_s - x_u, if
     already computed)."""
     aggregate = np.empty_like(own)
-    count = np.count_nonzero(kept, axis=1)
+    count = kept.sum(axis=1)
     senders, dim = values.shape[1], values.shape[2]
-    in_id_order = row_key is None or bool(np.all(row_key[kept] < senders))  # no stale row
+    in_id_order = row_key is None or bool((row_key[kept] < senders).all())  # no stale row
     if not in_id_order:
         assert row_key is not None
         order = np.argsort(np.where(kept, row_key, 2 * senders + 1), axis=1, kind="stable")

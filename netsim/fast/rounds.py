@@ -50,7 +50,7 @@ class RoundBook:
         self.arrival = _filled((n, n), np.inf, np.float64)
         self.decision = _filled((n, n), UNDECIDED, np.int8)
         # awaited senders that have not started yet
-        self.missing = np.count_nonzero(awaited, axis=0)
+        self.missing = awaited.sum(axis=0)
         # latest arrival among the awaited delivered ones
         self.last = _filled(n, -np.inf, np.float64)
         self.broken = np.zeros(n, dtype=bool)  # an awaited message is lost or never sent
