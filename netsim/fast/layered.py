@@ -233,7 +233,8 @@ def _rounds_by(times: np.ndarray, time: float) -> np.ndarray:
     """Per agent, how many rows of ``times`` (non-decreasing down each column) are <= ``time``:
     the last two rows decide unless an agent is further behind (then every row counts)."""
     tail = times[-2:] <= time
-    count = tail.sum(axis=0) + (len(times) - len(tail))  # (sum: count_nonzero minus a wrapper)
+    # the True entries of each column: ndarray.sum, np.count_nonzero's axis path without its wrapper
+    count = tail.sum(axis=0) + (len(times) - len(tail))
     if len(times) > 2 and not tail[0].all():
         count = (times <= time).sum(axis=0)
     return count

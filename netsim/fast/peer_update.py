@@ -66,7 +66,7 @@ def peer_step(
     (B, n, d), ``present``/``stale`` (B, n) bool (``stale`` None: no stale value), ``eta`` the
     step of each receiver's round."""
     batch, senders, _ = values.shape
-    k = present.sum(axis=1)  # (the counts of True; sum costs less than count_nonzero's axis path)
+    k = present.sum(axis=1)  # the present senders (ndarray.sum: count_nonzero without a wrapper)
     f_left = np.maximum(0, f - ((n - 1) - k))
     # The reference's row order: the in-time senders by id, then the stale ones by id.
     if stale is None or not stale.any():

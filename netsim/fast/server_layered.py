@@ -286,7 +286,7 @@ class LayeredServerEngine(ServerEngine):
         columns = {
             "round": np.full(k + n, t, dtype=np.int64),
             "sender": sender,
-            "receiver": receiver.astype(np.int64, copy=False),
+            "receiver": receiver,
             "send_time": np.concatenate([send_time, np.full(n, start)]),
             "arrival_time": np.concatenate(
                 [
