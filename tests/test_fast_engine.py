@@ -34,7 +34,7 @@ from netsim.fast.peer_update import peer_step
 from netsim.fast.results import run_peer
 from netsim.filters import comparative_elimination
 from netsim.portable import ordered_sum
-from netsim.rng import LINK, LOSSES, link_stream
+from netsim.rng import LINK, LOSSES, SERVER, link_stream
 from netsim.simulation import simulate
 
 FAST = {"engine": "fast"}
@@ -179,6 +179,32 @@ def test_link_draws_are_the_same_through_any_window(monkeypatch):
         index = np.array([11, 0, 5, 3])  # spread 11: direct draws when the window is small
         leaf, _ = draws.indexed(2, index, np.array([True, True, False, True]))
         assert [leaf[j] for j in (0, 1, 3)] == [expected[0][11], expected[1][0], expected[3][3]]
+
+
+def test_a_lone_sender_gets_the_whole_window(monkeypatch):
+    """The CGC server is the only sender on its links (``senders=1``): its window holds
+    WINDOW_FLOATS // n message numbers, not WINDOW_FLOATS // n^2 (the budget of n CE senders),
+    so 12 rounds to n = 4 receivers with a budget of 16 floats are 3 computations (4 message
+    numbers each) instead of 12 (1 each); the draws are the same either way."""
+    import netsim.fast.draws as draws_module
+
+    monkeypatch.setattr(draws_module, "WINDOW_FLOATS", 16)
+    plan = DelayPlan(DELAY_MODELS.build("exponential", {"mean": 0.01}, "network.delay"))
+    calls = {"computed": 0}
+    original = LinkDraws._compute
+
+    def counted(self, senders, index):
+        calls["computed"] += 1
+        return original(self, senders, index)
+
+    monkeypatch.setattr(LinkDraws, "_compute", counted)
+    rows = {}
+    for senders, expected_calls in ((None, 12), (1, 3)):
+        calls["computed"] = 0
+        draws = LinkDraws(plan, 9, range(4), loss=0.0, horizon=12, senders=senders)
+        rows[senders] = [draws.draws(SERVER, round)[0].copy() for round in range(12)]
+        assert calls["computed"] == expected_calls
+    assert all(np.array_equal(a, b) for a, b in zip(rows[None], rows[1]))
 
 
 def test_an_invalid_draw_raises_only_where_a_message_uses_it(monkeypatch):

@@ -146,12 +146,22 @@ class LinkDraws:
     check at all."""
 
     def __init__(
-        self, plan: DelayPlan, seed: int, receivers: Sequence[int], loss: float, horizon: int
+        self,
+        plan: DelayPlan,
+        seed: int,
+        receivers: Sequence[int],
+        loss: float,
+        horizon: int,
+        senders: int | None = None,
     ):
+        """``senders``: how many senders hold a window at a time (they share
+        :data:`WINDOW_FLOATS`); default one per receiver, as in CE (the CGC server's requests:
+        one)."""
         self.plan = plan
         self.seed = seed
         self.horizon = max(1, horizon)  # no link carries more messages (a window stops there)
         self.receivers = np.asarray(receivers, dtype=np.int64)
+        self.senders = len(self.receivers) if senders is None else max(1, senders)
         self.columns = np.arange(len(self.receivers))
         self.loss = loss
         # per sender: (first message number, leaf (count, receivers), lost or None, whether
@@ -180,8 +190,9 @@ class LinkDraws:
         """``sender``'s window, covering message numbers ``low`` to ``high``."""
         window = self._windows.get(sender)
         if window is None or not window[0] <= low <= high < window[0] + len(window[1]):
-            n = len(self.receivers)
-            ahead = min(WINDOW_FLOATS // max(1, n * n), self.horizon - low)
+            ahead = min(
+                WINDOW_FLOATS // max(1, self.senders * len(self.receivers)), self.horizon - low
+            )
             count = max(high - low + 1, ahead)
             leaf, lost = self._compute(sender, np.arange(low, low + count)[:, None])
             window = self._windows[sender] = (low, leaf, lost, drawn_valid(leaf))

@@ -94,7 +94,9 @@ class ServerEngine:
         self.w = np.array(proto.x0, dtype=np.float64)
         self.estimates[0, 0] = self.w
         self.plan = DelayPlan(net.delay)
-        self.requests = LinkDraws(self.plan, scenario.seed, range(self.n), net.loss, self.rounds)
+        self.requests = LinkDraws(
+            self.plan, scenario.seed, range(self.n), net.loss, self.rounds, senders=1
+        )  # the server's links only
         self.live = LiveLinks(net.delay, scenario.seed, net.loss)
         self.adversary_rng = AdversaryStreams(scenario.seed)
         self.adversary_memory: dict = {}
