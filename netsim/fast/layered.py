@@ -41,11 +41,8 @@ import numpy as np
 
 from ..adversaries import View
 from ..engine.environment import COMPLETION, ROUND_START, Wakeup
-from ..engine.trace import Decision
 from .peer_engine import BATCH_ELEMENTS, PeerEngine, ZeroDelay
-from .rounds import RoundBook
-
-LOST = int(Decision.LOST)  # (an IntEnum member lookup costs a few µs, every round)
+from .rounds import LOST, RoundBook
 
 
 class NotLayered(Exception):

@@ -53,13 +53,11 @@ from ..protocols.common import AdversaryStreams, RunCounters
 from ..rng import Stream
 from .draws import DelayPlan, LinkDraws
 from .peer_update import peer_step
-from .rounds import UNDECIDED, RoundBook
+from .rounds import CLIPPED, ELIMINATED, KEPT, LATE, UNDECIDED, RoundBook
 from .trace import TraceSink, byzantine_mask
 
 BATCH_ELEMENTS = 1_000_000  # floats in one stacked (B, n, d) update (4 10^6: slower, +90 MiB)
 EMIT_MESSAGES = 1 << 22  # messages handed to the trace in one call (n = 10^4: 10^8 a round)
-KEPT, ELIMINATED, CLIPPED = int(Decision.KEPT), int(Decision.ELIMINATED), int(Decision.CLIPPED)
-LATE = int(Decision.LATE)  # (an IntEnum member lookup costs a few µs; these run every round)
 
 
 class ZeroDelay(Exception):

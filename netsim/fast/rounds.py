@@ -27,6 +27,15 @@ import numpy as np
 from ..engine.trace import Decision
 
 UNDECIDED = -1
+# the decisions as ints, for the code that runs every round (an IntEnum member lookup costs a
+# few µs)
+LOST, LATE, KEPT, CLIPPED, ELIMINATED = (
+    int(Decision.LOST),
+    int(Decision.LATE),
+    int(Decision.KEPT),
+    int(Decision.CLIPPED),
+    int(Decision.ELIMINATED),
+)
 
 
 def _filled(shape: int | tuple[int, int], value: float, dtype: type) -> np.ndarray:

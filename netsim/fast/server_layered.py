@@ -44,22 +44,13 @@ import numpy as np
 from ..adversaries import held_back
 from ..config import Scenario
 from ..engine.environment import COMPLETION, ROUND_START, Wakeup
-from ..engine.trace import Decision
 from ..errors import ScenarioError
 from ..protocols.cgc import server_view
 from ..rng import SERVER
+from .rounds import CLIPPED, ELIMINATED, KEPT, LATE, LOST
 from .server_draws import ReplyDraws, reply_delays
 from .server_engine import ServerEngine
 from .server_gradients import StackedGradients
-
-# the decisions as ints: an IntEnum member lookup costs a few µs, a dozen times a round
-LOST, LATE, KEPT, CLIPPED, ELIMINATED = (
-    int(Decision.LOST),
-    int(Decision.LATE),
-    int(Decision.KEPT),
-    int(Decision.CLIPPED),
-    int(Decision.ELIMINATED),
-)
 
 
 class NotLayered(Exception):
@@ -81,8 +72,9 @@ class LayeredServerEngine(ServerEngine):
         self.compute = np.asarray(net.compute_time, dtype=np.float64)
         self.gradients = StackedGradients([self.costs[h] for h in self.honest], self.dim)
         self.sent = 0  # messages sent so far: the send order of the next one
-        # trace columns that are the same every round in which all n agents reply (the trace
-        # keeps them unchanged; :meth:`_emit_round`)
+        # the sender, receiver and Byzantine trace columns of a round in which all n agents
+        # reply; a round with fewer replies takes their request parts (:meth:`_emit_round`;
+        # the trace keeps them unchanged)
         server = np.full(self.n, SERVER, dtype=np.int64)
         agents = self.agents.astype(np.int64)
         self._all_senders = np.concatenate([agents, server])
@@ -272,21 +264,14 @@ class LayeredServerEngine(ServerEngine):
         rank = np.empty(k, dtype=np.int64)
         rank[np.lexsort((senders, byzantine, send_time))] = np.arange(k)
         request_decision = np.where(lost, LOST, KEPT).astype(np.int8)
-        if k == n:  # every agent replied: senders is 0, 1, ..., n - 1
-            sender, receiver, byzantine_column = (
-                self._all_senders,
-                self._all_receivers,
-                self._all_byzantine,
-            )
-        else:
-            server = np.full(n, SERVER, dtype=np.int64)
-            sender = np.concatenate([senders.astype(np.int64, copy=False), server])
-            receiver = np.concatenate([np.full(k, SERVER, dtype=np.int64), self.agents])
-            byzantine_column = np.concatenate([byzantine, np.zeros(n, dtype=bool)])
+        everyone = k == n  # every agent replied: senders is 0, 1, ..., n - 1
         columns = {
             "round": np.full(k + n, t, dtype=np.int64),
-            "sender": sender,
-            "receiver": receiver,
+            # the replies' rows, then the requests' (the last n of the all-reply columns)
+            "sender": self._all_senders
+            if everyone
+            else np.concatenate([senders, self._all_senders[n:]]),
+            "receiver": self._all_receivers[n - k :],  # k times the server, then the agents
             "send_time": np.concatenate([send_time, np.full(n, start)]),
             "arrival_time": np.concatenate(
                 [
@@ -296,7 +281,9 @@ class LayeredServerEngine(ServerEngine):
             ),
             "delivered": np.concatenate([reply_decision != LOST, ~lost]),
             "decision": np.concatenate([reply_decision, request_decision]),
-            "byzantine": byzantine_column,
+            "byzantine": self._all_byzantine
+            if everyone
+            else np.concatenate([byzantine, self._all_byzantine[n:]]),
         }
         order = self.sent + np.concatenate([n + rank, self._request_order])
         self.sent += n + k
